@@ -1,0 +1,90 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import Flask, current_app
+from flask_wtf.csrf import CSRFProtect
+from jinja2 import pass_context
+
+from mailer.config import ROOT, Settings, load_settings
+from mailer.db import Database
+from mailer.i18n import DEFAULT_LANGUAGE, format_date, gettext
+from mailer.tokens import Tokens
+
+csrf = CSRFProtect()
+
+
+@dataclass
+class Runtime:
+    """What every request, command and task needs: settings, database, token signer."""
+
+    settings: Settings
+    db: Database
+    tokens: Tokens
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["mailer"]  # type: ignore[no-any-return]
+
+
+def _bind_template_helpers(app: Flask) -> None:
+    @pass_context
+    def translate(ctx: Any, text: str) -> str:
+        return gettext(text, ctx.get("language", DEFAULT_LANGUAGE))
+
+    @pass_context
+    def date(ctx: Any, value: datetime) -> str:
+        return format_date(value, ctx.get("language", DEFAULT_LANGUAGE))
+
+    app.jinja_env.globals.update(_=translate, date=date)
+
+
+def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
+    settings = settings or load_settings()
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates" / "web"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.update(
+        SECRET_KEY=settings.secret_keys[0],
+        WTF_CSRF_TIME_LIMIT=None,
+        # Form and JSON bodies are small; a 10 KB name is already an error we report.
+        MAX_CONTENT_LENGTH=256 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
+        JSON_AS_ASCII=False,
+        CELERY={
+            "broker_url": settings.broker_url,
+        },
+    )
+    app.config.update(overrides)
+    app.extensions["mailer"] = Runtime(
+        settings=settings, db=Database(settings.database_url), tokens=Tokens(settings.secret_keys)
+    )
+    csrf.init_app(app)
+    _bind_template_helpers(app)
+
+    from worker.celery_app import celery_init_app
+
+    celery_init_app(app, settings)
+
+    from mailer.web import api, errors, public
+
+    app.register_blueprint(public.bp)
+    app.register_blueprint(api.bp)
+    errors.register(app)
+    if settings.dev_outbox:
+        from mailer.web import outbox
+
+        app.register_blueprint(outbox.bp)
+
+    from mailer.cli import register_commands
+
+    register_commands(app)
+    return app

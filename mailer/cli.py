@@ -1,0 +1,244 @@
+"""The `mailer` command: thin click commands over the domain functions."""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup
+
+from mailer import migrate, sending
+from mailer.app import runtime
+from mailer.digests import NothingToDraft, draft_issue
+from mailer.editors import create_editor
+from mailer.feeds import FeedError, import_feed
+from mailer.models import Issue
+from mailer.subscriber_csv import export_rows, import_csv
+from mailer.subscriptions import ValidationFailed
+from worker.celery_app import enqueue
+
+POLL_SECONDS = 0.25
+NO_WORKER_HINT_SECONDS = 30
+
+
+def _fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(1)
+
+
+@click.group("db", help="Database schema.")
+def db_group() -> None:
+    pass
+
+
+@db_group.command("upgrade", help="Apply all migrations.")
+def db_upgrade() -> None:
+    settings = runtime().settings
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.database_url)
+    click.echo("database is up to date")
+
+
+@click.group("editor", help="Editor accounts.")
+def editor_group() -> None:
+    pass
+
+
+@editor_group.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["admin", "editor"]), default="editor")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def editor_create(email: str, role: str, password_stdin: bool) -> None:
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with runtime().db.session() as session:
+        try:
+            editor = create_editor(session, email, password, role)
+        except ValidationFailed as exc:
+            _fail("; ".join(f"{k}: {v}" for k, v in exc.errors.items()))
+        session.commit()
+        click.echo(f"editor {editor.email} created ({editor.role})")
+
+
+@click.group("articles", help="Articles from the site.")
+def articles_group() -> None:
+    pass
+
+
+@articles_group.command("import-feed", help="Import the articles of an RSS or Atom feed.")
+@click.argument("url")
+def articles_import_feed(url: str) -> None:
+    with runtime().db.session() as session:
+        try:
+            result = import_feed(session, url)
+        except FeedError as exc:
+            session.commit()  # keeps the error on the feed row; no article was added
+            _fail(str(exc))
+        session.commit()
+    if result.not_modified:
+        click.echo(f"{url}: not modified since the last import")
+    else:
+        click.echo(
+            f"{url}: {result.new} new, {result.updated} updated, {result.unchanged} unchanged"
+        )
+
+
+@click.group("digest", help="Monthly digests.")
+def digest_group() -> None:
+    pass
+
+
+@digest_group.command("draft", help="Draft an issue from articles since the last sent one.")
+def digest_draft() -> None:
+    with runtime().db.session() as session:
+        try:
+            issue = draft_issue(session)
+        except NothingToDraft as exc:
+            _fail(str(exc))
+        session.commit()
+        click.echo(f"drafted «{issue.subject}» with {len(issue.items)} articles")
+        click.echo(issue.id)
+
+
+def _watch(issue_id: int) -> sending.Progress:
+    """A progress bar over the deliveries until the issue is sent, paused or cancelled."""
+    rt = runtime()
+    started = time.monotonic()
+    hinted = False
+    with rt.db.session() as session:
+        state = sending.progress(session, issue_id)
+        while not state.deliveries_created and state.status == "sending":
+            if not hinted and time.monotonic() - started > NO_WORKER_HINT_SECONDS:
+                click.echo("waiting for a worker to pick up the send (is one running?)", err=True)
+                hinted = True
+            time.sleep(POLL_SECONDS)
+            state = sending.progress(session, issue_id)
+        with click.progressbar(length=max(state.total, 1), label=f"issue {issue_id}") as bar:
+            shown = 0
+            while True:
+                state = sending.progress(session, issue_id)
+                bar.update(state.done - shown)
+                shown = state.done
+                if state.finished or state.status == "paused":
+                    break
+                time.sleep(POLL_SECONDS)
+    return state
+
+
+@digest_group.command("send", help="Send an issue and watch it until every mail is out.")
+@click.argument("issue_id", type=int)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def digest_send(issue_id: int, yes: bool) -> None:
+    rt = runtime()
+    with rt.db.session() as session:
+        issue = session.get(Issue, issue_id)
+        if issue is None:
+            _fail(f"no issue with id {issue_id}")
+        recipients = sending.count_recipients(session, issue)
+        if issue.status in ("draft", "scheduled") and not yes:
+            click.confirm(f"Send «{issue.subject}» to {recipients} subscribers?", abort=True)
+        try:
+            started = sending.request_send(session, issue_id)
+        except sending.IssueNotFound as exc:
+            _fail(str(exc))
+        session.commit()
+        status = issue.status
+    if started:
+        enqueue(current_app, "mailer.start_send", issue_id)
+    elif status not in ("sending", "sent"):
+        _fail(f"issue {issue_id} is {status} and cannot be sent")
+    state = _watch(issue_id)
+    counts = ", ".join(f"{k} {v}" for k, v in state.counts.items() if v)
+    click.echo(f"issue {issue_id} is {state.status}: {counts or 'no recipients'}")
+    if state.status != "sent" or state.counts["failed"] or state.counts["in-doubt"]:
+        sys.exit(1)
+
+
+@click.group("subscribers", help="Subscriber lists.")
+def subscribers_group() -> None:
+    pass
+
+
+@subscribers_group.command(
+    "import", help="Import subscribers from a CSV file with an email column."
+)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--already-consented",
+    is_flag=True,
+    help="The readers consented elsewhere: make them active without a confirmation mail.",
+)
+def subscribers_import(file: Path, already_consented: bool) -> None:
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        _fail(f"{file}: not UTF-8 text")
+    rt = runtime()
+    with rt.db.session() as session:
+        try:
+            report = import_csv(
+                session, text, rt.settings.newsletter_topics, already_consented, f"csv:{file.name}"
+            )
+        except ValidationFailed as exc:
+            _fail("; ".join(f"{k}: {v}" for k, v in exc.errors.items()))
+        session.commit()
+    for subscription_id in report.to_confirm:
+        enqueue(current_app, "mailer.send_confirmation", subscription_id)
+    for line, errors in report.errors:
+        click.echo(f"line {line}: " + "; ".join(f"{k}: {v}" for k, v in errors.items()), err=True)
+    click.echo(
+        f"{report.imported} imported, {report.unchanged} unchanged, "
+        f"{len(report.errors)} with errors"
+    )
+
+
+@subscribers_group.command("export", help="Write all subscribers as CSV to standard output.")
+def subscribers_export() -> None:
+    writer = csv.writer(sys.stdout)
+    with runtime().db.session() as session:
+        for row in export_rows(session):
+            writer.writerow(row)
+
+
+@click.command("outbox", help="Run the dev SMTP outbox (stores mails in var/outbox).")
+def outbox_command() -> None:
+    from mailer.outbox import start_outbox
+
+    settings = runtime().settings
+    controller = start_outbox(settings.outbox_dir, settings.smtp_host, settings.smtp_port)
+    click.echo(
+        f"dev SMTP outbox on {settings.smtp_host}:{settings.smtp_port} → {settings.outbox_dir}"
+    )
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        controller.stop()
+
+
+COMMANDS = (db_group, editor_group, articles_group, digest_group, subscribers_group, outbox_command)
+
+
+def register_commands(app: Flask) -> None:
+    for command in COMMANDS:
+        app.cli.add_command(command)
+
+
+def _create_app() -> Flask:
+    from mailer.app import create_app
+
+    return create_app()
+
+
+def main() -> None:
+    FlaskGroup(create_app=_create_app, add_version_option=False, help="mailer newsletter service")(
+        prog_name="mailer"
+    )

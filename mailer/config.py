@@ -1,0 +1,119 @@
+"""Settings read once from ``MAILER_*`` environment variables.
+
+Every setting has an embedded default so that ``make run`` works on a fresh
+machine: a SQLite file and a filesystem broker under ``var/``, and the dev
+SMTP outbox on loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from email.utils import parseaddr
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SMTP_SECURITY_CHOICES = ("none", "starttls", "tls")
+DEV_OUTBOX_PORT = 8025
+
+
+class ConfigError(ValueError):
+    """A MAILER_* variable has a value we cannot use; the message names it."""
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(f"MAILER_{name}", "").strip() or default
+
+
+def _load_secret_keys(var_dir: Path) -> tuple[str, ...]:
+    """Comma-separated keys; the first signs, all verify (key rotation).
+
+    Without MAILER_SECRET_KEY a key is generated once and kept in var/ so
+    that links in mails already sent survive a restart.
+    """
+    raw = _env("SECRET_KEY")
+    if raw:
+        return tuple(k.strip() for k in raw.split(",") if k.strip())
+    key_file = var_dir / "secret_key"
+    if not key_file.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_urlsafe(48))
+        key_file.chmod(0o600)
+    return (key_file.read_text().strip(),)
+
+
+def _idna_address(address: str, variable: str) -> str:
+    local, _, domain = address.rpartition("@")
+    if not local or not domain:
+        raise ConfigError(f"MAILER_{variable}: {address!r} is not an email address")
+    return f"{local}@{domain.encode('idna').decode('ascii')}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    var_dir: Path
+    database_url: str
+    broker_url: str
+    secret_keys: tuple[str, ...]
+    base_url: str
+    from_name: str
+    from_address: str
+    smtp_host: str
+    smtp_port: int
+    smtp_username: str
+    smtp_password: str
+    smtp_security: str
+    send_rate: float
+    dev_outbox: bool
+    port: int
+    newsletter_topics: tuple[str, ...] = field(default=())
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.var_dir / "outbox"
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.var_dir / "broker"
+
+
+def load_settings() -> Settings:
+    var_dir = Path(_env("VAR_DIR", str(ROOT / "var"))).resolve()
+    port = int(os.environ.get("PORT", "5000") or 5000)
+    smtp_host = _env("SMTP_HOST")
+    dev_outbox = not smtp_host
+    security = _env("SMTP_SECURITY", "none").lower()
+    if security not in SMTP_SECURITY_CHOICES:
+        raise ConfigError(
+            f"MAILER_SMTP_SECURITY must be one of {', '.join(SMTP_SECURITY_CHOICES)}, "
+            f"not {security!r}"
+        )
+    default_smtp_port = {"none": 25, "starttls": 587, "tls": 465}[security]
+    if dev_outbox:
+        default_smtp_port = DEV_OUTBOX_PORT
+    from_name, from_address = parseaddr(_env("FROM", "Nyhetsbrev <nyhetsbrev@localhost>"))
+    try:
+        send_rate = float(_env("SEND_RATE", "0"))
+        smtp_port = int(_env("SMTP_PORT", str(default_smtp_port)))
+    except ValueError as exc:
+        raise ConfigError(f"MAILER_SEND_RATE / MAILER_SMTP_PORT must be numbers: {exc}") from exc
+    topics = tuple(t.strip() for t in _env("TOPICS", "").split(",") if t.strip())
+    return Settings(
+        var_dir=var_dir,
+        database_url=_env("DATABASE_URL", f"sqlite:///{var_dir / 'mailer.db'}"),
+        broker_url=_env("BROKER_URL", "filesystem://"),
+        secret_keys=_load_secret_keys(var_dir),
+        base_url=_env("BASE_URL", f"http://127.0.0.1:{port}").rstrip("/"),
+        from_name=from_name,
+        from_address=_idna_address(from_address, "FROM"),
+        smtp_host=smtp_host or "127.0.0.1",
+        smtp_port=smtp_port,
+        smtp_username=_env("SMTP_USERNAME"),
+        smtp_password=_env("SMTP_PASSWORD"),
+        smtp_security=security,
+        send_rate=send_rate,
+        dev_outbox=dev_outbox,
+        port=port,
+        newsletter_topics=topics,
+    )

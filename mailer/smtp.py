@@ -1,0 +1,136 @@
+"""An SMTP connection that sorts failures into what the ledger needs to know.
+
+* ``TemporarySMTPError`` — 4xx or a broken connection before DATA: nothing was
+  delivered, the same mail may be tried again later.
+* ``PermanentSMTPError`` — 5xx: this address will not take it.
+* ``InDoubtSMTPError`` — the connection broke after the message was handed
+  over: it may have been delivered, so it must never be resent automatically.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from types import TracebackType
+
+from mailer.config import Settings
+from mailer.messages import Outgoing
+
+
+class SMTPFailure(Exception):
+    def __init__(self, code: int | None, text: str) -> None:
+        super().__init__(f"{code or ''} {text}".strip())
+        self.code = code
+        self.text = text
+
+
+class TemporarySMTPError(SMTPFailure):
+    pass
+
+
+class PermanentSMTPError(SMTPFailure):
+    pass
+
+
+class InDoubtSMTPError(SMTPFailure):
+    pass
+
+
+def _reply_text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+
+
+def _classify(code: int, reply: bytes | str) -> SMTPFailure:
+    cls = PermanentSMTPError if 500 <= code < 600 else TemporarySMTPError
+    return cls(code, _reply_text(reply))
+
+
+class SMTPConnection:
+    """One connection, reused for many messages; opened lazily, reopened after a drop."""
+
+    def __init__(self, settings: Settings, timeout: float = 60) -> None:
+        self.settings = settings
+        self.timeout = timeout
+        self._smtp: smtplib.SMTP | None = None
+
+    def __enter__(self) -> SMTPConnection:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _open(self) -> smtplib.SMTP:
+        s = self.settings
+        try:
+            if s.smtp_security == "tls":
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                    s.smtp_host,
+                    s.smtp_port,
+                    timeout=self.timeout,
+                    context=ssl.create_default_context(),
+                )
+            else:
+                smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=self.timeout)
+                if s.smtp_security == "starttls":
+                    smtp.starttls(context=ssl.create_default_context())
+            if s.smtp_username:
+                smtp.login(s.smtp_username, s.smtp_password)
+        except smtplib.SMTPResponseException as exc:
+            raise _classify(exc.smtp_code, exc.smtp_error) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            raise TemporarySMTPError(
+                None, f"cannot connect to {s.smtp_host}:{s.smtp_port}: {exc}"
+            ) from exc
+        return smtp
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                self._smtp.close()
+            self._smtp = None
+
+    def _drop(self) -> None:
+        if self._smtp is not None:
+            self._smtp.close()
+            self._smtp = None
+
+    def send(self, message: Outgoing) -> None:
+        if self._smtp is None:
+            self._smtp = self._open()
+        smtp = self._smtp
+        # MAIL and RCPT separately from DATA: a failure before DATA is safe to retry,
+        # one during or after it is in doubt.
+        try:
+            code, reply = smtp.mail(message.sender)
+            if code != 250:
+                smtp.rset()
+                raise _classify(code, reply)
+            code, reply = smtp.rcpt(message.recipient)
+            if code not in (250, 251):
+                smtp.rset()
+                raise _classify(code, reply)
+        except SMTPFailure as failure:
+            if failure.code == 421:
+                self._drop()
+            raise
+        except (OSError, smtplib.SMTPException) as exc:
+            self._drop()
+            raise TemporarySMTPError(None, f"connection lost before DATA: {exc}") from exc
+        try:
+            code, reply = smtp.data(message.data)
+        except smtplib.SMTPDataError as exc:
+            if exc.smtp_code == 421:
+                self._drop()
+            raise _classify(exc.smtp_code, exc.smtp_error) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            self._drop()
+            raise InDoubtSMTPError(None, f"connection lost during DATA: {exc}") from exc
+        if code != 250:
+            raise _classify(code, reply)

@@ -1,0 +1,54 @@
+"""Signed tokens for links in mails: one salt per purpose, several keys for rotation."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+CONFIRM_MAX_AGE = 7 * 24 * 3600
+
+
+class Purpose(Enum):
+    CONFIRM = "confirm"
+    UNSUBSCRIBE = "unsubscribe"
+
+
+# None means the link never expires: an unsubscribe link in an old mail must still work.
+MAX_AGE: dict[Purpose, int | None] = {
+    Purpose.CONFIRM: CONFIRM_MAX_AGE,
+    Purpose.UNSUBSCRIBE: None,
+}
+
+
+class InvalidToken(Exception):
+    """Forged, tampered, for another purpose, or unreadable."""
+
+
+class ExpiredToken(InvalidToken):
+    pass
+
+
+class Tokens:
+    def __init__(self, secret_keys: tuple[str, ...]) -> None:
+        if not secret_keys:
+            raise ValueError("at least one secret key is needed")
+        # itsdangerous signs with the last key and accepts any: our first key is the newest.
+        self._keys = list(reversed(secret_keys))
+
+    def _serializer(self, purpose: Purpose) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(self._keys, salt=f"mailer.{purpose.value}")
+
+    def make(self, purpose: Purpose, subscription_id: int) -> str:
+        return str(self._serializer(purpose).dumps(subscription_id))
+
+    def read(self, purpose: Purpose, token: str) -> int:
+        try:
+            value = self._serializer(purpose).loads(token, max_age=MAX_AGE[purpose])
+        except SignatureExpired as exc:
+            raise ExpiredToken("this link has expired") from exc
+        except (BadSignature, UnicodeError, ValueError) as exc:
+            raise InvalidToken("this link is not valid") from exc
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidToken("this link is not valid")
+        return value

@@ -1,0 +1,48 @@
+"""Error pages: HTML for pages, JSON for /api; never a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from mailer.i18n import gettext
+from mailer.web.request_info import page_language
+
+log = logging.getLogger(__name__)
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        language = page_language()
+        message = gettext(
+            "Skjemaet er utløpt eller ugyldig. Last siden på nytt og prøv igjen.", language
+        )
+        if _wants_json():
+            return {"errors": {"csrf_token": message}}, 400
+        return render_template(
+            "error.html", language=language, title=message, field="csrf_token"
+        ), 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if _wants_json():
+            return {"errors": {"request": exc.description}}, exc.code
+        return render_template(
+            "error.html", language=page_language(), title=f"{exc.code} {exc.name}", field=None
+        ), exc.code
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unhandled error on %s", request.path)
+        message = gettext("Noe gikk galt hos oss. Prøv igjen om litt.", page_language())
+        if _wants_json():
+            return {"errors": {"server": message}}, 500
+        return render_template("error.html", language=page_language(), title=message), 500
