@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup
+from flask.cli import AppGroup, FlaskGroup, with_appcontext
 
 from mailer import migrate, sending
 from mailer.app import runtime
@@ -30,7 +30,7 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
-@click.group("db", help="Database schema.")
+@click.group("db", cls=AppGroup, help="Database schema.")
 def db_group() -> None:
     pass
 
@@ -43,7 +43,7 @@ def db_upgrade() -> None:
     click.echo("database is up to date")
 
 
-@click.group("editor", help="Editor accounts.")
+@click.group("editor", cls=AppGroup, help="Editor accounts.")
 def editor_group() -> None:
     pass
 
@@ -66,7 +66,7 @@ def editor_create(email: str, role: str, password_stdin: bool) -> None:
         click.echo(f"editor {editor.email} created ({editor.role})")
 
 
-@click.group("articles", help="Articles from the site.")
+@click.group("articles", cls=AppGroup, help="Articles from the site.")
 def articles_group() -> None:
     pass
 
@@ -89,7 +89,7 @@ def articles_import_feed(url: str) -> None:
         )
 
 
-@click.group("digest", help="Monthly digests.")
+@click.group("digest", cls=AppGroup, help="Monthly digests.")
 def digest_group() -> None:
     pass
 
@@ -160,7 +160,7 @@ def digest_send(issue_id: int, yes: bool) -> None:
         sys.exit(1)
 
 
-@click.group("subscribers", help="Subscriber lists.")
+@click.group("subscribers", cls=AppGroup, help="Subscriber lists.")
 def subscribers_group() -> None:
     pass
 
@@ -207,6 +207,7 @@ def subscribers_export() -> None:
 
 
 @click.command("outbox", help="Run the dev SMTP outbox (stores mails in var/outbox).")
+@with_appcontext
 def outbox_command() -> None:
     from mailer.outbox import start_outbox
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from mailer import issue_states
@@ -35,8 +35,10 @@ def default_subject(when: datetime, language: str) -> str:
 def draft_issue(session: Session, now: datetime | None = None) -> Issue:
     """A draft holding the articles published since the last sent issue (or the last 31 days).
 
-    Articles already carried by a sent issue are left out, so an article
-    published in the very second an issue was drafted is neither lost nor doubled.
+    An article imported after the last issue was drafted counts as new even if
+    its feed dates it a little earlier (feeds round times, or publish late),
+    and articles a sent issue already carried are left out: so an article is
+    neither lost between two issues nor sent twice.
     """
     now = now or utcnow()
     newsletter = default_newsletter(session)
@@ -55,7 +57,10 @@ def draft_issue(session: Session, now: datetime | None = None) -> Issue:
     articles = session.scalars(
         select(Article)
         .where(
-            Article.published_at >= since,
+            or_(
+                Article.published_at >= since,
+                and_(Article.created_at >= since, Article.published_at >= since - DEFAULT_PERIOD),
+            ),
             Article.published_at <= now,
             Article.id.not_in(already_sent),
         )

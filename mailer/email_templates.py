@@ -31,7 +31,7 @@ def _environment() -> Environment:
     )
 
 
-def render_email(name: str, language: str, **context: Any) -> RenderedEmail:
+def render_email(template: str, language: str, **context: Any) -> RenderedEmail:
     env = _environment()
     context = {
         "_": lambda text: gettext(text, language),
@@ -39,10 +39,10 @@ def render_email(name: str, language: str, **context: Any) -> RenderedEmail:
         "language": language,
         **context,
     }
-    subject = env.get_template(f"{name}/subject.txt").render(context)
+    subject = env.get_template(f"{template}/subject.txt").render(context)
     return RenderedEmail(
         # A subject is one line: a stray newline from a template would split the header.
         subject=" ".join(subject.split()),
-        text=env.get_template(f"{name}/body.txt").render(context),
-        html=env.get_template(f"{name}/body.html").render(context),
+        text=env.get_template(f"{template}/body.txt").render(context),
+        html=env.get_template(f"{template}/body.html").render(context),
     )

@@ -23,6 +23,10 @@ class SMTPFailure(Exception):
         self.code = code
         self.text = text
 
+    def __reduce__(self) -> tuple[type[SMTPFailure], tuple[int | None, str]]:
+        # Celery pickles a task's exception; the default would lose our two arguments.
+        return (type(self), (self.code, self.text))
+
 
 class TemporarySMTPError(SMTPFailure):
     pass
@@ -78,6 +82,7 @@ class SMTPConnection:
                 smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=self.timeout)
                 if s.smtp_security == "starttls":
                     smtp.starttls(context=ssl.create_default_context())
+            smtp.ehlo_or_helo_if_needed()
             if s.smtp_username:
                 smtp.login(s.smtp_username, s.smtp_password)
         except smtplib.SMTPResponseException as exc:
@@ -108,6 +113,7 @@ class SMTPConnection:
         # MAIL and RCPT separately from DATA: a failure before DATA is safe to retry,
         # one during or after it is in doubt.
         try:
+            smtp.ehlo_or_helo_if_needed()
             code, reply = smtp.mail(message.sender)
             if code != 250:
                 smtp.rset()

@@ -1,0 +1,158 @@
+"""Fixtures over real components.
+
+By default the suite runs on SQLite and the filesystem broker. With
+MAILER_TEST_DATABASE_URL (PostgreSQL) and MAILER_TEST_BROKER_URL (Redis) it
+runs the same tests against those servers; it fails, never skips, when they
+cannot be reached.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import create_engine, delete, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from mailer.app import Runtime, create_app
+from mailer.config import load_settings
+from mailer.migrate import upgrade
+from mailer.models import Base, Newsletter
+from tests.support import CeleryWorker, FeedServer, SMTPSink
+
+SECRET = "test-secret-key-0123456789"
+
+
+def _postgres_database(url: str) -> tuple[str, str]:
+    """A fresh database for this run on the given server; returns (url, name)."""
+    base = make_url(url)
+    name = f"mailer_test_{secrets.token_hex(4)}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False), name
+
+
+def _drop_postgres_database(url: str, name: str) -> None:
+    admin = create_engine(make_url(url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _flush_redis(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    client.ping()
+    # Leftover tasks of an earlier, interrupted run would send stale ids to our worker.
+    if (client.connection_pool.connection_kwargs.get("db") or 0) != 0:
+        client.flushdb()
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def smtp_sink() -> Iterator[SMTPSink]:
+    sink = SMTPSink()
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
+def test_env(
+    tmp_path_factory: pytest.TempPathFactory, smtp_sink: SMTPSink
+) -> Iterator[dict[str, str]]:
+    var_dir: Path = tmp_path_factory.mktemp("var")
+    pg_url = os.environ.get("MAILER_TEST_DATABASE_URL", "")
+    broker_url = os.environ.get("MAILER_TEST_BROKER_URL", "")
+    created: tuple[str, str] | None = None
+    if pg_url:
+        database_url, name = _postgres_database(pg_url)
+        created = (pg_url, name)
+    else:
+        database_url = f"sqlite:///{var_dir / 'mailer.db'}"
+    if broker_url:
+        _flush_redis(broker_url)
+    env = {
+        "MAILER_VAR_DIR": str(var_dir),
+        "MAILER_DATABASE_URL": database_url,
+        "MAILER_BROKER_URL": broker_url or "filesystem://",
+        "MAILER_SECRET_KEY": SECRET,
+        "MAILER_BASE_URL": "https://nyhetsbrev.example.no",
+        "MAILER_FROM": "Osloregionens Europakontor – nyhetsbrev <nyhetsbrev@europakontor.example.no>",
+        "MAILER_SMTP_HOST": "127.0.0.1",
+        "MAILER_SMTP_PORT": str(smtp_sink.port),
+        "MAILER_SMTP_SECURITY": "none",
+        "MAILER_TOPICS": "Innovasjon,Klima,Forskning",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    upgrade(database_url)
+    yield {**os.environ, **env}
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    if created:
+        _drop_postgres_database(*created)
+
+
+@pytest.fixture(scope="session")
+def app(test_env: dict[str, str]) -> Flask:
+    flask_app = create_app(load_settings())
+    flask_app.config.update(TESTING=True)
+    return flask_app
+
+
+@pytest.fixture(scope="session")
+def rt(app: Flask) -> Runtime:
+    return app.extensions["mailer"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def session(rt: Runtime, smtp_sink: SMTPSink) -> Iterator[Session]:
+    """A session on the real database; every row the test made is deleted afterwards."""
+    smtp_sink.clear()
+    with rt.db.session() as s:
+        yield s
+        s.rollback()
+    with rt.db.engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name != Newsletter.__tablename__:
+                conn.execute(delete(table))
+
+
+@pytest.fixture
+def client(app: Flask, session: Session):  # type: ignore[no-untyped-def]
+    return app.test_client()
+
+
+@pytest.fixture
+def cli(app: Flask, session: Session):  # type: ignore[no-untyped-def]
+    return app.test_cli_runner()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(
+    test_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CeleryWorker]:
+    worker = CeleryWorker(test_env, tmp_path_factory.mktemp("worker") / "worker.log")
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    server = FeedServer()
+    server.start()
+    yield server
+    server.stop()
