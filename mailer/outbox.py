@@ -18,8 +18,11 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 class MaildirHandler:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.folder.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        # Maildir only lays out new/cur/tmp when it creates the folder itself.
+        for sub in ("new", "cur", "tmp"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         message = mailbox.MaildirMessage(envelope.original_content or envelope.content)
@@ -51,7 +54,7 @@ class OutboxMessage:
 
 
 def read_outbox(folder: Path, limit: int = 200) -> list[OutboxMessage]:
-    if not folder.exists():
+    if not (folder / "cur").is_dir():
         return []
     box = mailbox.Maildir(folder, create=False)
     found: list[OutboxMessage] = []

@@ -1,0 +1,43 @@
+# The two commands: `make run` and `make test`. Everything else is set up by them.
+PORT ?= 5000
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+# Links in mails must point at the web process, whatever port honcho gives the others.
+export MAILER_BASE_URL ?= http://127.0.0.1:$(PORT)
+
+.PHONY: run test install lint bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "mailer needs Python 3.11 or newer")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/mailer db upgrade
+	@echo ""
+	@echo "  Sign up:  $(MAILER_BASE_URL)/subscribe"
+	@echo "  Archive:  $(MAILER_BASE_URL)/archive"
+	@echo "  Health:   $(MAILER_BASE_URL)/healthz"
+	@$(if $(MAILER_SMTP_HOST),echo "  SMTP:     $(MAILER_SMTP_HOST)",echo "  Outbox:   $(MAILER_BASE_URL)/outbox/  (dev SMTP sink on 127.0.0.1:8025)")
+	@echo "  Ctrl-C stops everything."
+	@echo ""
+	exec $(BIN)/honcho -f Procfile.dev start --port $(PORT) $(if $(MAILER_SMTP_HOST),web worker beat,)
+
+lint: install
+	$(BIN)/ruff check .
+
+test: install lint
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python bench/send.py
+
+clean:
+	rm -rf $(VENV) var
