@@ -156,7 +156,7 @@ def batches(ids: list[int], size: int = BATCH_SIZE) -> list[list[int]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
-def _claim(session: Session, delivery_id: int, issue_id: int) -> bool:
+def _claim(session: Session, delivery_id: int, issue_id: int) -> str:
     """Atomically take a queued row, if its subscription is active and its issue is sending."""
     active = exists().where(
         Subscription.id == Delivery.subscription_id, Subscription.status == "active"
@@ -168,14 +168,14 @@ def _claim(session: Session, delivery_id: int, issue_id: int) -> bool:
         .values(status=ds.SENDING, attempts=Delivery.attempts + 1, claimed_at=utcnow())
     ).rowcount  # type: ignore[attr-defined]
     if claimed:
-        return True
-    # Not claimed: either someone else has it, the issue is paused, or the reader left.
-    session.execute(
+        return ds.SENDING
+    # Not claimed: someone else has it, the issue is not sending, or the reader left.
+    left = session.execute(
         update(Delivery)
         .where(Delivery.id == delivery_id, Delivery.status == ds.QUEUED, ~active)
         .values(status=ds.SKIPPED, last_error="subscription no longer active")
-    )
-    return False
+    ).rowcount  # type: ignore[attr-defined]
+    return ds.SKIPPED if left else ds.QUEUED
 
 
 def _record(session: Session, delivery_id: int, status: str, **values: object) -> None:
@@ -219,9 +219,10 @@ def send_batch(
     mailto = f"mailto:{settings.from_address}?subject=unsubscribe"
     with connection_factory(settings) as smtp:
         for delivery_id in delivery_ids:
-            if not _claim(session, delivery_id, issue_id):
+            claim = _claim(session, delivery_id, issue_id)
+            if claim != ds.SENDING:
                 session.commit()
-                result.skipped += 1
+                result.skipped += claim == ds.SKIPPED
                 continue
             session.commit()
             subscription_id, email, name, language = session.execute(

@@ -86,7 +86,7 @@ def test_env(
         "MAILER_BROKER_URL": broker_url or "filesystem://",
         "MAILER_SECRET_KEY": SECRET,
         "MAILER_BASE_URL": "https://nyhetsbrev.example.no",
-        "MAILER_FROM": "Osloregionens Europakontor – nyhetsbrev <nyhetsbrev@europakontor.example.no>",
+        "MAILER_FROM": "Europakontoret – nyhetsbrev <nyhetsbrev@europakontor.example.no>",
         "MAILER_SMTP_HOST": "127.0.0.1",
         "MAILER_SMTP_PORT": str(smtp_sink.port),
         "MAILER_SMTP_SECURITY": "none",
