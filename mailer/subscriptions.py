@@ -122,7 +122,14 @@ def parse_signup(data: dict[str, Any], allowed_topics: tuple[str, ...]) -> Signu
                 topics.append(topic)
     if errors:
         raise ValidationFailed(errors)
-    return SignupRequest(email=email, name=name, language=language, topics=tuple(topics))
+    return SignupRequest(
+        email=email,
+        name=name,
+        language=language,
+        topics=tuple(topics),
+        # The consent record keeps the wording the reader was shown, in their language.
+        consent_text=gettext(CONSENT_TEXT, language),
+    )
 
 
 def default_newsletter(session: Session) -> Newsletter:
@@ -191,6 +198,8 @@ def subscribe(session: Session, request: SignupRequest, ctx: RequestContext) -> 
     elif subscription.status in ("unsubscribed", "bounced", "complained"):
         subscription.status = "pending"
         subscription.topics = list(request.topics)
+        # A new signup after leaving: the hourly limit counts from this signup, not the old mail.
+        subscription.confirmation_sent_at = None
     if subscription.status == "pending" and subscriber.name != request.name and request.name:
         subscriber.name = request.name
     if subscription.status == "pending":
