@@ -11,23 +11,15 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
 
-from mailer import migrate, sending
+from mailer import migrate
 from mailer.app import runtime
-from mailer.digests import NothingToDraft, draft_issue
+from mailer.digest_cli import digest_group
+from mailer.digest_cli import fail as _fail
 from mailer.editors import create_editor
 from mailer.feeds import FeedError, import_feed
-from mailer.models import Issue
 from mailer.subscriber_csv import export_rows, import_csv
 from mailer.subscriptions import ValidationFailed
 from worker.celery_app import enqueue
-
-POLL_SECONDS = 0.25
-NO_WORKER_HINT_SECONDS = 30
-
-
-def _fail(message: str) -> None:
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(1)
 
 
 @click.group("db", cls=AppGroup, help="Database schema.")
@@ -87,77 +79,6 @@ def articles_import_feed(url: str) -> None:
         click.echo(
             f"{url}: {result.new} new, {result.updated} updated, {result.unchanged} unchanged"
         )
-
-
-@click.group("digest", cls=AppGroup, help="Monthly digests.")
-def digest_group() -> None:
-    pass
-
-
-@digest_group.command("draft", help="Draft an issue from articles since the last sent one.")
-def digest_draft() -> None:
-    with runtime().db.session() as session:
-        try:
-            issue = draft_issue(session)
-        except NothingToDraft as exc:
-            _fail(str(exc))
-        session.commit()
-        click.echo(f"drafted «{issue.subject}» with {len(issue.items)} articles")
-        click.echo(issue.id)
-
-
-def _watch(issue_id: int) -> sending.Progress:
-    """A progress bar over the deliveries until the issue is sent, paused or cancelled."""
-    rt = runtime()
-    started = time.monotonic()
-    hinted = False
-    with rt.db.session() as session:
-        state = sending.progress(session, issue_id)
-        while not state.deliveries_created and state.status == "sending":
-            if not hinted and time.monotonic() - started > NO_WORKER_HINT_SECONDS:
-                click.echo("waiting for a worker to pick up the send (is one running?)", err=True)
-                hinted = True
-            time.sleep(POLL_SECONDS)
-            state = sending.progress(session, issue_id)
-        with click.progressbar(length=max(state.total, 1), label=f"issue {issue_id}") as bar:
-            shown = 0
-            while True:
-                state = sending.progress(session, issue_id)
-                bar.update(state.done - shown)
-                shown = state.done
-                if state.finished or state.status == "paused":
-                    break
-                time.sleep(POLL_SECONDS)
-    return state
-
-
-@digest_group.command("send", help="Send an issue and watch it until every mail is out.")
-@click.argument("issue_id", type=int)
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def digest_send(issue_id: int, yes: bool) -> None:
-    rt = runtime()
-    with rt.db.session() as session:
-        issue = session.get(Issue, issue_id)
-        if issue is None:
-            _fail(f"no issue with id {issue_id}")
-        recipients = sending.count_recipients(session, issue)
-        if issue.status in ("draft", "scheduled") and not yes:
-            click.confirm(f"Send «{issue.subject}» to {recipients} subscribers?", abort=True)
-        try:
-            started = sending.request_send(session, issue_id)
-        except sending.IssueNotFound as exc:
-            _fail(str(exc))
-        session.commit()
-        status = issue.status
-    if started:
-        enqueue(current_app, "mailer.start_send", issue_id)
-    elif status not in ("sending", "sent"):
-        _fail(f"issue {issue_id} is {status} and cannot be sent")
-    state = _watch(issue_id)
-    counts = ", ".join(f"{k} {v}" for k, v in state.counts.items() if v)
-    click.echo(f"issue {issue_id} is {state.status}: {counts or 'no recipients'}")
-    if state.status != "sent" or state.counts["failed"] or state.counts["in-doubt"]:
-        sys.exit(1)
 
 
 @click.group("subscribers", cls=AppGroup, help="Subscriber lists.")

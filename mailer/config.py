@@ -68,6 +68,8 @@ class Settings:
     dev_outbox: bool
     port: int
     newsletter_topics: tuple[str, ...] = field(default=())
+    digest_cron: str = "0 9 1 * *"
+    digest_autosend: bool = False
 
     @property
     def outbox_dir(self) -> Path:
@@ -99,6 +101,15 @@ def load_settings() -> Settings:
     except ValueError as exc:
         raise ConfigError(f"MAILER_SEND_RATE / MAILER_SMTP_PORT must be numbers: {exc}") from exc
     topics = tuple(t.strip() for t in _env("TOPICS", "").split(",") if t.strip())
+    digest_cron = _env("DIGEST_CRON", "0 9 1 * *")
+    if len(digest_cron.split()) != 5:
+        raise ConfigError(
+            f"MAILER_DIGEST_CRON must have five fields (minute hour day month weekday), "
+            f"not {digest_cron!r}"
+        )
+    autosend = _env("DIGEST_AUTOSEND", "false").lower()
+    if autosend not in ("true", "false", "1", "0", "yes", "no"):
+        raise ConfigError(f"MAILER_DIGEST_AUTOSEND must be true or false, not {autosend!r}")
     return Settings(
         var_dir=var_dir,
         database_url=_env("DATABASE_URL", f"sqlite:///{var_dir / 'mailer.db'}"),
@@ -116,4 +127,6 @@ def load_settings() -> Settings:
         dev_outbox=dev_outbox,
         port=port,
         newsletter_topics=topics,
+        digest_cron=digest_cron,
+        digest_autosend=autosend in ("true", "1", "yes"),
     )

@@ -99,6 +99,11 @@ class Article(Base):
 
 class Issue(Base):
     __tablename__ = "issue"
+    __table_args__ = (
+        UniqueConstraint(
+            "newsletter_id", "scheduled_for", name="uq_issue_newsletter_scheduled_for"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     newsletter_id: Mapped[int] = mapped_column(ForeignKey("newsletter.id"))
@@ -109,6 +114,10 @@ class Issue(Base):
     period_end: Mapped[datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(16), default="draft", index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # "YYYY-MM" for a digest the monthly schedule drafted; unique, so a beat that fires
+    # twice (a restart, two beats by mistake) drafts and sends one digest, not two.
+    scheduled_for: Mapped[str | None] = mapped_column(String(7))
+    pause_reason: Mapped[str | None] = mapped_column(Text)
     send_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     deliveries_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -149,6 +158,8 @@ class Delivery(Base):
     message_id: Mapped[str | None] = mapped_column(String(300))
     # When the id last went to the broker: the reconciler re-queues rows left too long.
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # After a temporary SMTP failure: not before this time (backoff with jitter).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -161,6 +172,20 @@ class Editor(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16), default="editor")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiToken(Base):
+    """A bearer token for the JSON API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    editor_id: Mapped[int] = mapped_column(ForeignKey("editor.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    editor: Mapped[Editor] = relationship()
 
 
 class Event(Base):

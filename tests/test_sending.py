@@ -10,7 +10,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
-from mailer import sending
+from mailer import ledger, sending
 from mailer.models import Delivery, Issue
 from mailer.subscriptions import RequestContext, unsubscribe
 from tests import factories
@@ -18,8 +18,8 @@ from tests.support import free_port
 
 
 def _start(session, issue_id: int) -> list[int]:
-    assert sending.request_send(session, issue_id)
-    ids = sending.create_deliveries(session, issue_id)
+    assert ledger.request_send(session, issue_id)
+    ids = ledger.create_deliveries(session, issue_id)
     session.commit()
     return ids
 
@@ -83,7 +83,7 @@ def test_deliveries_only_for_active_subscriptions_and_created_once(session, rt):
     factories.subscription(session, "borte@example.no", status="unsubscribed")
     issue = factories.drafted_issue(session)
     ids = _start(session, issue.id)
-    assert sending.create_deliveries(session, issue.id) == ids  # idempotent
+    assert ledger.create_deliveries(session, issue.id) == ids  # idempotent
     session.commit()
     assert list(_statuses(session, issue.id)) == [active.id]
 
@@ -115,13 +115,23 @@ def test_temporary_failure_goes_back_to_the_queue(session, rt, smtp_sink):
 
     assert result.requeued == 1
     assert _statuses(session, issue.id) == {later.id: "queued"}
-    # The reconciler sees it at once (no broker message carries it any more)…
-    assert sending.stale_queued(session) == {issue.id: ids}
+    row = session.scalars(select(Delivery)).one()
+    assert "452" in row.last_error
+    # Not retried before its backoff is over…
+    now = datetime.now(UTC)
+    assert ledger.stale_queued(session, now) == {}
+    assert row.next_attempt_at > now
+    # …then the reconciler picks it up (no broker message carries it any more)…
+    later_clock = now + ledger.ENQUEUE_LEASE + timedelta(hours=2)
+    assert ledger.stale_queued(session, later_clock) == {issue.id: ids}
     session.refresh(issue)
     assert issue.status == "sending"
     # …and once the mailbox has room, the retry delivers exactly one copy.
     smtp_sink.handler.reject.clear()
-    assert sending.send_batch(session, rt.settings, rt.tokens, issue.id, ids).sent == 1
+    retry = sending.send_batch(
+        session, rt.settings, rt.tokens, issue.id, ids, clock=lambda: later_clock
+    )
+    assert retry.sent == 1
     assert len(smtp_sink.messages) == 1
     attempts = session.scalars(select(Delivery.attempts)).one()
     assert attempts == 2
@@ -162,15 +172,15 @@ def test_a_claim_left_by_a_dead_worker_becomes_in_doubt(session, rt):
     factories.subscription(session, "krasj@example.no")
     issue = factories.drafted_issue(session)
     ids = _start(session, issue.id)
-    old = datetime.now(UTC) - sending.CLAIM_LEASE - timedelta(seconds=1)
+    old = datetime.now(UTC) - ledger.CLAIM_LEASE - timedelta(seconds=1)
     session.execute(
         update(Delivery).where(Delivery.id == ids[0]).values(status="sending", claimed_at=old)
     )
     session.commit()
-    assert sending.mark_stale_claims_in_doubt(session) == 1
+    assert ledger.mark_stale_claims_in_doubt(session, datetime.now(UTC)) == 1
     session.commit()
     assert set(_statuses(session, issue.id).values()) == {"in-doubt"}
-    assert sending.finish_if_done(session, issue.id)
+    assert ledger.finish_if_done(session, issue.id)
 
 
 def test_two_send_requests_start_one_send(session, rt):
@@ -178,22 +188,22 @@ def test_two_send_requests_start_one_send(session, rt):
     with rt.db.session() as first, rt.db.session() as second:
         first.get(Issue, issue.id)
         second.get(Issue, issue.id)
-        assert sending.request_send(first, issue.id) is True
+        assert ledger.request_send(first, issue.id) is True
         first.commit()
-        assert sending.request_send(second, issue.id) is False
+        assert ledger.request_send(second, issue.id) is False
         second.commit()
 
 
 def test_an_unknown_issue_is_a_clear_error(session):
-    with pytest.raises(sending.IssueNotFound, match="999999"):
-        sending.request_send(session, 999999)
+    with pytest.raises(ledger.IssueNotFound, match="999999"):
+        ledger.request_send(session, 999999)
 
 
 def test_paused_issue_sends_nothing(session, rt, smtp_sink):
     factories.subscription(session, "pause@example.no")
     issue = factories.drafted_issue(session)
     ids = _start(session, issue.id)
-    assert sending.transition(session, issue.id, "paused")
+    assert ledger.transition(session, issue.id, "paused")
     session.commit()
     result = sending.send_batch(session, rt.settings, rt.tokens, issue.id, ids)
     assert result.sent == 0 and smtp_sink.messages == []

@@ -9,6 +9,7 @@ from celery import Celery, Task
 from flask import Flask
 
 from mailer.config import Settings
+from mailer.monthly import schedule_from_cron
 
 FILESYSTEM_POLLING_INTERVAL = 0.05
 
@@ -56,6 +57,10 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery:
         beat_schedule={
             "reconcile-sends": {"task": "mailer.reconcile", "schedule": timedelta(minutes=1)},
             "poll-feeds": {"task": "mailer.poll_feeds", "schedule": timedelta(hours=1)},
+            "monthly-digest": {
+                "task": "mailer.monthly_digest",
+                "schedule": schedule_from_cron(settings.digest_cron),
+            },
         },
     )
     celery.set_default()

@@ -7,11 +7,13 @@ import logging
 from celery import shared_task
 from flask import current_app
 
-from mailer import sending
+from mailer import ledger, sending
 from mailer.app import runtime
 from mailer.confirmation import send_confirmation_mail
+from mailer.db import utcnow
 from mailer.feeds import FeedError, import_feed
 from mailer.models import Feed
+from mailer.rate_limit import limiter_for
 from mailer.smtp import TemporarySMTPError
 from worker.celery_app import enqueue
 
@@ -31,11 +33,12 @@ def send_confirmation(subscription_id: int) -> None:
         send_confirmation_mail(session, rt.settings, rt.tokens, subscription_id)
 
 
-def _queue_batches(issue_id: int, delivery_ids: list[int]) -> None:
+def queue_batches(issue_id: int, delivery_ids: list[int]) -> None:
+    """Mark the rows as handed to the broker (committed), then hand them over."""
     rt = runtime()
     for batch in sending.batches(delivery_ids):
         with rt.db.session() as session:
-            sending.mark_enqueued(session, batch)
+            ledger.mark_enqueued(session, batch)
             session.commit()
         enqueue(current_app, "mailer.send_batch", issue_id, batch)
 
@@ -44,37 +47,58 @@ def _queue_batches(issue_id: int, delivery_ids: list[int]) -> None:
 def start_send(issue_id: int) -> None:
     rt = runtime()
     with rt.db.session() as session:
-        queued = sending.create_deliveries(session, issue_id)
-        sending.finish_if_done(session, issue_id)
+        queued = ledger.create_deliveries(session, issue_id)
+        ledger.finish_if_done(session, issue_id)
         session.commit()
-    _queue_batches(issue_id, queued)
+    queue_batches(issue_id, queued)
+
+
+_limiter = None
 
 
 @shared_task(name="mailer.send_batch")
 def send_batch(issue_id: int, delivery_ids: list[int]) -> None:
+    global _limiter
     rt = runtime()
+    if _limiter is None:
+        _limiter = limiter_for(rt.settings)
     with rt.db.session() as session:
-        result = sending.send_batch(session, rt.settings, rt.tokens, issue_id, delivery_ids)
-    log.info("issue %s batch: %s", issue_id, result)
+        result = sending.send_batch(
+            session, rt.settings, rt.tokens, issue_id, delivery_ids, limiter=_limiter
+        )
+    log.info("issue %s batch of %s: %s", issue_id, len(delivery_ids), result)
+    if result.paused:
+        enqueue(current_app, "mailer.notify_paused", issue_id)
 
 
 @shared_task(name="mailer.reconcile")
 def reconcile() -> None:
     """Repair what a lost broker message or a dead worker left behind; the database decides."""
+    reconcile_now(utcnow())
+
+
+def reconcile_now(now) -> None:  # type: ignore[no-untyped-def]
     rt = runtime()
     with rt.db.session() as session:
-        sending.mark_stale_claims_in_doubt(session)
-        awaiting = sending.issues_awaiting_deliveries(session)
-        stale = sending.stale_queued(session)
+        ledger.mark_stale_claims_in_doubt(session, now)
+        awaiting = ledger.issues_awaiting_deliveries(session, now)
+        stale = ledger.stale_queued(session, now)
+        for issue_id in ledger.sending_issue_ids(session):
+            ledger.finish_if_done(session, issue_id)
         session.commit()
     for issue_id in awaiting:
         enqueue(current_app, "mailer.start_send", issue_id)
     for issue_id, ids in stale.items():
-        _queue_batches(issue_id, ids)
+        queue_batches(issue_id, ids)
+
+
+@shared_task(name="mailer.notify_paused")
+def notify_paused(issue_id: int) -> None:
+    from mailer.notifications import notify_editors_paused
+
+    rt = runtime()
     with rt.db.session() as session:
-        for issue_id in set(stale) | set(awaiting):
-            sending.finish_if_done(session, issue_id)
-        session.commit()
+        notify_editors_paused(session, rt.settings, issue_id)
 
 
 @shared_task(name="mailer.poll_feeds")
@@ -89,3 +113,19 @@ def poll_feeds() -> None:
             except FeedError as exc:
                 log.warning("feed %s: %s", url, exc)
             session.commit()
+
+
+@shared_task(name="mailer.monthly_digest")
+def monthly_digest() -> None:
+    from mailer.monthly import draft_monthly
+    from mailer.notifications import notify_editors_draft_ready
+
+    rt = runtime()
+    with rt.db.session() as session:
+        outcome = draft_monthly(session, utcnow(), rt.settings.digest_autosend)
+    log.info("monthly digest: %s", outcome)
+    if outcome.send and outcome.issue_id is not None:
+        enqueue(current_app, "mailer.start_send", outcome.issue_id)
+    elif outcome.created and outcome.issue_id is not None:
+        with rt.db.session() as session:
+            notify_editors_draft_ready(session, rt.settings, outcome.issue_id)

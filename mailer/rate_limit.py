@@ -1,0 +1,83 @@
+"""One send rate shared by every worker process and host (MAILER_SEND_RATE mails a second).
+
+Celery's own ``rate_limit`` is per worker, so it cannot hold a global rate.
+Both limiters keep one shared "next free slot" time: each acquire takes the
+slot and moves it 1/rate seconds on, atomically (a Lua script in Redis, or an
+flock'ed file for the single-machine embedded setup), then waits for its slot.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import time
+from pathlib import Path
+from typing import Protocol
+
+from mailer.config import Settings
+
+
+class RateLimiter(Protocol):
+    def acquire(self) -> None: ...
+
+
+class Unlimited:
+    def acquire(self) -> None:
+        return None
+
+
+# KEYS[1]: the slot key. ARGV[1]: interval in microseconds. Returns the wait in microseconds.
+_REDIS_SLOT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local slot = tonumber(redis.call('GET', KEYS[1]) or '0')
+if slot < now then slot = now end
+redis.call('SET', KEYS[1], slot + tonumber(ARGV[1]), 'PX', 60000)
+return slot - now
+"""
+
+
+class RedisRateLimiter:
+    def __init__(self, url: str, rate: float, key: str = "mailer:send-rate:slot") -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url)
+        self.interval_us = int(1_000_000 / rate)
+        self.key = key
+        self.script = self.client.register_script(_REDIS_SLOT)
+
+    def acquire(self) -> None:
+        wait_us = int(self.script(keys=[self.key], args=[self.interval_us]))
+        if wait_us > 0:
+            time.sleep(wait_us / 1_000_000)
+
+
+class FileRateLimiter:
+    def __init__(self, path: Path, rate: float) -> None:
+        self.path = path
+        self.interval = 1.0 / rate
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(exist_ok=True)
+
+    def acquire(self) -> None:
+        with open(self.path, "r+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                now = time.time()
+                text = handle.read().strip()
+                slot = max(float(text) if text else 0.0, now)
+                handle.seek(0)
+                handle.truncate()
+                handle.write(repr(slot + self.interval))
+                handle.flush()
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        if slot > now:
+            time.sleep(slot - now)
+
+
+def limiter_for(settings: Settings) -> RateLimiter:
+    if settings.send_rate <= 0:
+        return Unlimited()
+    if settings.broker_url.startswith(("redis://", "rediss://")):
+        return RedisRateLimiter(settings.broker_url, settings.send_rate)
+    return FileRateLimiter(settings.var_dir / "send-rate.slot", settings.send_rate)
