@@ -12,6 +12,7 @@ from flask.cli import AppGroup
 
 from mailer import issue_states, ledger
 from mailer.app import runtime
+from mailer.db import utcnow
 from mailer.digests import NothingToDraft, draft_issue
 from mailer.models import Issue
 from worker.celery_app import enqueue
@@ -120,27 +121,25 @@ def digest_status(issue_id: int, no_follow: bool) -> None:
 
 def resume_and_queue(issue_id: int) -> bool:
     """Shared by the CLI and the API: resume, then queue what is left after the commit."""
-    from worker.tasks import queue_batches
+    from worker.tasks import queue_issue
 
     rt = runtime()
     with rt.db.session() as session:
         resumed = ledger.resume(session, issue_id)
         session.commit()
-        ids = ledger.queued_ids(session, issue_id) if resumed else []
     if resumed:
-        queue_batches(issue_id, ids)
+        queue_issue(issue_id, utcnow())
     return resumed
 
 
 def resend_and_queue(issue_id: int) -> int:
-    from worker.tasks import queue_batches
+    from worker.tasks import queue_issue
 
     rt = runtime()
     with rt.db.session() as session:
         count = ledger.resend_in_doubt(session, issue_id)
         session.commit()
-        ids = ledger.queued_ids(session, issue_id)
-    queue_batches(issue_id, ids)
+    queue_issue(issue_id, utcnow())
     return count
 
 

@@ -94,7 +94,7 @@ def pause(session: Session, issue_id: int, reason: str = "paused by an editor") 
 
 
 def resume(session: Session, issue_id: int) -> bool:
-    """Paused → sending; the caller queues the rows still queued (``queued_ids``)."""
+    """Paused → sending; the caller then queues the rows still queued (dispatch.queue_issue)."""
     _issue(session, issue_id)
     resumed = transition(session, issue_id, issue_states.SENDING, only_from=(issue_states.PAUSED,))
     if resumed:
@@ -145,8 +145,8 @@ def count_recipients(session: Session, issue: Issue) -> int:
     )
 
 
-def create_deliveries(session: Session, issue_id: int) -> list[int]:
-    """One queued row per active subscription (insert-if-absent); returns the queued ids."""
+def create_deliveries(session: Session, issue_id: int) -> None:
+    """One queued row per active subscription (insert-if-absent), in one statement."""
     issue = _issue(session, issue_id)
     if issue.status != issue_states.SENDING:
         return []
@@ -165,17 +165,33 @@ def create_deliveries(session: Session, issue_id: int) -> list[int]:
             )
         )
         issue.deliveries_created_at = utcnow()
-    return queued_ids(session, issue_id)
 
 
-def queued_ids(session: Session, issue_id: int) -> list[int]:
-    return list(
-        session.scalars(
-            select(Delivery.id)
-            .where(Delivery.issue_id == issue_id, Delivery.status == ds.QUEUED)
-            .order_by(Delivery.id)
-        )
+def queued_page(
+    session: Session,
+    issue_id: int,
+    after_id: int,
+    size: int,
+    now: datetime,
+    stale_only: bool = False,
+) -> list[int]:
+    """The next ``size`` queued, due row ids after ``after_id`` (keyset paging: a million
+    rows are walked without ever holding them all).
+
+    With ``stale_only``, only rows no broker message is known to carry: never
+    handed over, handed back after a failure, or handed over longer ago than the lease.
+    """
+    query = select(Delivery.id).where(
+        Delivery.issue_id == issue_id,
+        Delivery.status == ds.QUEUED,
+        Delivery.id > after_id,
+        Delivery.next_attempt_at.is_(None) | (Delivery.next_attempt_at <= now),
     )
+    if stale_only:
+        query = query.where(
+            Delivery.enqueued_at.is_(None) | (Delivery.enqueued_at < now - ENQUEUE_LEASE)
+        )
+    return list(session.scalars(query.order_by(Delivery.id).limit(size)))
 
 
 def mark_enqueued(session: Session, delivery_ids: list[int]) -> None:
@@ -345,25 +361,6 @@ def mark_stale_claims_in_doubt(session: Session, now: datetime) -> int:
             .values(status=ds.IN_DOUBT, last_error="worker stopped during the SMTP transaction")
         ).rowcount  # type: ignore[attr-defined]
     )
-
-
-def stale_queued(session: Session, now: datetime) -> dict[int, list[int]]:
-    """Queued, due rows of sending issues that no broker message is known to carry."""
-    rows = session.execute(
-        select(Delivery.issue_id, Delivery.id)
-        .join(Issue, Issue.id == Delivery.issue_id)
-        .where(
-            Issue.status == issue_states.SENDING,
-            Delivery.status == ds.QUEUED,
-            Delivery.enqueued_at.is_(None) | (Delivery.enqueued_at < now - ENQUEUE_LEASE),
-            Delivery.next_attempt_at.is_(None) | (Delivery.next_attempt_at <= now),
-        )
-        .order_by(Delivery.id)
-    )
-    found: dict[int, list[int]] = {}
-    for issue_id, delivery_id in rows:
-        found.setdefault(issue_id, []).append(delivery_id)
-    return found
 
 
 def issues_awaiting_deliveries(session: Session, now: datetime) -> list[int]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from celery import shared_task
 from flask import current_app
 
-from mailer import ledger, sending
+from mailer import dispatch, ledger, sending
 from mailer.app import runtime
 from mailer.confirmation import send_confirmation_mail
 from mailer.db import utcnow
@@ -33,24 +34,30 @@ def send_confirmation(subscription_id: int) -> None:
         send_confirmation_mail(session, rt.settings, rt.tokens, subscription_id)
 
 
-def queue_batches(issue_id: int, delivery_ids: list[int]) -> None:
-    """Mark the rows as handed to the broker (committed), then hand them over."""
-    rt = runtime()
-    for batch in sending.batches(delivery_ids):
-        with rt.db.session() as session:
-            ledger.mark_enqueued(session, batch)
-            session.commit()
-        enqueue(current_app, "mailer.send_batch", issue_id, batch)
+def queue_issue(issue_id: int, now: datetime, stale_only: bool = False) -> int:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def hand_over(issue: int, ids: list[int]) -> None:
+        enqueue(app, "mailer.send_batch", issue, ids)
+
+    return dispatch.queue_issue(
+        runtime().db,
+        hand_over,
+        issue_id,
+        now,
+        page_size=sending.BATCH_SIZE,
+        stale_only=stale_only,
+    )
 
 
 @shared_task(name="mailer.start_send")
 def start_send(issue_id: int) -> None:
     rt = runtime()
     with rt.db.session() as session:
-        queued = ledger.create_deliveries(session, issue_id)
+        ledger.create_deliveries(session, issue_id)
         ledger.finish_if_done(session, issue_id)
         session.commit()
-    queue_batches(issue_id, queued)
+    queue_issue(issue_id, utcnow())
 
 
 _limiter = None
@@ -77,19 +84,20 @@ def reconcile() -> None:
     reconcile_now(utcnow())
 
 
-def reconcile_now(now) -> None:  # type: ignore[no-untyped-def]
+def reconcile_now(now: datetime) -> None:
+    """The reconciler with an explicit clock, so tests can step past the leases."""
     rt = runtime()
     with rt.db.session() as session:
         ledger.mark_stale_claims_in_doubt(session, now)
         awaiting = ledger.issues_awaiting_deliveries(session, now)
-        stale = ledger.stale_queued(session, now)
-        for issue_id in ledger.sending_issue_ids(session):
+        sending_ids = ledger.sending_issue_ids(session)
+        for issue_id in sending_ids:
             ledger.finish_if_done(session, issue_id)
         session.commit()
     for issue_id in awaiting:
         enqueue(current_app, "mailer.start_send", issue_id)
-    for issue_id, ids in stale.items():
-        queue_batches(issue_id, ids)
+    for issue_id in sending_ids:
+        queue_issue(issue_id, now, stale_only=True)
 
 
 @shared_task(name="mailer.notify_paused")
