@@ -58,6 +58,20 @@ def editor_create(email: str, role: str, password_stdin: bool) -> None:
         click.echo(f"editor {editor.email} created ({editor.role})")
 
 
+@editor_group.command("token", help="Print a new API token for an editor (shown once).")
+@click.argument("email")
+def editor_token(email: str) -> None:
+    from mailer.api_tokens import create_token
+
+    with runtime().db.session() as session:
+        try:
+            token = create_token(session, email)
+        except ValidationFailed as exc:
+            _fail("; ".join(f"{k}: {v}" for k, v in exc.errors.items()))
+        session.commit()
+    click.echo(token)
+
+
 @click.group("articles", cls=AppGroup, help="Articles from the site.")
 def articles_group() -> None:
     pass

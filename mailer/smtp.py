@@ -49,12 +49,24 @@ def _classify(code: int, reply: bytes | str) -> SMTPFailure:
     return cls(code, _reply_text(reply))
 
 
+# Many servers cap the messages per connection; reconnecting a little early is cheap.
+MESSAGES_PER_CONNECTION = 100
+
+
 class SMTPConnection:
     """One connection, reused for many messages; opened lazily, reopened after a drop."""
 
-    def __init__(self, settings: Settings, timeout: float = 60) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        timeout: float = 60,
+        max_messages: int = MESSAGES_PER_CONNECTION,
+    ) -> None:
         self.settings = settings
         self.timeout = timeout
+        self.max_messages = max_messages
+        self.connections_opened = 0
+        self._sent_on_connection = 0
         self._smtp: smtplib.SMTP | None = None
 
     def __enter__(self) -> SMTPConnection:
@@ -107,8 +119,12 @@ class SMTPConnection:
             self._smtp = None
 
     def send(self, message: Outgoing) -> None:
+        if self._smtp is not None and self._sent_on_connection >= self.max_messages:
+            self.close()
         if self._smtp is None:
             self._smtp = self._open()
+            self.connections_opened += 1
+            self._sent_on_connection = 0
         smtp = self._smtp
         # MAIL and RCPT separately from DATA: a failure before DATA is safe to retry,
         # one during or after it is in doubt.
@@ -140,3 +156,4 @@ class SMTPConnection:
             raise InDoubtSMTPError(None, f"connection lost during DATA: {exc}") from exc
         if code != 250:
             raise _classify(code, reply)
+        self._sent_on_connection += 1
