@@ -42,6 +42,14 @@ BOILERPLATE = [
 ]
 
 
+# Where these tags start or end, the words on either side are separate words.
+BLOCK_TAG = re.compile(
+    r"<(?=/?(?:p|br|div|li|ul|ol|dl|dt|dd|h[1-6]|tr|td|th|table|blockquote|pre|hr"
+    r"|section|article|header|footer|figure|figcaption)\b)",
+    re.IGNORECASE,
+)
+
+
 class FeedError(Exception):
     """The feed could not be read; the message says why, in words an editor understands."""
 
@@ -68,7 +76,7 @@ class ImportResult:
 
 def clean_text(raw_html: str) -> str:
     """Plain text from CMS HTML: tags, scripts and boilerplate gone, whitespace folded."""
-    text = nh3.clean(raw_html or "", tags=set(), attributes={})
+    text = nh3.clean(BLOCK_TAG.sub(" <", raw_html or ""), tags=set(), attributes={})
     text = html.unescape(text)
     for pattern in BOILERPLATE:
         text = pattern.sub(" ", text)

@@ -15,6 +15,8 @@ from email.header import Header
 from email.utils import formataddr, formatdate, make_msgid
 
 CRLF = "\r\n"
+# Room for "From: " on a line of at most 998 octets.
+MAX_ADDRESS_LINE = 990
 
 
 class HeaderInjection(ValueError):
@@ -41,7 +43,13 @@ def encode_address(name: str, address: str) -> str:
     _check_header_value(address)
     if not address.isascii():
         raise HeaderInjection("addresses must be ASCII (IDN domains in punycode)")
-    return formataddr((name, address), charset="utf-8")
+    formatted = formataddr((name, address), charset="utf-8")
+    if len(formatted) > MAX_ADDRESS_LINE:
+        # formataddr writes the name as one encoded word of any length: 200 characters
+        # of emoji would make a line over SMTP's 998 octets. Header folds it into several.
+        encoded = Header(name, "utf-8", header_name="From").encode(linesep=CRLF)
+        return f"{encoded} <{address}>"
+    return formatted
 
 
 def _qp(text: str) -> str:
@@ -104,7 +112,10 @@ class MessageTemplate:
             headers.append(f"List-Id: {self.list_id}")
         if list_unsubscribe:
             url, mailto = list_unsubscribe
-            headers.append(f"List-Unsubscribe: <{_check_header_value(url)}>,{CRLF} <{mailto}>")
+            headers.append(
+                f"List-Unsubscribe: <{_check_header_value(url)}>,{CRLF}"
+                f" <{_check_header_value(mailto)}>"
+            )
             headers.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
         boundary = f"=_mailer_{secrets.token_hex(12)}"
         headers.append(f'Content-Type: multipart/alternative;{CRLF} boundary="{boundary}"')

@@ -118,12 +118,14 @@ def rt(app: Flask) -> Runtime:
 
 
 @pytest.fixture
-def session(rt: Runtime, smtp_sink: SMTPSink) -> Iterator[Session]:
-    """A session on the real database; every row the test made is deleted afterwards."""
+def session(app: Flask, rt: Runtime, smtp_sink: SMTPSink) -> Iterator[Session]:
+    """A session on the real database; every row the test made is deleted afterwards,
+    and the tasks it queued are purged, so that no later test's worker runs them."""
     smtp_sink.clear()
     with rt.db.session() as s:
         yield s
         s.rollback()
+    app.extensions["celery"].control.purge()
     with rt.db.engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
             if table.name != Newsletter.__tablename__:

@@ -93,6 +93,7 @@ def atom(items: list[Item]) -> bytes:
     <link href="{item.link}"/>
     <id>urn:europakontor:{item.guid}</id>
     <updated>{item.published.isoformat()}</updated>
+    {"".join(f'<category term="{escape(c)}"/>' for c in item.categories)}
     <content type="html">{escape(item.body_html)}</content>
   </entry>"""
         for item in items
@@ -104,3 +105,19 @@ def atom(items: list[Item]) -> bytes:
   <updated>{datetime.now(UTC).isoformat()}</updated>{entries}
 </feed>
 """.encode()
+
+
+def announcement_items(now: datetime | None = None) -> list[Item]:
+    """Titles and bodies with entities, line breaks and «» for the cleaning checks."""
+    now = now or datetime.now(UTC)
+    return [
+        Item(
+            "forskning-og-innovasjon",
+            "Forskning & innovasjon: «Horisont Europa» åpner ny runde",
+            "<h3>Søknadsfrist 2. februar</h3><p>Kommunene på Østlandet kan søke "
+            "sammen med bedrifter &amp; universiteter.<br>Spørsmål? Ring Ærøy "
+            "på kontoret.</p><ul><li>Klima</li><li>Helse</li></ul>",
+            now - timedelta(days=1),
+            ["Forskning", "Innovasjon"],
+        ),
+    ]
