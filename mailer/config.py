@@ -70,6 +70,8 @@ class Settings:
     newsletter_topics: tuple[str, ...] = field(default=())
     digest_cron: str = "0 9 1 * *"
     digest_autosend: bool = False
+    organisation: str = ""
+    postal_address: str = ""
 
     @property
     def outbox_dir(self) -> Path:
@@ -129,4 +131,6 @@ def load_settings() -> Settings:
         newsletter_topics=topics,
         digest_cron=digest_cron,
         digest_autosend=autosend in ("true", "1", "yes"),
+        organisation=_env("ORGANISATION"),
+        postal_address=_env("POSTAL_ADDRESS"),
     )

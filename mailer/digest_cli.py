@@ -13,7 +13,7 @@ from flask.cli import AppGroup
 from mailer import issue_states, ledger
 from mailer.app import runtime
 from mailer.db import utcnow
-from mailer.digests import NothingToDraft, draft_issue
+from mailer.digests import NothingToDraft, draft_issue, issue_subject
 from mailer.models import Issue
 from worker.celery_app import enqueue
 
@@ -39,7 +39,8 @@ def digest_draft() -> None:
         except NothingToDraft as exc:
             fail(str(exc))
         session.commit()
-        click.echo(f"drafted «{issue.subject}» with {len(issue.items)} articles")
+        subject = issue_subject(issue, issue.language)
+        click.echo(f"drafted «{subject}» with {len(issue.items)} articles")
         click.echo(issue.id)
 
 
@@ -93,7 +94,8 @@ def digest_send(issue_id: int, yes: bool) -> None:
             fail(f"no issue with id {issue_id}")
         if issue.status in (issue_states.DRAFT, issue_states.SCHEDULED) and not yes:
             recipients = ledger.count_recipients(session, issue)
-            click.confirm(f"Send «{issue.subject}» to {recipients} subscribers?", abort=True)
+            subject = issue_subject(issue, issue.language)
+            click.confirm(f"Send «{subject}» to {recipients} subscribers?", abort=True)
         started = ledger.request_send(session, issue_id)
         session.commit()
         status = issue.status

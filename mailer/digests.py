@@ -1,4 +1,4 @@
-"""Drafting an issue from recent articles, and compiling it into a mail template."""
+"""Drafting an issue from the articles published since the last one."""
 
 from __future__ import annotations
 
@@ -8,19 +8,13 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from mailer import issue_states
-from mailer.config import Settings
 from mailer.db import utcnow
-from mailer.email_templates import render_email
-from mailer.i18n import gettext, month_name
-from mailer.messages import MessageTemplate, make_template
+from mailer.i18n import LOCAL_ZONE, gettext, month_name
 from mailer.models import Article, Issue, IssueArticle, record_event
 from mailer.subscriptions import default_newsletter
 
 DEFAULT_PERIOD = timedelta(days=31)
 MAX_ARTICLES = 30
-
-GREETING_NAME = "GREETING_NAME"
-UNSUBSCRIBE_URL = "UNSUBSCRIBE_URL"
 
 
 class NothingToDraft(Exception):
@@ -28,8 +22,19 @@ class NothingToDraft(Exception):
 
 
 def default_subject(when: datetime, language: str) -> str:
-    local_month = month_name(when, language)
-    return f"{gettext('Nyhetsbrev', language)} {local_month} {when.year}"
+    year = when.astimezone(LOCAL_ZONE).year
+    return f"{gettext('Nyhetsbrev', language)} {month_name(when, language)} {year}"
+
+
+def issue_month(issue: Issue) -> datetime:
+    """The month an issue is about: the middle of its period (a digest drafted on
+    1 December covers November)."""
+    return issue.period_start + (issue.period_end - issue.period_start) / 2
+
+
+def issue_subject(issue: Issue, language: str) -> str:
+    """The editor's subject, or «Nyhetsbrev november 2026» in the reader's language."""
+    return issue.subject or default_subject(issue_month(issue), language)
 
 
 def draft_issue(session: Session, now: datetime | None = None) -> Issue:
@@ -71,7 +76,7 @@ def draft_issue(session: Session, now: datetime | None = None) -> Issue:
         raise NothingToDraft(f"no new articles published since {since:%Y-%m-%d %H:%M} UTC")
     issue = Issue(
         newsletter_id=newsletter.id,
-        subject=default_subject(now, newsletter.language),
+        subject="",
         intro="",
         language=newsletter.language,
         period_start=since,
@@ -83,27 +88,3 @@ def draft_issue(session: Session, now: datetime | None = None) -> Issue:
     session.flush()
     record_event(session, "issue.drafted", issue_id=issue.id, data={"articles": len(articles)})
     return issue
-
-
-def compile_issue(settings: Settings, issue: Issue, language: str) -> MessageTemplate:
-    """Everything that is the same for every reader of one language, done once."""
-    articles = [item.article for item in issue.items]
-    rendered = render_email(
-        "digest",
-        language,
-        subject=issue.subject,
-        intro=issue.intro,
-        articles=articles,
-        newsletter_name=issue.newsletter.name,
-        greeting_name=f"%%{GREETING_NAME}%%",
-        unsubscribe_url=f"%%{UNSUBSCRIBE_URL}%%",
-    )
-    domain = settings.from_address.rpartition("@")[2]
-    return make_template(
-        from_name=settings.from_name or issue.newsletter.name,
-        from_address=settings.from_address,
-        subject=rendered.subject,
-        text=rendered.text,
-        html_body=rendered.html,
-        list_id=f"<{issue.newsletter.slug}.{domain}>",
-    )

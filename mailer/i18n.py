@@ -68,6 +68,8 @@ EN: dict[str, str] = {
         "You get this email because you subscribed to the newsletter."
     ),
     "Meld deg av nyhetsbrevet": "Unsubscribe from the newsletter",
+    "Endre innstillinger": "Change your preferences",
+    "Les nyhetsbrevet i nettleseren": "Read the newsletter in your browser",
     "Hei": "Hello",
     "Nyhetsbrev": "Newsletter",
     "Bekreft påmeldingen til": "Confirm your subscription to",

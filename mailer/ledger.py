@@ -208,6 +208,7 @@ class Recipient:
     name: str
     language: str
     attempts: int
+    topics: list[str]
 
 
 @dataclass
@@ -263,6 +264,7 @@ def claim(session: Session, issue_id: int, delivery_ids: list[int], now: datetim
             Subscriber.name,
             Subscriber.language,
             Delivery.attempts,
+            Subscription.topics,
         )
         .join(Subscription, Subscription.id == Delivery.subscription_id)
         .join(Subscriber, Subscriber.id == Subscription.subscriber_id)

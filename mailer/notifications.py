@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
+from mailer.digests import issue_subject
 from mailer.email_templates import render_email
 from mailer.messages import make_template
 from mailer.models import Editor, Issue, record_event
@@ -42,7 +43,7 @@ def notify_editors_paused(session: Session, settings: Settings, issue_id: int) -
         session,
         settings,
         issue.newsletter.name,
-        f"Utsendelsen av «{issue.subject}» er satt på pause",
+        f"Utsendelsen av «{issue_subject(issue, 'nb')}» er satt på pause",
         [
             f"Grunn: {issue.pause_reason or 'ukjent'}",
             f"Se status: mailer digest status {issue.id}",
@@ -62,7 +63,7 @@ def notify_editors_draft_ready(session: Session, settings: Settings, issue_id: i
         session,
         settings,
         issue.newsletter.name,
-        f"Utkast klart: «{issue.subject}»",
+        f"Utkast klart: «{issue_subject(issue, 'nb')}»",
         [
             f"Månedens nyhetsbrev er laget med {len(issue.items)} artikler og venter på deg.",
             f"Send det: mailer digest send {issue.id}",

@@ -22,10 +22,16 @@ from mailer import delivery_states as ds
 from mailer import issue_states, ledger
 from mailer.config import Settings
 from mailer.db import utcnow
-from mailer.digests import GREETING_NAME, UNSUBSCRIBE_URL, compile_issue
+from mailer.digest_render import (
+    GREETING_NAME,
+    PREFERENCES_URL,
+    UNSUBSCRIBE_URL,
+    CompiledDigest,
+    compile_issue,
+)
 from mailer.i18n import DEFAULT_LANGUAGE
 from mailer.ledger import Outcome, Recipient
-from mailer.messages import MessageTemplate
+from mailer.messages import Outgoing
 from mailer.models import Delivery, Issue, IssueArticle, record_event
 from mailer.rate_limit import RateLimiter, Unlimited
 from mailer.smtp import (
@@ -68,17 +74,46 @@ def unsubscribe_url(settings: Settings, tokens: Tokens, subscription_id: int) ->
     return f"{settings.base_url}/unsubscribe/{tokens.make(Purpose.UNSUBSCRIBE, subscription_id)}"
 
 
-_compiled: dict[tuple[int, datetime, str], MessageTemplate] = {}
+def preferences_url(settings: Settings, tokens: Tokens, subscription_id: int) -> str:
+    return f"{settings.base_url}/preferences/{tokens.make(Purpose.PREFERENCES, subscription_id)}"
 
 
-def compiled_template(settings: Settings, issue: Issue, language: str) -> MessageTemplate:
+_compiled: dict[tuple[int, datetime, str, bool], CompiledDigest] = {}
+
+
+def compiled_digest(
+    settings: Settings, issue: Issue, language: str, test: bool = False
+) -> CompiledDigest:
     """Compile once per issue and language in this process: content is frozen once sending."""
-    key = (issue.id, issue.created_at, language)
+    key = (issue.id, issue.created_at, language, test)
     if key not in _compiled:
         if len(_compiled) > 32:
             _compiled.clear()
-        _compiled[key] = compile_issue(settings, issue, language)
+        _compiled[key] = compile_issue(settings, issue, language, test=test)
     return _compiled[key]
+
+
+def personal_copy(
+    settings: Settings,
+    tokens: Tokens,
+    compiled: CompiledDigest,
+    recipient: Recipient,
+) -> Outgoing | None:
+    """This reader's mail, or None when none of the issue's articles is in their topics."""
+    selection = compiled.selection(recipient.topics)
+    if not selection:
+        return None
+    url = unsubscribe_url(settings, tokens, recipient.subscription_id)
+    return compiled.template_for(selection).personalise(
+        to_name=recipient.name,
+        to_address=recipient.email,
+        values={
+            GREETING_NAME: f" {recipient.name}" if recipient.name else "",
+            UNSUBSCRIBE_URL: url,
+            PREFERENCES_URL: preferences_url(settings, tokens, recipient.subscription_id),
+        },
+        list_unsubscribe=(url, f"mailto:{settings.from_address}?subject=unsubscribe"),
+    )
 
 
 @dataclass
@@ -131,7 +166,6 @@ def send_batch(
         raise ledger.IssueNotFound(f"no issue with id {issue_id}")
     if issue.status != issue_states.SENDING:
         return result
-    mailto = f"mailto:{settings.from_address}?subject=unsubscribe"
     failures_in_row = 0
     with connection_factory(settings) as smtp:
         for group in batches(delivery_ids, COMMIT_GROUP):
@@ -155,17 +189,16 @@ def send_batch(
                         )
                     )
                     continue
-                language = recipient.language or DEFAULT_LANGUAGE
-                url = unsubscribe_url(settings, tokens, recipient.subscription_id)
-                message = compiled_template(settings, issue, language).personalise(
-                    to_name=recipient.name,
-                    to_address=recipient.email,
-                    values={
-                        GREETING_NAME: f" {recipient.name}" if recipient.name else "",
-                        UNSUBSCRIBE_URL: url,
-                    },
-                    list_unsubscribe=(url, mailto),
-                )
+                compiled = compiled_digest(settings, issue, recipient.language or DEFAULT_LANGUAGE)
+                message = personal_copy(settings, tokens, compiled, recipient)
+                if message is None:
+                    outcomes.append(
+                        Outcome(
+                            recipient.delivery_id, ds.SKIPPED, "nothing new in the reader's topics"
+                        )
+                    )
+                    result.skipped += 1
+                    continue
                 limiter.acquire()
                 try:
                     smtp.send(message)

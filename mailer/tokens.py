@@ -12,12 +12,14 @@ CONFIRM_MAX_AGE = 7 * 24 * 3600
 class Purpose(Enum):
     CONFIRM = "confirm"
     UNSUBSCRIBE = "unsubscribe"
+    PREFERENCES = "preferences"
 
 
 # None means the link never expires: an unsubscribe link in an old mail must still work.
 MAX_AGE: dict[Purpose, int | None] = {
     Purpose.CONFIRM: CONFIRM_MAX_AGE,
     Purpose.UNSUBSCRIBE: None,
+    Purpose.PREFERENCES: None,
 }
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from flask import Blueprint, current_app, g, request
@@ -11,30 +10,15 @@ from sqlalchemy import select
 
 from mailer import delivery_states as ds
 from mailer import ledger
-from mailer.api_tokens import editor_for
 from mailer.app import csrf, runtime
 from mailer.digest_cli import resend_and_queue, resume_and_queue
+from mailer.digests import issue_subject
 from mailer.models import Delivery, Issue, Subscriber, Subscription, record_event
+from mailer.web.auth import token_required
 from worker.celery_app import enqueue
 
 bp = Blueprint("api_issues", __name__, url_prefix="/api/v1/issues")
 csrf.exempt(bp)
-
-
-def token_required(view: Callable[..., Any]) -> Callable[..., Any]:
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        with runtime().db.session() as session:
-            editor = editor_for(session, token.strip()) if scheme.lower() == "bearer" else None
-            if editor is None:
-                return {"errors": {"authorization": "a valid 'Bearer <token>' is required"}}, 401
-            g.editor_id = editor.id
-            session.commit()
-        return view(*args, **kwargs)
-
-    return wrapper
 
 
 def _progress(issue_id: int) -> tuple[dict[str, Any], int]:
@@ -43,7 +27,9 @@ def _progress(issue_id: int) -> tuple[dict[str, Any], int]:
             state = ledger.progress(session, issue_id)
         except ledger.IssueNotFound as exc:
             return {"errors": {"issue_id": str(exc)}}, 404
-        subject = session.get(Issue, issue_id).subject  # type: ignore[union-attr]
+        issue = session.get(Issue, issue_id)
+        assert issue is not None
+        subject = issue_subject(issue, issue.language)
     return {**state.as_dict(), "subject": subject}, 200
 
 
