@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 # Links in mails must point at the web process, whatever port honcho gives the others.
 export MAILER_BASE_URL ?= http://127.0.0.1:$(PORT)
 
-.PHONY: run test install lint bench clean
+.PHONY: run test install lint bench clean chromium
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "mailer needs Python 3.11 or newer")'
@@ -33,7 +33,13 @@ run: install
 lint: install
 	$(BIN)/ruff check .
 
-test: install lint
+# Browser tests drive Debian's Chromium through Playwright (never a downloaded browser).
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+test: install lint chromium
 	$(BIN)/pytest
 
 bench: install

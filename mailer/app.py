@@ -74,11 +74,13 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
 
     celery_init_app(app, settings)
 
-    from mailer.web import api, api_issues, errors, public
+    from mailer.web import api, api_articles, api_issues, archive, errors, public
 
     app.register_blueprint(public.bp)
+    app.register_blueprint(archive.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(api_issues.bp)
+    app.register_blueprint(api_articles.bp)
     errors.register(app)
     if settings.dev_outbox:
         from mailer.web import outbox

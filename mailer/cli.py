@@ -17,6 +17,7 @@ from mailer.digest_cli import digest_group
 from mailer.digest_cli import fail as _fail
 from mailer.editors import create_editor
 from mailer.feeds import FeedError, import_feed
+from mailer.feeds_cli import feeds_group
 from mailer.subscriber_csv import export_rows, import_csv
 from mailer.subscriptions import ValidationFailed
 from worker.celery_app import enqueue
@@ -141,6 +142,61 @@ def subscribers_export() -> None:
             writer.writerow(row)
 
 
+@click.group("dkim", cls=AppGroup, help="DKIM signing keys.")
+def dkim_group() -> None:
+    pass
+
+
+@dkim_group.command(
+    "keygen", help="Write a new RSA-2048 DKIM key and print the DNS TXT record to publish."
+)
+@click.option("--selector", help="DKIM selector [default: mailer<YYYYMM>].")
+@click.option("--domain", help="Signing domain (d=) [default: the domain of MAILER_FROM].")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Private key file, written with mode 0600 [default: var/dkim_private.pem].",
+)
+def dkim_keygen(selector: str | None, domain: str | None, out: Path | None) -> None:
+    from datetime import date
+
+    from mailer.dkim_signing import (
+        DkimError,
+        dns_name,
+        dns_record,
+        generate_key,
+        write_private_key,
+    )
+
+    settings = runtime().settings
+    try:
+        domain = dns_name(domain or settings.from_address.rpartition("@")[2], "domain")
+        selector = dns_name(selector or f"mailer{date.today():%Y%m}", "selector")
+    except DkimError as exc:
+        _fail(str(exc))
+    out = (out or settings.var_dir / "dkim_private.pem").absolute()
+    if out.exists():
+        _fail(f"{out} exists; not overwriting a key. Move it away or choose another --out.")
+    private_pem, _ = generate_key()
+    try:
+        write_private_key(out, private_pem)
+    except FileExistsError:
+        _fail(f"{out} exists; not overwriting a key. Move it away or choose another --out.")
+    except OSError as exc:
+        _fail(f"cannot write {out}: {exc.strerror or exc}")
+    click.echo(f"Private key written to {out} (mode 0600).")
+    click.echo("")
+    click.echo("1. Publish this TXT record in DNS:")
+    click.echo("")
+    click.echo(dns_record(selector, domain, private_pem))
+    click.echo("")
+    click.echo("2. Once it resolves, set these and restart the web app and the workers:")
+    click.echo("")
+    click.echo(f"MAILER_DKIM_DOMAIN={domain}")
+    click.echo(f"MAILER_DKIM_SELECTOR={selector}")
+    click.echo(f"MAILER_DKIM_PRIVATE_KEY_FILE={out}")
+
+
 @click.command("outbox", help="Run the dev SMTP outbox (stores mails in var/outbox).")
 @with_appcontext
 def outbox_command() -> None:
@@ -160,7 +216,16 @@ def outbox_command() -> None:
         controller.stop()
 
 
-COMMANDS = (db_group, editor_group, articles_group, digest_group, subscribers_group, outbox_command)
+COMMANDS = (
+    db_group,
+    editor_group,
+    articles_group,
+    feeds_group,
+    digest_group,
+    subscribers_group,
+    outbox_command,
+    dkim_group,
+)
 
 
 def register_commands(app: Flask) -> None:

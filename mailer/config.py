@@ -72,6 +72,11 @@ class Settings:
     digest_autosend: bool = False
     organisation: str = ""
     postal_address: str = ""
+    bounce_domain: str = ""
+    dkim_domain: str = ""
+    dkim_selector: str = ""
+    # repr=False: a Settings in a log or traceback must not show the key.
+    dkim_private_key: bytes = field(default=b"", repr=False)
 
     @property
     def outbox_dir(self) -> Path:
@@ -80,6 +85,54 @@ class Settings:
     @property
     def broker_dir(self) -> Path:
         return self.var_dir / "broker"
+
+
+DKIM_VARIABLES = (
+    "MAILER_DKIM_DOMAIN",
+    "MAILER_DKIM_SELECTOR",
+    "MAILER_DKIM_PRIVATE_KEY (or MAILER_DKIM_PRIVATE_KEY_FILE)",
+)
+
+
+def _load_dkim() -> tuple[str, str, bytes]:
+    """(domain, selector, private key PEM) for DKIM signing; all empty when it is off.
+
+    The three go together; the key is parsed here so that a bad one stops the service
+    at startup rather than at the first mail.
+    """
+    domain, selector = _env("DKIM_DOMAIN"), _env("DKIM_SELECTOR")
+    key_text, key_file = _env("DKIM_PRIVATE_KEY"), _env("DKIM_PRIVATE_KEY_FILE")
+    if key_text and key_file:
+        raise ConfigError(
+            "MAILER_DKIM_PRIVATE_KEY and MAILER_DKIM_PRIVATE_KEY_FILE are both set; set one"
+        )
+    given = dict(zip(DKIM_VARIABLES, (domain, selector, key_text or key_file), strict=True))
+    missing = [name for name, value in given.items() if not value]
+    if len(missing) == len(given):
+        return "", "", b""
+    if missing:
+        present = [name for name, value in given.items() if value]
+        raise ConfigError(
+            f"{' and '.join(present)} {'is' if len(present) == 1 else 'are'} set, "
+            f"but {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not: "
+            "DKIM signing needs all three"
+        )
+    if key_file:
+        variable = "MAILER_DKIM_PRIVATE_KEY_FILE"
+        path = Path(key_file).expanduser()
+        try:
+            key = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"{variable}: cannot read {path}: {exc.strerror or exc}") from exc
+    else:
+        variable = "MAILER_DKIM_PRIVATE_KEY"
+        if "\n" not in key_text:  # one line in an env file, with \n for the line breaks
+            key_text = key_text.replace("\\n", "\n")
+        key = key_text.encode("utf-8")
+    from mailer.dkim_signing import checked_signer
+
+    signer = checked_signer(domain, selector, key, variable)
+    return signer.domain, signer.selector, key
 
 
 def load_settings() -> Settings:
@@ -112,6 +165,7 @@ def load_settings() -> Settings:
     autosend = _env("DIGEST_AUTOSEND", "false").lower()
     if autosend not in ("true", "false", "1", "0", "yes", "no"):
         raise ConfigError(f"MAILER_DIGEST_AUTOSEND must be true or false, not {autosend!r}")
+    dkim_domain, dkim_selector, dkim_key = _load_dkim()
     return Settings(
         var_dir=var_dir,
         database_url=_env("DATABASE_URL", f"sqlite:///{var_dir / 'mailer.db'}"),
@@ -133,4 +187,8 @@ def load_settings() -> Settings:
         digest_autosend=autosend in ("true", "1", "yes"),
         organisation=_env("ORGANISATION"),
         postal_address=_env("POSTAL_ADDRESS"),
+        bounce_domain=_env("BOUNCE_DOMAIN").encode("idna").decode("ascii"),
+        dkim_domain=dkim_domain,
+        dkim_selector=dkim_selector,
+        dkim_private_key=dkim_key,
     )

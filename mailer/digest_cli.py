@@ -15,6 +15,7 @@ from mailer.app import runtime
 from mailer.db import utcnow
 from mailer.digests import NothingToDraft, draft_issue, issue_subject
 from mailer.models import Issue
+from mailer.subscriptions import ValidationFailed
 from worker.celery_app import enqueue
 
 POLL_SECONDS = 0.25
@@ -42,6 +43,44 @@ def digest_draft() -> None:
         subject = issue_subject(issue, issue.language)
         click.echo(f"drafted «{subject}» with {len(issue.items)} articles")
         click.echo(issue.id)
+
+
+@digest_group.command("preview", help="Print the exact bytes a subscriber would receive.")
+@click.argument("issue_id", type=int)
+@click.option("--as", "address", required=True, help="The subscriber's email address.")
+def digest_preview(issue_id: int, address: str) -> None:
+    from mailer.previews import NothingToPreview, preview_for
+
+    rt = runtime()
+    with rt.db.session() as session:
+        try:
+            message = preview_for(session, rt.settings, rt.tokens, issue_id, address)
+        except (ledger.IssueNotFound, NothingToPreview) as exc:
+            fail(str(exc))
+        except ValidationFailed as exc:
+            fail("; ".join(f"--{k}: {v}" for k, v in exc.errors.items()))
+    click.echo(f"MAIL FROM:<{message.sender}> RCPT TO:<{message.recipient}>", err=True)
+    sys.stdout.buffer.write(message.data)
+    sys.stdout.flush()
+
+
+@digest_group.command("test", help="Send one copy marked [TEST] to an address (no ledger entry).")
+@click.argument("issue_id", type=int)
+@click.option("--to", "address", required=True)
+@click.option("--language", type=click.Choice(["nb", "en"]), default=None)
+def digest_test(issue_id: int, address: str, language: str | None) -> None:
+    from mailer.previews import NothingToPreview, send_test
+    from mailer.smtp import SMTPFailure
+
+    rt = runtime()
+    with rt.db.session() as session:
+        try:
+            message = send_test(session, rt.settings, rt.tokens, issue_id, address, language)
+        except (ledger.IssueNotFound, NothingToPreview, SMTPFailure) as exc:
+            fail(str(exc))
+        except ValidationFailed as exc:
+            fail("; ".join(f"--{k}: {v}" for k, v in exc.errors.items()))
+    click.echo(f"test copy of issue {issue_id} sent to {message.recipient}")
 
 
 def _line(state: ledger.Progress) -> str:

@@ -67,6 +67,7 @@ def draft_issue(session: Session, now: datetime | None = None) -> Issue:
                 and_(Article.created_at >= since, Article.published_at >= since - DEFAULT_PERIOD),
             ),
             Article.published_at <= now,
+            Article.hidden.is_(False),
             Article.id.not_in(already_sent),
         )
         .order_by(Article.published_at.desc())

@@ -11,6 +11,8 @@ import html
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from html.parser import HTMLParser
+from urllib.parse import urljoin, urlsplit
 
 import feedparser
 import nh3
@@ -22,8 +24,12 @@ from mailer.db import utcnow
 from mailer.models import Article, Feed, record_event
 
 MAX_FEED_BYTES = 5 * 1024 * 1024
+MAX_REDIRECTS = 5
 TIMEOUT_SECONDS = 20
 SUMMARY_LENGTH = 400
+CAPTION_LENGTH = 1000
+ALT_LENGTH = 500
+URL_LENGTH = 2000
 USER_AGENT = "mailer-feed-reader/0.1 (+newsletter digest)"
 
 # Text a CMS puts where it hides things from us; it means nothing in a digest.
@@ -50,6 +56,16 @@ BLOCK_TAG = re.compile(
 )
 
 
+# A paragraph of CMS HTML: up to its end tag, the next paragraph or the end of its block.
+PARAGRAPH = re.compile(
+    r"<p\b[^>]*>(.*?)(?:</p\s*>|(?=<p\b)"
+    r"|(?=</(?:div|section|article|header|footer|figure|blockquote|li|td|th|body)\b)|\Z)",
+    re.IGNORECASE | re.DOTALL,
+)
+# "Foto: Ola Nordmann" under a picture: a credit or caption, not the article's text.
+CAPTION_PREFIX = re.compile(r"^(?:foto|photo)\s*:\s*", re.IGNORECASE)
+
+
 class FeedError(Exception):
     """The feed could not be read; the message says why, in words an editor understands."""
 
@@ -63,6 +79,18 @@ class ArticleData:
     published_at: datetime
     topics: tuple[str, ...] = field(default=())
     image_url: str | None = None
+    image_alt: str | None = None
+    image_caption: str | None = None
+
+
+@dataclass(frozen=True)
+class CleanBody:
+    """What an article's HTML gives a digest: plain summary, caption and first image."""
+
+    summary: str
+    image_caption: str | None = None
+    image_url: str | None = None
+    image_alt: str | None = None
 
 
 @dataclass
@@ -98,13 +126,100 @@ def _published(entry: feedparser.FeedParserDict) -> datetime | None:
     return None
 
 
-def _image(entry: feedparser.FeedParserDict) -> str | None:
+def web_url(value: str, base: str = "") -> str | None:
+    """``value`` as an absolute http(s) URL (resolved against ``base``), else None."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        url = urljoin(base, value) if base else value
+        parts = urlsplit(url)
+    except ValueError:  # e.g. a broken IPv6 literal
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    if len(url) > URL_LENGTH or any(c.isspace() for c in url):
+        return None
+    return url
+
+
+class _FirstImage(HTMLParser):
+    """The first <img> whose src is (or resolves to) an http(s) URL, and its alt text."""
+
+    def __init__(self, base: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.base = base
+        self.url: str | None = None
+        self.alt: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.url is not None or tag != "img":
+            return
+        values = dict(attrs)
+        url = web_url(values.get("src") or "", self.base)
+        if url is not None:
+            self.url = url
+            # The parser already decoded the entities: fold the whitespace, nothing more.
+            self.alt = _short_text(values.get("alt") or "", ALT_LENGTH)
+
+
+def _short_text(text: str, limit: int) -> str | None:
+    """Plain text with its whitespace folded, at most ``limit`` characters; None if empty."""
+    text = re.sub(r"\s+", " ", text).strip()
+    if len(text) > limit:
+        text = shorten(text, limit - 2)  # the cut text plus " …" fits in the limit
+    return text or None
+
+
+def first_image(body_html: str, base: str) -> tuple[str | None, str | None]:
+    """(url, alt) of the first usable <img> in the HTML; relative URLs resolved on ``base``."""
+    finder = _FirstImage(base)
+    try:
+        finder.feed(body_html or "")
+        finder.close()
+    except Exception:  # broken markup in one article is no reason to fail the feed
+        pass
+    return finder.url, finder.alt
+
+
+def split_captions(body_html: str) -> tuple[str, str | None]:
+    """The HTML without its "Foto: …" paragraphs, and the first one's text as a caption."""
+    captions: list[str] = []
+
+    def replace(match: re.Match[str]) -> str:
+        text = clean_text(match.group(1))
+        if not CAPTION_PREFIX.match(text):
+            return match.group(0)
+        captions.append(CAPTION_PREFIX.sub("", text, count=1))
+        return " "
+
+    rest = PARAGRAPH.sub(replace, body_html or "")
+    caption = next((c for c in captions if c), None)
+    return rest, (_short_text(caption, CAPTION_LENGTH) if caption else None)
+
+
+def clean_body(body_html: str, link: str) -> CleanBody:
+    """Summary, caption and image from an article's HTML, the same for feeds and the API."""
+    image_url, image_alt = first_image(body_html, link)
+    rest, caption = split_captions(body_html)
+    return CleanBody(
+        summary=shorten(clean_text(rest)),
+        image_caption=caption,
+        image_url=image_url,
+        image_alt=image_alt,
+    )
+
+
+def _media_image(entry: feedparser.FeedParserDict, link: str) -> str | None:
     for media in entry.get("media_content", []) + entry.get("media_thumbnail", []):
-        if media.get("url"):
-            return str(media["url"])
-    for link in entry.get("enclosures", []):
-        if str(link.get("type", "")).startswith("image/") and link.get("href"):
-            return str(link["href"])
+        url = web_url(str(media.get("url") or ""), link)
+        if url:
+            return url
+    for enclosure in entry.get("enclosures", []):
+        if str(enclosure.get("type", "")).startswith("image/"):
+            url = web_url(str(enclosure.get("href") or ""), link)
+            if url:
+                return url
     return None
 
 
@@ -128,19 +243,26 @@ def parse_feed(content: bytes, url: str) -> list[ArticleData]:
         body = entry.get("summary") or ""
         if entry.get("content"):
             body = entry["content"][0].get("value") or body
+        cleaned = clean_body(str(body), link)
+        image_url, image_alt = cleaned.image_url, cleaned.image_alt
+        media = _media_image(entry, link)
+        if media is not None and media != image_url:
+            image_url, image_alt = media, None  # the alt text belongs to another picture
         articles.append(
             ArticleData(
                 guid=guid[:2000],
                 url=link[:2000],
                 title=title[:500],
-                summary=shorten(clean_text(str(body))),
+                summary=cleaned.summary,
                 published_at=published,
                 topics=tuple(
                     str(t.get("term")).strip()
                     for t in entry.get("tags", [])
                     if t.get("term") and str(t.get("term")).strip()
                 ),
-                image_url=_image(entry),
+                image_url=image_url,
+                image_alt=image_alt,
+                image_caption=cleaned.image_caption,
             )
         )
     return articles
@@ -153,10 +275,20 @@ def fetch(url: str, etag: str | None, last_modified: str | None) -> requests.Res
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
-    try:
-        response = requests.get(url, headers=headers, timeout=TIMEOUT_SECONDS, stream=True)
-    except requests.RequestException as exc:
-        raise FeedError(f"cannot fetch {url}: {exc}") from exc
+    with requests.Session() as http:
+        http.max_redirects = MAX_REDIRECTS
+        try:
+            response = http.get(url, headers=headers, timeout=TIMEOUT_SECONDS, stream=True)
+            return _read(url, response)
+        except requests.TooManyRedirects as exc:
+            raise FeedError(
+                f"cannot fetch {url}: too many redirects (more than {MAX_REDIRECTS})"
+            ) from exc
+        except requests.RequestException as exc:
+            raise FeedError(f"cannot fetch {url}: {exc}") from exc
+
+
+def _read(url: str, response: requests.Response) -> requests.Response | None:
     with response:
         if response.status_code == 304:
             return None
@@ -190,6 +322,8 @@ def store_articles(session: Session, source: str, articles: list[ArticleData]) -
             "published_at": data.published_at,
             "topics": list(data.topics),
             "image_url": data.image_url,
+            "image_alt": data.image_alt,
+            "image_caption": data.image_caption,
         }
         if article is None:
             session.add(Article(source=source, guid=data.guid, **fields))

@@ -92,7 +92,12 @@ class Article(Base):
     title: Mapped[str] = mapped_column(String(500))
     summary: Mapped[str] = mapped_column(Text, default="")
     image_url: Mapped[str | None] = mapped_column(String(2000))
+    image_alt: Mapped[str | None] = mapped_column(String(500))
+    # "Foto: …" under the picture in the CMS text, without the prefix.
+    image_caption: Mapped[str | None] = mapped_column(Text)
     topics: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # An editor can hide an article: it is never drafted into an issue.
+    hidden: Mapped[bool] = mapped_column(default=False)
     published_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -118,6 +123,8 @@ class Issue(Base):
     # twice (a restart, two beats by mistake) drafts and sends one digest, not two.
     scheduled_for: Mapped[str | None] = mapped_column(String(7))
     pause_reason: Mapped[str | None] = mapped_column(Text)
+    # For status "scheduled": when beat should start the send.
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     send_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     deliveries_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -171,6 +178,19 @@ class Editor(Base):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16), default="editor")
+    language: Mapped[str] = mapped_column(String(8), default="nb")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Suppression(Base):
+    """Addresses never to mail again: only a keyed hash (HMAC) of each, so an erased
+    reader's address is not kept in plain text."""
+
+    __tablename__ = "suppression"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    reason: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

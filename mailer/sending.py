@@ -9,6 +9,7 @@ connection in doubt.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from collections.abc import Callable
@@ -104,7 +105,7 @@ def personal_copy(
     if not selection:
         return None
     url = unsubscribe_url(settings, tokens, recipient.subscription_id)
-    return compiled.template_for(selection).personalise(
+    message = compiled.template_for(selection).personalise(
         to_name=recipient.name,
         to_address=recipient.email,
         values={
@@ -114,6 +115,11 @@ def personal_copy(
         },
         list_unsubscribe=(url, f"mailto:{settings.from_address}?subject=unsubscribe"),
     )
+    if settings.bounce_domain:
+        # VERP: a bounce names the delivery it is about, signed so it cannot be forged.
+        verp = tokens.sign_short(Purpose.BOUNCE, recipient.delivery_id)
+        message = dataclasses.replace(message, sender=f"bounces+{verp}@{settings.bounce_domain}")
+    return message
 
 
 @dataclass

@@ -118,6 +118,18 @@ class SMTPConnection:
             self._smtp.close()
             self._smtp = None
 
+    def _refused(self, smtp: smtplib.SMTP, code: int, reply: bytes) -> SMTPFailure:
+        """The server's own answer, kept even when it hangs up with it: after 421 it
+        closes the channel (RFC 5321 3.8), and a failed RSET must not turn a refusal
+        into a lost connection."""
+        failure = _classify(code, reply)
+        if code != 421:
+            try:
+                smtp.rset()
+            except (OSError, smtplib.SMTPException):
+                self._drop()
+        return failure
+
     def send(self, message: Outgoing) -> None:
         if self._smtp is not None and self._sent_on_connection >= self.max_messages:
             self.close()
@@ -132,12 +144,10 @@ class SMTPConnection:
             smtp.ehlo_or_helo_if_needed()
             code, reply = smtp.mail(message.sender)
             if code != 250:
-                smtp.rset()
-                raise _classify(code, reply)
+                raise self._refused(smtp, code, reply)
             code, reply = smtp.rcpt(message.recipient)
             if code not in (250, 251):
-                smtp.rset()
-                raise _classify(code, reply)
+                raise self._refused(smtp, code, reply)
         except SMTPFailure as failure:
             if failure.code == 421:
                 self._drop()

@@ -245,3 +245,37 @@ def unsubscribe(session: Session, subscription_id: int, ctx: RequestContext) -> 
             session, "unsubscribe", subscription_id=subscription.id, data={"channel": ctx.channel}
         )
     return subscription
+
+
+@dataclass(frozen=True)
+class Preferences:
+    name: str
+    language: str
+    topics: tuple[str, ...]
+
+
+def parse_preferences(data: dict[str, Any], allowed_topics: tuple[str, ...]) -> Preferences:
+    """The same field rules as signup, without email and consent."""
+    probe = {**data, "email": "probe@example.org", "consent": "on"}
+    signup = parse_signup(probe, allowed_topics)
+    return Preferences(name=signup.name, language=signup.language, topics=signup.topics)
+
+
+def update_preferences(
+    session: Session, subscription_id: int, prefs: Preferences, ctx: RequestContext
+) -> Subscription:
+    subscription = session.get(Subscription, subscription_id)
+    if subscription is None:
+        raise NotFound("no such subscription")
+    subscriber = subscription.subscriber
+    subscriber.name = prefs.name
+    subscriber.language = prefs.language
+    subscription.topics = list(prefs.topics)
+    _consent(session, subscription, "preferences", ctx)
+    record_event(
+        session,
+        "preferences",
+        subscription_id=subscription.id,
+        data={"topics": list(prefs.topics), "language": prefs.language},
+    )
+    return subscription

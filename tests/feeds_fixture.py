@@ -20,6 +20,7 @@ class Item:
     body_html: str
     published: datetime
     categories: list[str] = field(default_factory=list)
+    enclosure: str | None = None  # an image enclosure's URL, in the RSS only
 
     @property
     def link(self) -> str:
@@ -60,6 +61,12 @@ def default_items(now: datetime | None = None) -> list[Item]:
     ]
 
 
+def _enclosure(item: Item) -> str:
+    if not item.enclosure:
+        return ""
+    return f'<enclosure url="{escape(item.enclosure)}" type="image/jpeg" length="48213"/>'
+
+
 def rss(items: list[Item], title: str = "Europakontoret – nyheter") -> bytes:
     entries = "".join(
         f"""
@@ -69,6 +76,7 @@ def rss(items: list[Item], title: str = "Europakontoret – nyheter") -> bytes:
       <guid isPermaLink="false">{item.guid}</guid>
       <pubDate>{format_datetime(item.published)}</pubDate>
       {"".join(f"<category>{escape(c)}</category>" for c in item.categories)}
+      {_enclosure(item)}
       <description>{escape(item.body_html)}</description>
     </item>"""
         for item in items
@@ -119,5 +127,40 @@ def announcement_items(now: datetime | None = None) -> list[Item]:
             "på kontoret.</p><ul><li>Klima</li><li>Helse</li></ul>",
             now - timedelta(days=1),
             ["Forskning", "Innovasjon"],
+        ),
+    ]
+
+
+def image_items(now: datetime | None = None) -> list[Item]:
+    """Pictures in the body HTML, relative and absolute, with alt text and "Foto:" lines."""
+    now = now or datetime.now(UTC)
+    return [
+        Item(
+            "havnelosing-moss",
+            "Moss viser fram ny havneløsning for europeiske partnere",
+            '<p><img src="/bilder/2026/moss-havn.jpg" alt="Havna i Moss &amp; ferjeleiet '
+            'sett fra lufta"></p><p>Moss havn tok imot tjue partnere fra seks land.</p>'
+            "<p><em>Foto:</em> Moss havn KF</p><p>Neste møte blir i Gdańsk.</p>",
+            now - timedelta(days=2),
+            ["Innovasjon"],
+        ),
+        Item(
+            "sykkelby-hamar",
+            "Hamar vil bli Norges beste sykkelby med EU-støtte",
+            '<p><img src="data:image/gif;base64,R0lGODlhAQABAAAAACw="><img '
+            'src="bilder/sykkel.jpg" alt="">Hamar kommune får midler fra '
+            "Interreg til nye sykkelveier.</p><p>PHOTO: Hamar kommune</p>"
+            "<p>Foto: Ole Åsheim</p><p>Fotografene var også med på befaringen.</p>",
+            now - timedelta(days=4),
+            ["Klima"],
+        ),
+        Item(
+            "enclosure-bodo",
+            "Bodø som europeisk kulturhovedstad: hva nå?",
+            '<p><img src="https://europakontor.example.no/bilder/bodo-liten.jpg" '
+            'alt="Bodø sentrum">Et år etter kulturhovedstadsåret gjør Bodø opp status.</p>',
+            now - timedelta(days=6),
+            ["Innovasjon"],
+            enclosure="https://cdn.europakontor.example.no/bodo-stor.jpg",
         ),
     ]

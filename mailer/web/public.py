@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request
-from sqlalchemy import select, text
+from sqlalchemy import text
 
-from mailer import issue_states
 from mailer.app import csrf, runtime
 from mailer.i18n import gettext
-from mailer.models import Issue
+from mailer.models import Subscription
 from mailer.subscriptions import (
     CONSENT_TEXT,
     NotFound,
     ValidationFailed,
     confirm,
+    parse_preferences,
     parse_signup,
     subscribe,
     unsubscribe,
+    update_preferences,
 )
 from mailer.tokens import ExpiredToken, InvalidToken, Purpose
 from mailer.web.request_info import page_language, request_context
@@ -126,13 +127,53 @@ def unsubscribe_page(token: str):
     return render_template("unsubscribed.html", language=language), 200
 
 
-@bp.get("/archive")
-def archive():
-    with runtime().db.session() as session:
-        issues = session.scalars(
-            select(Issue).where(Issue.status == issue_states.SENT).order_by(Issue.sent_at.desc())
-        ).all()
-    return render_template("archive.html", language=page_language(), issues=issues)
+@bp.route("/preferences/<path:token>", methods=["GET", "POST"])
+def preferences(token: str):
+    language = page_language()
+    subscription_id, error = _read_token(Purpose.PREFERENCES, token, language)
+    if error:
+        return error
+    rt = runtime()
+    with rt.db.session() as session:
+        subscription = session.get(Subscription, subscription_id)
+        if subscription is None:
+            return render_template("link_error.html", language=language, expired=False), 400
+        subscriber = subscription.subscriber
+        values: dict[str, object] = {
+            "name": subscriber.name,
+            "language": subscriber.language,
+            "topics": list(subscription.topics or []),
+        }
+        errors: dict[str, str] = {}
+        saved = False
+        status = 200
+        if request.method == "POST":
+            values = {
+                "name": request.form.get("name", ""),
+                "language": request.form.get("language", ""),
+                "topics": request.form.getlist("topics"),
+            }
+            try:
+                prefs = parse_preferences(values, _topics())
+            except ValidationFailed as exc:
+                errors, status = exc.errors, 400
+            else:
+                update_preferences(session, subscription_id, prefs, request_context("web"))
+                session.commit()
+                saved = True
+        language = str(values.get("language") or language) if not errors else language
+        unsubscribe_token = rt.tokens.make(Purpose.UNSUBSCRIBE, subscription_id)
+        page = render_template(
+            "preferences.html",
+            language=language if language in ("nb", "en") else "nb",
+            values=values,
+            errors=errors,
+            topics=_topics(),
+            saved=saved,
+            active=subscription.status == "active",
+            unsubscribe_token=unsubscribe_token,
+        )
+    return page, status
 
 
 @bp.get("/healthz")
