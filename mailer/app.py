@@ -14,6 +14,7 @@ from mailer.config import ROOT, Settings, load_settings
 from mailer.db import Database
 from mailer.i18n import DEFAULT_LANGUAGE, format_date, gettext
 from mailer.tokens import Tokens
+from mailer.web.limits import init_limits
 
 csrf = CSRFProtect()
 
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         settings=settings, db=Database(settings.database_url), tokens=Tokens(settings.secret_keys)
     )
     csrf.init_app(app)
+    init_limits(app, settings)
     _bind_template_helpers(app)
 
     from worker.celery_app import celery_init_app

@@ -9,6 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from mailer.i18n_admin import EN as _ADMIN_EN
+from mailer.i18n_reader import EN as _READER_EN
+
 LANGUAGES = ("nb", "en")
 DEFAULT_LANGUAGE = "nb"
 LOCAL_ZONE = ZoneInfo("Europe/Oslo")
@@ -92,6 +95,10 @@ EN: dict[str, str] = {
     "Utboks (utvikling)": "Outbox (development)",
     "Ingen e-post ennå.": "No mail yet.",
 }
+
+# Catalogues for the reader pages and the admin live in their own modules, one per area.
+EN.update(_READER_EN)
+EN.update(_ADMIN_EN)
 
 MONTHS = {
     "nb": [

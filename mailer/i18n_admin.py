@@ -1,0 +1,3 @@
+"""English for the editor admin (Norwegian is the key)."""
+
+EN: dict[str, str] = {}
