@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
+from mailer.dkim_signing import signed
 from mailer.ledger import IssueNotFound, Recipient
 from mailer.messages import Outgoing
 from mailer.models import Delivery, Issue, Subscriber, Subscription, record_event
@@ -59,7 +60,7 @@ def preview_for(
     )
     if message is None:
         raise NothingToPreview(f"{email} would get no mail: nothing in their topics")
-    return message
+    return signed(settings, message)
 
 
 def send_test(

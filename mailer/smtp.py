@@ -14,6 +14,7 @@ import ssl
 from types import TracebackType
 
 from mailer.config import Settings
+from mailer.dkim_signing import signed
 from mailer.messages import Outgoing
 
 
@@ -131,6 +132,8 @@ class SMTPConnection:
         return failure
 
     def send(self, message: Outgoing) -> None:
+        # Every mail, digest or not, is signed on its way out when DKIM is configured.
+        message = signed(self.settings, message)
         if self._smtp is not None and self._sent_on_connection >= self.max_messages:
             self.close()
         if self._smtp is None:

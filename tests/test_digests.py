@@ -228,3 +228,41 @@ def test_preferences_page_changes_topics_language_and_name(client, session, rt):
     assert forged.status_code == 400
 
 
+
+
+def test_digests_are_dkim_signed_on_the_way_out(session, rt, smtp_sink):
+    import dkim
+
+    from mailer.dkim_signing import generate_key
+
+    private_pem, txt = generate_key()
+    _article(session, "a", "Signert sak om «Ørsta»", [])
+    _with_topics(session, "signert@example.no", [])
+    issue = draft_issue(session)
+    session.commit()
+    settings = dataclasses.replace(
+        rt.settings,
+        dkim_domain="europakontor.example.no",
+        dkim_selector="nyhet",
+        dkim_private_key=private_pem,
+    )
+    assert ledger.request_send(session, issue.id)
+    ledger.create_deliveries(session, issue.id)
+    session.commit()
+    ids = ledger.queued_page(session, issue.id, 0, 10, datetime.now(UTC))
+    assert sending.send_batch(session, settings, rt.tokens, issue.id, ids).sent == 1
+    [mail] = smtp_sink.messages
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        assert name == b"nyhet._domainkey.europakontor.example.no."
+        return txt.encode()
+
+    assert mail.data.count(b"DKIM-Signature:") == 1
+    assert dkim.verify(mail.data, dnsfunc=dns)
+    signature = mail.message["DKIM-Signature"]
+    assert "list-unsubscribe-post" in signature.replace(" ", "").lower()
+    tampered = mail.data.replace(
+        b"List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+        b"List-Unsubscribe-Post: List-Unsubscribe=Two-Click",
+    )
+    assert not dkim.verify(tampered, dnsfunc=dns)
