@@ -77,6 +77,8 @@ class Settings:
     dkim_selector: str = ""
     # repr=False: a Settings in a log or traceback must not show the key.
     dkim_private_key: bytes = field(default=b"", repr=False)
+    # The broker queue: several installations (or test runs) can share one Redis.
+    queue: str = "mailer"
 
     @property
     def outbox_dir(self) -> Path:
@@ -191,4 +193,5 @@ def load_settings() -> Settings:
         dkim_domain=dkim_domain,
         dkim_selector=dkim_selector,
         dkim_private_key=dkim_key,
+        queue=_env("QUEUE", "mailer"),
     )

@@ -45,6 +45,7 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery:
         broker_transport_options=broker_options(settings),
         broker_connection_retry_on_startup=True,
         task_ignore_result=True,
+        task_default_queue=settings.queue,
         result_backend=None,
         # Tasks are safe to run twice (the ledger decides what is sent), so a task
         # is acknowledged only once it has finished and is redelivered if a worker dies.
