@@ -23,6 +23,7 @@ run: install
 	$(BIN)/mailer db upgrade
 	@echo ""
 	@echo "  Sign up:  $(MAILER_BASE_URL)/subscribe"
+	@echo "  Admin:    $(MAILER_BASE_URL)/admin  (first: .venv/bin/mailer editor create YOU@example.no --role admin)"
 	@echo "  Archive:  $(MAILER_BASE_URL)/archive"
 	@echo "  Health:   $(MAILER_BASE_URL)/healthz"
 	@$(if $(MAILER_SMTP_HOST),echo "  SMTP:     $(MAILER_SMTP_HOST)",echo "  Outbox:   $(MAILER_BASE_URL)/outbox/  (dev SMTP sink on 127.0.0.1:8025)")
