@@ -76,13 +76,33 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
 
     celery_init_app(app, settings)
 
-    from mailer.web import api, api_articles, api_issues, archive, errors, public
+    from mailer.web import (
+        api,
+        api_articles,
+        api_issues,
+        archive,
+        embed,
+        errors,
+        gdpr_views,
+        public,
+        resend,
+        security,
+    )
 
     app.register_blueprint(public.bp)
+    app.register_blueprint(resend.bp)
+    app.register_blueprint(gdpr_views.bp)
+    app.register_blueprint(embed.bp)
+    security.init_security(app)
     app.register_blueprint(archive.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(api_issues.bp)
     app.register_blueprint(api_articles.bp)
+    from mailer.web import api_subscribers
+    from mailer.web.admin import bp as admin_bp
+
+    app.register_blueprint(api_subscribers.bp)
+    app.register_blueprint(admin_bp)
     errors.register(app)
     if settings.dev_outbox:
         from mailer.web import outbox

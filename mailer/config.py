@@ -77,6 +77,13 @@ class Settings:
     dkim_selector: str = ""
     # repr=False: a Settings in a log or traceback must not show the key.
     dkim_private_key: bytes = field(default=b"", repr=False)
+    # Reader side: sites allowed to embed the signup form and call the API from a
+    # browser (origins, "https://www.example.no"), clean-up and abuse protection.
+    allowed_origins: tuple[str, ...] = ()
+    pending_days: int = 30
+    min_fill_seconds: float = 3.0
+    signup_limits: str = "10/minute;50/hour"
+    trusted_proxies: int = 0
     # The broker queue: several installations (or test runs) can share one Redis.
     queue: str = "mailer"
 
@@ -137,6 +144,51 @@ def _load_dkim() -> tuple[str, str, bytes]:
     return signer.domain, signer.selector, key
 
 
+def _load_allowed_origins() -> tuple[str, ...]:
+    from mailer.origins import normalise_origin
+
+    origins: list[str] = []
+    for raw in _env("ALLOWED_ORIGINS").split(","):
+        if not raw.strip():
+            continue
+        origin = normalise_origin(raw)
+        if origin is None:
+            raise ConfigError(
+                f"MAILER_ALLOWED_ORIGINS: {raw.strip()!r} is not an origin "
+                "(scheme://host[:port], no path), e.g. https://www.example.no"
+            )
+        if origin not in origins:
+            origins.append(origin)
+    return tuple(origins)
+
+
+def _load_reader_protection() -> tuple[int, float, str, int]:
+    """(pending days, minimum fill seconds, signup limits, trusted proxies)."""
+    from limits import parse_many
+
+    try:
+        pending_days = int(_env("PENDING_DAYS", "30"))
+        min_fill = float(_env("MIN_FILL_SECONDS", "3"))
+        proxies = int(_env("TRUSTED_PROXIES", "0"))
+    except ValueError as exc:
+        raise ConfigError(
+            "MAILER_PENDING_DAYS, MAILER_MIN_FILL_SECONDS and MAILER_TRUSTED_PROXIES "
+            f"must be numbers: {exc}"
+        ) from exc
+    if pending_days < 1:
+        raise ConfigError(f"MAILER_PENDING_DAYS must be at least 1, not {pending_days}")
+    if min_fill < 0 or proxies < 0:
+        raise ConfigError("MAILER_MIN_FILL_SECONDS and MAILER_TRUSTED_PROXIES cannot be negative")
+    signup_limits = _env("SIGNUP_LIMITS", "10/minute;50/hour")
+    try:
+        parse_many(signup_limits)
+    except ValueError as exc:
+        raise ConfigError(
+            f"MAILER_SIGNUP_LIMITS must look like '10/minute;50/hour', not {signup_limits!r}"
+        ) from exc
+    return pending_days, min_fill, signup_limits, proxies
+
+
 def load_settings() -> Settings:
     var_dir = Path(_env("VAR_DIR", str(ROOT / "var"))).resolve()
     port = int(os.environ.get("PORT", "5000") or 5000)
@@ -168,6 +220,7 @@ def load_settings() -> Settings:
     if autosend not in ("true", "false", "1", "0", "yes", "no"):
         raise ConfigError(f"MAILER_DIGEST_AUTOSEND must be true or false, not {autosend!r}")
     dkim_domain, dkim_selector, dkim_key = _load_dkim()
+    pending_days, min_fill, signup_limits, proxies = _load_reader_protection()
     return Settings(
         var_dir=var_dir,
         database_url=_env("DATABASE_URL", f"sqlite:///{var_dir / 'mailer.db'}"),
@@ -193,5 +246,10 @@ def load_settings() -> Settings:
         dkim_domain=dkim_domain,
         dkim_selector=dkim_selector,
         dkim_private_key=dkim_key,
+        allowed_origins=_load_allowed_origins(),
+        pending_days=pending_days,
+        min_fill_seconds=min_fill,
+        signup_limits=signup_limits,
+        trusted_proxies=proxies,
         queue=_env("QUEUE", "mailer"),
     )

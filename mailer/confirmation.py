@@ -16,6 +16,10 @@ def confirm_url(settings: Settings, tokens: Tokens, subscription_id: int) -> str
     return f"{settings.base_url}/confirm/{tokens.make(Purpose.CONFIRM, subscription_id)}"
 
 
+def preferences_url(settings: Settings, tokens: Tokens, subscription_id: int) -> str:
+    return f"{settings.base_url}/preferences/{tokens.make(Purpose.PREFERENCES, subscription_id)}"
+
+
 def send_confirmation_mail(
     session: Session, settings: Settings, tokens: Tokens, subscription_id: int
 ) -> bool:
@@ -31,6 +35,7 @@ def send_confirmation_mail(
         name=subscriber.name,
         newsletter_name=subscription.newsletter.name,
         confirm_url=confirm_url(settings, tokens, subscription_id),
+        preferences_url=preferences_url(settings, tokens, subscription_id),
     )
     message = make_template(
         from_name=settings.from_name or subscription.newsletter.name,

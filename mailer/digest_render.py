@@ -19,6 +19,7 @@ from mailer.config import Settings
 from mailer.digests import issue_month, issue_subject
 from mailer.email_templates import render_email
 from mailer.i18n import month_name
+from mailer.intro_markdown import intro_html, intro_text
 from mailer.messages import MessageTemplate, make_template
 from mailer.models import Article, Issue
 
@@ -53,6 +54,11 @@ def _article_view(article: Article) -> dict[str, Any]:
         "image_alt": getattr(article, "image_alt", None),
         "image_caption": getattr(article, "image_caption", None),
     }
+
+
+def content_key(issue: Issue) -> tuple[object, ...]:
+    """What an editor can change in a draft: a compiled copy is stale when this changes."""
+    return (issue.subject, issue.intro, tuple(item.article_id for item in issue.items))
 
 
 def archive_url(settings: Settings, issue_id: int) -> str:
@@ -96,7 +102,8 @@ def render_digest(settings: Settings, issue: Issue, language: str) -> tuple[str,
     articles = [_article_view(item.article) for item in issue.items]
     subject = issue_subject(issue, language)
     month = issue_month(issue)
-    preheader = issue.intro[:140] if issue.intro else " · ".join(a["title"] for a in articles[:3])
+    intro_plain = intro_text(issue.intro or "")
+    preheader = intro_plain[:140] if intro_plain else " · ".join(a["title"] for a in articles[:3])
     rendered = render_email(
         "digest",
         language,
@@ -104,7 +111,9 @@ def render_digest(settings: Settings, issue: Issue, language: str) -> tuple[str,
         month=month_name(month, language),
         year=month.year,
         subject=subject,
-        intro=issue.intro,
+        # The Markdown source as written in the text part, sanitised HTML in the HTML part.
+        intro=(issue.intro or "").strip(),
+        intro_html=intro_html(issue.intro or ""),
         preheader=preheader,
         articles=articles,
         newsletter_name=issue.newsletter.name,

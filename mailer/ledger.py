@@ -242,16 +242,27 @@ def claim(session: Session, issue_id: int, delivery_ids: list[int], now: datetim
                 sending,
             )
             .values(status=ds.SENDING, attempts=Delivery.attempts + 1, claimed_at=now)
-            .returning(Delivery.id)
+            .returning(Delivery.id),
+            # No ORM object of these rows is in the session: nothing to synchronise.
+            execution_options={"synchronize_session": False},
         )
     )
-    result.skipped = session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(delivery_ids), Delivery.status == ds.QUEUED, ~active)
-        .values(status=ds.SKIPPED, last_error="subscription no longer active")
-    ).rowcount  # type: ignore[attr-defined]
-    session.commit()
+    if len(claimed_ids) < len(delivery_ids):
+        # Only a row the UPDATE did not take can still be queued (and so be skipped);
+        # when it took them all, as it nearly always does, that is one statement saved.
+        taken = set(claimed_ids)
+        result.skipped = session.execute(
+            update(Delivery)
+            .where(
+                Delivery.id.in_([i for i in delivery_ids if i not in taken]),
+                Delivery.status == ds.QUEUED,
+                ~active,
+            )
+            .values(status=ds.SKIPPED, last_error="subscription no longer active"),
+            execution_options={"synchronize_session": False},
+        ).rowcount  # type: ignore[attr-defined]
     if not claimed_ids:
+        session.commit()
         result.issue_sending = bool(
             session.scalar(select(Issue.status).where(Issue.id == issue_id)) == issue_states.SENDING
         )
@@ -272,6 +283,10 @@ def claim(session: Session, issue_id: int, delivery_ids: list[int], now: datetim
         .order_by(Delivery.id)
     )
     result.recipients = [Recipient(*row) for row in rows]
+    # Read inside the claim's transaction and commit last: no connection sits idle in a
+    # transaction while SMTP talks, so a database restart meanwhile cannot stop the
+    # results from being recorded (the pool's pre-ping reconnects).
+    session.commit()
     return result
 
 
@@ -304,9 +319,19 @@ _record_stmt = (
 
 
 def record(
-    session: Session, outcomes: list[Outcome], now: datetime, suppress: list[int] | None = None
+    session: Session,
+    outcomes: list[Outcome],
+    now: datetime,
+    suppress: list[int] | None = None,
+    *,
+    commit: bool = True,
 ) -> None:
-    """Write a group of results in one statement and commit."""
+    """Write a group of results in one statement and commit.
+
+    With ``commit=False`` the caller commits, as send_batch does by claiming the next
+    group in the same transaction: one commit per group instead of two, and still at
+    most one group per connection claimed without a recorded result.
+    """
     if outcomes:
         session.connection().execute(
             _record_stmt,
@@ -332,7 +357,8 @@ def record(
         )
         for subscription_id in suppress:
             record_event(session, "subscription.bounced", subscription_id=subscription_id)
-    session.commit()
+    if commit:
+        session.commit()
 
 
 def finish_if_done(session: Session, issue_id: int) -> bool:

@@ -29,6 +29,7 @@ from mailer.digest_render import (
     UNSUBSCRIBE_URL,
     CompiledDigest,
     compile_issue,
+    content_key,
 )
 from mailer.i18n import DEFAULT_LANGUAGE
 from mailer.ledger import Outcome, Recipient
@@ -79,14 +80,15 @@ def preferences_url(settings: Settings, tokens: Tokens, subscription_id: int) ->
     return f"{settings.base_url}/preferences/{tokens.make(Purpose.PREFERENCES, subscription_id)}"
 
 
-_compiled: dict[tuple[int, datetime, str, bool], CompiledDigest] = {}
+_compiled: dict[tuple[object, ...], CompiledDigest] = {}
 
 
 def compiled_digest(
     settings: Settings, issue: Issue, language: str, test: bool = False
 ) -> CompiledDigest:
-    """Compile once per issue and language in this process: content is frozen once sending."""
-    key = (issue.id, issue.created_at, language, test)
+    """Compile once per issue and language in this process: content is frozen once sending,
+    and a draft's preview is compiled again after each edit (content_key)."""
+    key = (issue.id, issue.created_at, language, test, content_key(issue))
     if key not in _compiled:
         if len(_compiled) > 32:
             _compiled.clear()
@@ -166,13 +168,32 @@ def send_batch(
     issue = session.scalar(
         select(Issue)
         .where(Issue.id == issue_id)
-        .options(selectinload(Issue.items).selectinload(IssueArticle.article))
+        .options(
+            selectinload(Issue.items).selectinload(IssueArticle.article),
+            # Compiling reads the newsletter; loaded now, not lazily in the middle of the
+            # first group's SMTP conversation (which would hold a transaction open).
+            selectinload(Issue.newsletter),
+        )
     )
     if issue is None:
         raise ledger.IssueNotFound(f"no issue with id {issue_id}")
     if issue.status != issue_states.SENDING:
         return result
     failures_in_row = 0
+    # The next reader's copy is made while the server takes in the current one (the
+    # SMTP connection calls prepare_ahead between the last byte of a mail and the reply).
+    ready: dict[int, Outgoing | None | Exception] = {}
+
+    def prepare(recipient: Recipient) -> Outgoing | None:
+        compiled = compiled_digest(settings, issue, recipient.language or DEFAULT_LANGUAGE)
+        return personal_copy(settings, tokens, compiled, recipient)
+
+    def prepare_ahead(recipient: Recipient) -> None:
+        try:
+            ready[recipient.delivery_id] = prepare(recipient)
+        except Exception as exc:  # raised in its turn, as if made then
+            ready[recipient.delivery_id] = exc
+
     with connection_factory(settings) as smtp:
         for group in batches(delivery_ids, COMMIT_GROUP):
             claim = ledger.claim(session, issue_id, group, clock())
@@ -182,7 +203,9 @@ def send_batch(
             outcomes: list[Outcome] = []
             suppress: list[int] = []
             stop: str | None = None
-            for recipient in claim.recipients:
+            recipients = claim.recipients
+            ready.clear()
+            for index, recipient in enumerate(recipients):
                 now = clock()
                 if stop:
                     # Claimed but not tried: back to the queue as it was.
@@ -195,8 +218,13 @@ def send_batch(
                         )
                     )
                     continue
-                compiled = compiled_digest(settings, issue, recipient.language or DEFAULT_LANGUAGE)
-                message = personal_copy(settings, tokens, compiled, recipient)
+                if recipient.delivery_id in ready:
+                    made = ready.pop(recipient.delivery_id)
+                    if isinstance(made, Exception):
+                        raise made
+                    message = made
+                else:
+                    message = prepare(recipient)
                 if message is None:
                     outcomes.append(
                         Outcome(
@@ -205,9 +233,13 @@ def send_batch(
                     )
                     result.skipped += 1
                     continue
+                following = recipients[index + 1] if index + 1 < len(recipients) else None
                 limiter.acquire()
                 try:
-                    smtp.send(message)
+                    smtp.send(
+                        message,
+                        meanwhile=(lambda r=following: prepare_ahead(r)) if following else None,
+                    )
                 except TemporarySMTPError as exc:
                     failures_in_row += 1
                     outcomes.append(_retry_outcome(recipient, issue, exc, now))
@@ -243,7 +275,9 @@ def send_batch(
                 if not stop and failures_in_row >= MAX_CONSECUTIVE_FAILURES:
                     stop = f"{failures_in_row} failures in a row, the last: {outcomes[-1].error}"
                     result.paused = stop
-            ledger.record(session, outcomes, clock(), suppress)
+            # Committed by the next group's claim, by the pause or release below, or by
+            # the commit after the loop: never left open while SMTP talks.
+            ledger.record(session, outcomes, clock(), suppress, commit=False)
             if result.paused:
                 ledger.pause(session, issue_id, reason=result.paused)
                 record_event(
@@ -254,6 +288,8 @@ def send_batch(
                 if not result.paused:
                     _release_rest(session, delivery_ids, group, clock() + BACKOFF_BASE)
                 break
+        # The last group's results, before the connection is closed (QUIT talks SMTP).
+        session.commit()
     ledger.finish_if_done(session, issue_id)
     session.commit()
     return result

@@ -9,8 +9,10 @@
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
+from collections.abc import Callable
 from types import TracebackType
 
 from mailer.config import Settings
@@ -48,6 +50,31 @@ def _reply_text(reply: bytes | str) -> str:
 def _classify(code: int, reply: bytes | str) -> SMTPFailure:
     cls = PermanentSMTPError if 500 <= code < 600 else TemporarySMTPError
     return cls(code, _reply_text(reply))
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def _data(
+    smtp: smtplib.SMTP, data: bytes, meanwhile: Callable[[], None] | None
+) -> tuple[int, bytes]:
+    """smtplib's ``SMTP.data`` for bytes that already end lines in CRLF, with a pause
+    between handing the message over and reading the reply: the server needs a while
+    to take a message in, and the caller can prepare the next one in that time."""
+    code, reply = smtp.docmd("data")
+    if code != 354:
+        raise smtplib.SMTPDataError(code, reply)
+    payload = _LEADING_DOT.sub(b"..", data)  # dot-stuffing (RFC 5321 4.5.2)
+    if not payload.endswith(b"\r\n"):
+        payload += b"\r\n"
+    smtp.send(payload + b".\r\n")
+    try:
+        if meanwhile is not None:
+            meanwhile()
+    finally:
+        # Whatever happened meanwhile, the reply is read: the connection stays in step.
+        code, reply = smtp.getreply()
+    return code, reply
 
 
 # Many servers cap the messages per connection; reconnecting a little early is cheap.
@@ -131,7 +158,9 @@ class SMTPConnection:
                 self._drop()
         return failure
 
-    def send(self, message: Outgoing) -> None:
+    def send(self, message: Outgoing, meanwhile: Callable[[], None] | None = None) -> None:
+        """Send one mail; ``meanwhile`` (which must not raise) runs while the server
+        takes in the message, between its last byte and the server's reply to it."""
         # Every mail, digest or not, is signed on its way out when DKIM is configured.
         message = signed(self.settings, message)
         if self._smtp is not None and self._sent_on_connection >= self.max_messages:
@@ -159,7 +188,7 @@ class SMTPConnection:
             self._drop()
             raise TemporarySMTPError(None, f"connection lost before DATA: {exc}") from exc
         try:
-            code, reply = smtp.data(message.data)
+            code, reply = _data(smtp, message.data, meanwhile)
         except smtplib.SMTPDataError as exc:
             if exc.smtp_code == 421:
                 self._drop()

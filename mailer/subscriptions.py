@@ -8,24 +8,33 @@ never something the caller could show.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select
+from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailer.db import utcnow
 from mailer.i18n import LANGUAGES, gettext
-from mailer.models import Consent, Newsletter, Subscriber, Subscription, record_event
+from mailer.models import Consent, Event, Newsletter, Subscriber, Subscription, record_event
 
 CONSENT_VERSION = "2026-11"
 CONSENT_TEXT = "Ja, send meg nyhetsbrevet. Jeg kan melde meg av når som helst."
+# Every wording a form may still show, by version (Norwegian; gettext gives the English).
+# A form carries the version it showed; keep old versions here while old copies of the
+# embed snippet may still be out there, so the record says what the reader really saw.
+CONSENT_TEXTS: dict[str, str] = {CONSENT_VERSION: CONSENT_TEXT}
 MAX_EMAIL_INPUT = 320
 MAX_NAME = 200
 CONFIRMATION_RESEND_INTERVAL = timedelta(hours=1)
+# One address signed up more often than this within the hour (a script, or someone
+# bombing an address from many IPs): the answer stays the same, nothing is recorded.
+MAX_SIGNUPS_PER_ADDRESS = 5
+SIGNUP_WINDOW = timedelta(hours=1)
 
 
 class ValidationFailed(ValueError):
@@ -43,6 +52,7 @@ class SignupRequest:
     language: str
     topics: tuple[str, ...]
     consent_text: str = CONSENT_TEXT
+    consent_version: str = CONSENT_VERSION
 
 
 @dataclass(frozen=True)
@@ -73,7 +83,9 @@ def normalise_email(raw: str, language: str = "nb") -> str:
     try:
         info = validate_email(raw.strip(), check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
-        raise ValidationFailed({"email": f"{message}: {exc}"}) from exc
+        # email-validator explains in English; a Norwegian page keeps to Norwegian.
+        detail = f"{message}: {exc}" if language == "en" else f"{message}."
+        raise ValidationFailed({"email": detail}) from exc
     ascii_email = info.ascii_email or info.normalized
     return ascii_email.lower()
 
@@ -105,8 +117,13 @@ def parse_signup(data: dict[str, Any], allowed_topics: tuple[str, ...]) -> Signu
     elif len(name) > MAX_NAME:
         errors["name"] = gettext("Navnet er for langt (høyst 200 tegn).", language)
     consent = data.get("consent")
+    version = text("consent_version").strip() or CONSENT_VERSION
     if consent not in (True, "on", "yes", "true", "1", 1):
         errors["consent"] = gettext("Du må krysse av for samtykke.", language)
+    elif version not in CONSENT_TEXTS:
+        errors["consent"] = gettext(
+            "Samtykketeksten er endret. Last siden på nytt og prøv igjen.", language
+        )
     raw_topics = data.get("topics") or []
     if isinstance(raw_topics, str):
         raw_topics = [raw_topics]
@@ -128,7 +145,8 @@ def parse_signup(data: dict[str, Any], allowed_topics: tuple[str, ...]) -> Signu
         language=language,
         topics=tuple(topics),
         # The consent record keeps the wording the reader was shown, in their language.
-        consent_text=gettext(CONSENT_TEXT, language),
+        consent_text=gettext(CONSENT_TEXTS[version], language),
+        consent_version=version,
     )
 
 
@@ -139,15 +157,34 @@ def default_newsletter(session: Session) -> Newsletter:
     return newsletter
 
 
+class ConsentLogIsAppendOnly(RuntimeError):
+    """A consent record was changed or deleted one by one: the log only grows.
+
+    (Erasure and the clean-up of unconfirmed signups delete a reader's records
+    wholesale, with bulk DELETE statements, as the law asks; nothing edits them.)"""
+
+
+@event.listens_for(Session, "before_flush")
+def _consent_log_is_append_only(session: Session, _context: Any, _instances: Any) -> None:
+    for row in (*session.dirty, *session.deleted):
+        if isinstance(row, Consent) and (row in session.deleted or session.is_modified(row)):
+            raise ConsentLogIsAppendOnly(f"consent record {row.id} cannot be changed")
+
+
 def _consent(
-    session: Session, subscription: Subscription, action: str, ctx: RequestContext, text: str = ""
+    session: Session,
+    subscription: Subscription,
+    action: str,
+    ctx: RequestContext,
+    text: str = "",
+    version: str = CONSENT_VERSION,
 ) -> None:
     session.add(
         Consent(
             subscription_id=subscription.id,
             action=action,
             text=text,
-            text_version=CONSENT_VERSION if text else "",
+            text_version=version if text else "",
             channel=ctx.channel,
             ip=ctx.ip[:64],
             user_agent=ctx.user_agent[:400],
@@ -182,6 +219,10 @@ def subscribe(session: Session, request: SignupRequest, ctx: RequestContext) -> 
         )
     )
     now = utcnow()
+    if subscription is not None and _recent_signups(session, subscription.id, now) >= (
+        MAX_SIGNUPS_PER_ADDRESS
+    ):
+        return SignupOutcome(subscription.id, send_confirmation=False, extra={"throttled": True})
     if subscription is None:
         subscription = Subscription(
             subscriber_id=subscriber.id,
@@ -205,7 +246,7 @@ def subscribe(session: Session, request: SignupRequest, ctx: RequestContext) -> 
     if subscription.status == "pending":
         subscriber.language = request.language
         subscription.topics = list(request.topics)
-    _consent(session, subscription, "signup", ctx, request.consent_text)
+    _consent(session, subscription, "signup", ctx, request.consent_text, request.consent_version)
     record_event(session, "signup", subscription_id=subscription.id, data={"channel": ctx.channel})
     last = subscription.confirmation_sent_at
     send = last is None or now - last >= CONFIRMATION_RESEND_INTERVAL
@@ -215,11 +256,35 @@ def subscribe(session: Session, request: SignupRequest, ctx: RequestContext) -> 
     return SignupOutcome(subscription.id, send_confirmation=send)
 
 
+def _recent_signups(session: Session, subscription_id: int, now: datetime) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Event)
+            .where(
+                Event.subscription_id == subscription_id,
+                Event.kind.in_(("signup", "signup.repeat")),
+                Event.created_at > now - SIGNUP_WINDOW,
+            )
+        )
+        or 0
+    )
+
+
 class NotFound(LookupError):
     pass
 
 
-def confirm(session: Session, subscription_id: int, ctx: RequestContext) -> Subscription:
+def confirm(
+    session: Session,
+    subscription_id: int,
+    ctx: RequestContext,
+    *,
+    secret_keys: Iterable[str] = (),
+) -> Subscription:
+    """Pending → active. With ``secret_keys``, an address on the suppression list (an
+    erased or suppressed reader who signed up anew) comes off it: the reader has just
+    proved, through double opt-in, that they want the newsletter again."""
     subscription = session.get(Subscription, subscription_id)
     if subscription is None:
         raise NotFound("no such subscription")
@@ -229,7 +294,29 @@ def confirm(session: Session, subscription_id: int, ctx: RequestContext) -> Subs
         subscription.unsubscribed_at = None
         _consent(session, subscription, "confirm", ctx)
         record_event(session, "confirm", subscription_id=subscription.id)
+        keys = tuple(secret_keys)
+        if keys:
+            from mailer.gdpr import lift_suppression
+
+            if lift_suppression(session, subscription.subscriber.email, keys):
+                record_event(session, "suppression.lifted", subscription_id=subscription.id)
     return subscription
+
+
+def request_new_confirmation(session: Session, subscription_id: int) -> bool:
+    """A reader whose confirmation link expired asks for a new one: True if one should be
+    sent (the subscription still waits and no link went out within the hour)."""
+    subscription = session.get(Subscription, subscription_id)
+    if subscription is None or subscription.status != "pending":
+        return False
+    now = utcnow()
+    last = subscription.confirmation_sent_at
+    if last is not None and now - last < CONFIRMATION_RESEND_INTERVAL:
+        return False
+    subscription.confirmation_sent_at = now
+    record_event(session, "confirmation.resend", subscription_id=subscription.id)
+    session.flush()
+    return True
 
 
 def unsubscribe(session: Session, subscription_id: int, ctx: RequestContext) -> Subscription:
@@ -256,7 +343,7 @@ class Preferences:
 
 def parse_preferences(data: dict[str, Any], allowed_topics: tuple[str, ...]) -> Preferences:
     """The same field rules as signup, without email and consent."""
-    probe = {**data, "email": "probe@example.org", "consent": "on"}
+    probe = {**data, "email": "probe@example.org", "consent": "on", "consent_version": ""}
     signup = parse_signup(probe, allowed_topics)
     return Preferences(name=signup.name, language=signup.language, topics=signup.topics)
 

@@ -46,9 +46,7 @@ def _digest_html(session, rt, language: str) -> str:
 
 
 @pytest.mark.parametrize("language", ["nb", "en"])
-def test_digest_fits_phone_and_desktop_with_proper_links_and_images(
-    browser, session, rt, language
-):
+def test_digest_fits_phone_and_desktop_with_proper_links_and_images(browser, session, rt, language):
     html = _digest_html(session, rt, language)
     for width in WIDTHS:
         page = browser.new_page(viewport={"width": width, "height": 900})
@@ -79,9 +77,7 @@ def test_digest_dark_mode_changes_the_colours(browser, session, rt):
     for scheme in ("light", "dark"):
         page = browser.new_page(viewport={"width": 600, "height": 900}, color_scheme=scheme)
         page.set_content(html)
-        colours[scheme] = page.eval_on_selector(
-            ".card", "e => getComputedStyle(e).backgroundColor"
-        )
+        colours[scheme] = page.eval_on_selector(".card", "e => getComputedStyle(e).backgroundColor")
         page.screenshot(path=screenshot_path(f"digest-nb-{scheme}"), full_page=False)
         page.close()
     assert colours["light"] != colours["dark"]

@@ -38,9 +38,7 @@ def _with_topics(session, email: str, topics: list[str], language: str = "nb") -
     return row
 
 
-def test_each_reader_gets_their_topics_and_one_with_nothing_new_is_skipped(
-    session, rt, smtp_sink
-):
+def test_each_reader_gets_their_topics_and_one_with_nothing_new_is_skipped(session, rt, smtp_sink):
     _article(session, "klima", "Klimaplan for fjordbyene", ["Klima"])
     _article(session, "forsk", "Forskningsmidler til Østlandet", ["Forskning"], days_ago=2)
     _article(session, "felles", "Europakontoret flytter i Brussel", [], days_ago=3)
@@ -226,8 +224,6 @@ def test_preferences_page_changes_topics_language_and_name(client, session, rt):
     assert session.get(Subscription, reader.id).topics == ["Forskning"]
     forged = client.get(f"/preferences/{rt.tokens.make(Purpose.UNSUBSCRIBE, reader.id)}")
     assert forged.status_code == 400
-
-
 
 
 def test_digests_are_dkim_signed_on_the_way_out(session, rt, smtp_sink):

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Celery, Task
+from celery.schedules import crontab
 from flask import Flask
 
 from mailer.config import Settings
@@ -57,7 +58,13 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery:
         beat_schedule_filename=str(settings.var_dir / "celerybeat-schedule"),
         beat_schedule={
             "reconcile-sends": {"task": "mailer.reconcile", "schedule": timedelta(minutes=1)},
+            "start-scheduled": {"task": "mailer.start_scheduled", "schedule": timedelta(minutes=1)},
             "poll-feeds": {"task": "mailer.poll_feeds", "schedule": timedelta(hours=1)},
+            # Unconfirmed signups older than MAILER_PENDING_DAYS, every night.
+            "cleanup-pending": {
+                "task": "mailer.cleanup_pending",
+                "schedule": crontab(hour=3, minute=30),
+            },
             "monthly-digest": {
                 "task": "mailer.monthly_digest",
                 "schedule": schedule_from_cron(settings.digest_cron),

@@ -34,6 +34,33 @@ def send_confirmation(subscription_id: int) -> None:
         send_confirmation_mail(session, rt.settings, rt.tokens, subscription_id)
 
 
+@shared_task(
+    name="mailer.send_data_export",
+    autoretry_for=(TemporarySMTPError,),
+    retry_backoff=5,
+    retry_backoff_max=600,
+    max_retries=8,
+)
+def send_data_export(subscription_id: int) -> None:
+    from mailer.data_requests import send_export_mail
+
+    rt = runtime()
+    with rt.db.session() as session:
+        send_export_mail(session, rt.settings, rt.tokens, subscription_id)
+
+
+@shared_task(name="mailer.cleanup_pending")
+def cleanup_pending() -> None:
+    """Delete signups nobody confirmed within MAILER_PENDING_DAYS (beat, nightly)."""
+    from mailer.cleanup import delete_stale_pending
+
+    rt = runtime()
+    with rt.db.session() as session:
+        result = delete_stale_pending(session, utcnow(), rt.settings.pending_days)
+        session.commit()
+    log.info("pending clean-up: %s", result)
+
+
 def queue_issue(issue_id: int, now: datetime, stale_only: bool = False) -> int:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
 
@@ -98,6 +125,23 @@ def reconcile_now(now: datetime) -> None:
         enqueue(current_app, "mailer.start_send", issue_id)
     for issue_id in sending_ids:
         queue_issue(issue_id, now, stale_only=True)
+
+
+@shared_task(name="mailer.start_scheduled")
+def start_scheduled() -> None:
+    """Start the scheduled issues whose time has come (beat, every minute)."""
+    start_scheduled_now(utcnow())
+
+
+def start_scheduled_now(now: datetime) -> list[int]:
+    from mailer.scheduling import start_due
+
+    with runtime().db.session() as session:
+        started = start_due(session, now)
+        session.commit()
+    for issue_id in started:
+        enqueue(current_app, "mailer.start_send", issue_id)
+    return started
 
 
 @shared_task(name="mailer.notify_paused")

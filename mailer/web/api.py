@@ -1,13 +1,25 @@
-"""JSON API for readers' signups (no CSRF: it carries no cookie-based authority)."""
+"""JSON API for readers' signups (no CSRF: it carries no cookie-based authority).
+
+CORS: a browser on one of ``MAILER_ALLOWED_ORIGINS`` may call it (the preflight is
+answered for those origins only); any other origin gets no Access-Control headers, so
+its page cannot read the answer, and its JSON POST never passes the preflight.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, request
+import logging
 
+from flask import Blueprint, Response, current_app, request
+
+from mailer.abuse import HONEYPOT_FIELD, honeypot_filled
 from mailer.app import csrf, runtime
+from mailer.origins import is_allowed
 from mailer.subscriptions import ValidationFailed, parse_signup, subscribe
+from mailer.web.reader_limits import per_ip_post_limit
 from mailer.web.request_info import request_context
 from worker.celery_app import enqueue
+
+log = logging.getLogger("mailer.abuse")
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -18,12 +30,34 @@ ACCEPTED = {
 }
 
 
+CORS_PATHS = ("/api/v1/subscribers",)
+
+
+@bp.after_request
+def cors(response: Response) -> Response:
+    origin = request.headers.get("Origin")
+    if request.path not in CORS_PATHS:
+        return response
+    response.vary.add("Origin")
+    if origin and is_allowed(origin, runtime().settings.allowed_origins):
+        response.headers["Access-Control-Allow-Origin"] = origin
+        if request.method == "OPTIONS":
+            response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+            response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
+
 @bp.post("/subscribers")
+@per_ip_post_limit()
 def create_subscriber():
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         return {"errors": {"body": "expected a JSON object (Content-Type: application/json)"}}, 400
     rt = runtime()
+    if honeypot_filled(data.get(HONEYPOT_FIELD)):
+        log.info("API signup dropped: honeypot filled")
+        return ACCEPTED, 202
     try:
         signup = parse_signup(data, rt.settings.newsletter_topics)
     except ValidationFailed as exc:

@@ -195,3 +195,51 @@ def upsert():
         # The same guid sent twice at once: the other request created it; now it is an update.
         article, created = _save(data)
     return article, 201 if created else 200
+
+
+@bp.get("")
+@token_required
+def index():
+    """Articles newest first, 50 a page (?page=), hidden ones included and marked."""
+    from mailer.article_catalogue import list_articles
+
+    raw = request.args.get("page", "1")
+    if not raw.isdigit() or not 0 < int(raw) < 1_000_000:
+        return {"errors": {"page": "must be a whole number from 1"}}, 400
+    with runtime().db.session() as session:
+        listing = list_articles(session, int(raw))
+        return {
+            "total": listing.total,
+            "page": listing.page,
+            "pages": listing.pages,
+            "articles": [{**as_json(a), "hidden": a.hidden} for a in listing.articles],
+        }
+
+
+def _set_hidden(article_id: int, hidden: bool):  # type: ignore[no-untyped-def]
+    from mailer.article_catalogue import ArticleNotFound, set_hidden
+
+    with runtime().db.session() as session:
+        try:
+            article = set_hidden(session, article_id, hidden)
+        except ArticleNotFound as exc:
+            return {"errors": {"article_id": str(exc)}}, 404
+        record_event(
+            session,
+            "api.article_hide" if hidden else "api.article_show",
+            data={"editor_id": g.editor_id, "id": article_id},
+        )
+        session.commit()
+        return {**as_json(article), "hidden": article.hidden}, 200
+
+
+@bp.post("/<int:article_id>/hide")
+@token_required
+def hide(article_id: int):
+    return _set_hidden(article_id, True)
+
+
+@bp.post("/<int:article_id>/show")
+@token_required
+def show(article_id: int):
+    return _set_hidden(article_id, False)

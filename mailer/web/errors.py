@@ -31,6 +31,18 @@ def register(app: Flask) -> None:
             "error.html", language=language, title=message, field="csrf_token"
         ), 400
 
+    @app.errorhandler(429)
+    def too_many_requests(exc: HTTPException):
+        # A readable answer in the reader's language; Flask-Limiter adds Retry-After.
+        language = page_language()
+        title = gettext("For mange forespørsler", language)
+        detail = gettext(
+            "Du har sendt mange forespørsler på kort tid. Vent litt og prøv igjen.", language
+        )
+        if _wants_json():
+            return {"errors": {"request": f"{title}. {detail}"}}, 429
+        return render_template("too_many.html", language=language, title=title, detail=detail), 429
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         if _wants_json():

@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, render_template, request
 from sqlalchemy import text
 
 from mailer.app import csrf, runtime
-from mailer.i18n import gettext
 from mailer.models import Subscription
 from mailer.subscriptions import (
-    CONSENT_TEXT,
     NotFound,
     ValidationFailed,
     confirm,
     parse_preferences,
-    parse_signup,
-    subscribe,
     unsubscribe,
     update_preferences,
 )
 from mailer.tokens import ExpiredToken, InvalidToken, Purpose
+from mailer.web import signup_form
+from mailer.web.reader_limits import per_ip_post_limit
 from mailer.web.request_info import page_language, request_context
-from worker.celery_app import enqueue
 
 bp = Blueprint("public", __name__)
 
@@ -30,47 +27,17 @@ def _topics() -> tuple[str, ...]:
     return runtime().settings.newsletter_topics
 
 
-def _signup_page(language: str, values: dict[str, object], errors: dict[str, str], status: int):
-    return (
-        render_template(
-            "subscribe.html",
-            language=language,
-            values=values,
-            errors=errors,
-            topics=_topics(),
-            consent_text=gettext(CONSENT_TEXT, language),
-        ),
-        status,
-    )
-
-
 @bp.get("/")
 @bp.get("/subscribe")
 def subscribe_form():
-    return _signup_page(page_language(), {}, {}, 200)
+    return signup_form.show_form()
 
 
 @bp.post("/subscribe")
+@csrf.exempt  # checked in the view: the embed snippet from an allowed origin has no token
+@per_ip_post_limit()
 def subscribe_submit():
-    language = page_language()
-    data = {
-        "email": request.form.get("email", ""),
-        "name": request.form.get("name", ""),
-        "consent": request.form.get("consent"),
-        "language": request.form.get("language", language),
-        "topics": request.form.getlist("topics"),
-    }
-    rt = runtime()
-    try:
-        signup = parse_signup(data, _topics())
-    except ValidationFailed as exc:
-        return _signup_page(language, data, exc.errors, 400)
-    with rt.db.session() as session:
-        outcome = subscribe(session, signup, request_context("web"))
-        session.commit()
-    if outcome.send_confirmation:
-        enqueue(current_app, "mailer.send_confirmation", outcome.subscription_id)
-    return render_template("subscribe_done.html", language=signup.language)
+    return signup_form.submit()
 
 
 def _read_token(purpose: Purpose, token: str, language: str):
@@ -78,9 +45,25 @@ def _read_token(purpose: Purpose, token: str, language: str):
     try:
         return runtime().tokens.read(purpose, token), None
     except ExpiredToken:
-        return None, (render_template("link_error.html", language=language, expired=True), 400)
+        page = render_template(
+            "link_error.html", language=language, expired=True, purpose=purpose.value, token=token
+        )
+        return None, (page, 400)
     except InvalidToken:
-        return None, (render_template("link_error.html", language=language, expired=False), 400)
+        page = render_template(
+            "link_error.html", language=language, expired=False, purpose=purpose.value
+        )
+        return None, (page, 400)
+
+
+def _reader_language(subscription_id: int, fallback: str) -> str:
+    """The language the reader chose (the link came in a mail in that language), unless
+    the page was asked for in another with ?lang=."""
+    if request.args.get("lang"):
+        return fallback
+    with runtime().db.session() as session:
+        subscription = session.get(Subscription, subscription_id)
+        return subscription.subscriber.language if subscription is not None else fallback
 
 
 @bp.route("/confirm/<path:token>", methods=["GET", "POST"])
@@ -92,11 +75,17 @@ def confirm_page(token: str):
         return error
     if request.method == "GET":
         # A link scanner that follows the link only sees this page; the POST confirms.
+        language = _reader_language(subscription_id, language)
         return render_template("confirm.html", language=language)
     rt = runtime()
     with rt.db.session() as session:
         try:
-            subscription = confirm(session, subscription_id, request_context("web"))
+            subscription = confirm(
+                session,
+                subscription_id,
+                request_context("web"),
+                secret_keys=rt.settings.secret_keys,
+            )
         except NotFound:
             return render_template("link_error.html", language=language, expired=False), 400
         language = subscription.subscriber.language
@@ -112,8 +101,12 @@ def unsubscribe_page(token: str):
     if error:
         return error
     rt = runtime()
+    preferences_token = rt.tokens.make(Purpose.PREFERENCES, subscription_id)
     if request.method == "GET":
-        return render_template("unsubscribe.html", language=language)
+        language = _reader_language(subscription_id, language)
+        return render_template(
+            "unsubscribe.html", language=language, preferences_token=preferences_token
+        )
     # RFC 8058: a POST (one-click from the mail client, or our button) unsubscribes at
     # once, with no cookie and no CSRF token, and answers 200 rather than a redirect.
     channel = "one-click" if request.form.get("List-Unsubscribe") == "One-Click" else "web"
@@ -124,7 +117,10 @@ def unsubscribe_page(token: str):
             return render_template("link_error.html", language=language, expired=False), 400
         language = subscription.subscriber.language
         session.commit()
-    return render_template("unsubscribed.html", language=language), 200
+    page = render_template(
+        "unsubscribed.html", language=language, preferences_token=preferences_token
+    )
+    return page, 200
 
 
 @bp.route("/preferences/<path:token>", methods=["GET", "POST"])
@@ -171,7 +167,9 @@ def preferences(token: str):
             topics=_topics(),
             saved=saved,
             active=subscription.status == "active",
+            status=subscription.status,
             unsubscribe_token=unsubscribe_token,
+            token=token,
         )
     return page, status
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import request
+from werkzeug.exceptions import HTTPException
 
 from mailer.i18n import LANGUAGES, normalise_language
 from mailer.subscriptions import RequestContext
@@ -11,15 +12,41 @@ from mailer.subscriptions import RequestContext
 def page_language() -> str:
     if request.args.get("lang"):
         return normalise_language(request.args["lang"])
-    if request.form.get("language"):
-        return normalise_language(request.form["language"])
+    try:
+        form_language = request.form.get("language")
+    except HTTPException:
+        # A body too large (413) or cut off: the error page still needs a language.
+        form_language = None
+    if form_language:
+        return normalise_language(form_language)
     best = request.accept_languages.best_match(["nb", "no", "nn", "en"])
     return normalise_language(best) if best else LANGUAGES[0]
 
 
+def client_ip() -> str:
+    """The client's address: with ``MAILER_TRUSTED_PROXIES`` = n, the n-th address from
+    the right of X-Forwarded-For (each trusted proxy appends one); else the peer.
+    Also the key of the per-IP request limits."""
+    from mailer.app import runtime
+
+    proxies = runtime().settings.trusted_proxies
+    peer = request.remote_addr or ""
+    if proxies <= 0:
+        return peer
+    forwarded = [
+        part.strip()
+        for header in request.headers.getlist("X-Forwarded-For")
+        for part in header.split(",")
+        if part.strip()
+    ]
+    if len(forwarded) < proxies:
+        return peer
+    return forwarded[-proxies][:64]
+
+
 def request_context(channel: str) -> RequestContext:
     return RequestContext(
-        ip=request.remote_addr or "",
+        ip=client_ip(),
         user_agent=request.headers.get("User-Agent", "")[:400],
         channel=channel,
     )

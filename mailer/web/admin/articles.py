@@ -1,0 +1,105 @@
+"""Articles and the feeds they come from: list, hide, add or remove a feed, poll now."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, request, url_for
+
+from mailer import article_catalogue, feed_registry
+from mailer.app import runtime
+from mailer.feeds import FeedError
+from mailer.subscriptions import ValidationFailed
+from mailer.web.admin import audit, bp, page, t, translated
+
+
+@bp.get("/articles")
+def articles():
+    raw = request.args.get("page", "1")
+    number = int(raw) if raw.isdigit() and 0 < len(raw) < 7 and int(raw) > 0 else 1
+    with runtime().db.session() as session:
+        listing = article_catalogue.list_articles(session, number)
+        return page("articles.html", listing=listing)
+
+
+def _set_hidden(article_id: int, hidden: bool):  # type: ignore[no-untyped-def]
+    with runtime().db.session() as session:
+        try:
+            article_catalogue.set_hidden(session, article_id, hidden)
+        except article_catalogue.ArticleNotFound:
+            abort(404)
+        audit(session, "article_hide" if hidden else "article_show", data={"id": article_id})
+        session.commit()
+    return redirect(url_for("admin.articles", page=request.form.get("page") or None))
+
+
+@bp.post("/articles/<int:article_id>/hide")
+def hide_article(article_id: int):
+    return _set_hidden(article_id, True)
+
+
+@bp.post("/articles/<int:article_id>/show")
+def show_article(article_id: int):
+    return _set_hidden(article_id, False)
+
+
+def _feeds_page(status: int = 200, errors: dict[str, str] | None = None, url: str = ""):
+    with runtime().db.session() as session:
+        rows = feed_registry.feed_rows(session)
+    return page("feeds.html", status, feeds=rows, errors=translated(errors or {}), url=url)
+
+
+@bp.get("/feeds")
+def feeds():
+    return _feeds_page()
+
+
+@bp.post("/feeds")
+def add_feed():
+    url = request.form.get("url", "")
+    with runtime().db.session() as session:
+        try:
+            feed_registry.add_feed(session, url)
+        except ValidationFailed as exc:
+            session.rollback()
+            return _feeds_page(400, exc.errors, url[:2000])
+        audit(session, "feed_add", data={"url": url.strip()})
+        session.commit()
+    flash(t("Strømmen er lagt til."), "ok")
+    return redirect(url_for("admin.feeds"))
+
+
+@bp.post("/feeds/<int:feed_id>/delete")
+def remove_feed(feed_id: int):
+    with runtime().db.session() as session:
+        try:
+            url = feed_registry.remove_feed(session, feed_id)
+        except feed_registry.FeedNotFound:
+            abort(404)
+        audit(session, "feed_remove", data={"url": url})
+        session.commit()
+    flash(t("Strømmen er fjernet. Artiklene den hentet, er beholdt."), "ok")
+    return redirect(url_for("admin.feeds"))
+
+
+@bp.post("/feeds/<int:feed_id>/poll")
+def poll_feed(feed_id: int):
+    with runtime().db.session() as session:
+        try:
+            result = feed_registry.poll_feed(session, feed_id)
+        except feed_registry.FeedNotFound:
+            abort(404)
+        except FeedError as exc:
+            audit(session, "feed_poll", data={"feed_id": feed_id, "error": str(exc)[:500]})
+            session.commit()  # keeps the error on the feed row
+            flash(f"{t('Strømmen kunne ikke hentes:')} {exc}", "error")
+            return redirect(url_for("admin.feeds"))
+        audit(session, "feed_poll", data={"feed_id": feed_id, "new": result.new})
+        session.commit()
+    if result.not_modified:
+        flash(t("Ingen endringer siden forrige henting."), "ok")
+    else:
+        flash(
+            f"{result.new} {t('nye')}, {result.updated} {t('oppdaterte')}, "
+            f"{result.unchanged} {t('uendrede')}",
+            "ok",
+        )
+    return redirect(url_for("admin.feeds"))

@@ -1,0 +1,151 @@
+"""Log in, log out, the editor's language and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+
+from flask import current_app, g, redirect, request, url_for
+from flask import session as cookie
+from flask_limiter.util import get_remote_address
+from sqlalchemy import func, select
+
+from mailer.api_tokens import create_token
+from mailer.app import runtime
+from mailer.editors import _hasher, verify_password
+from mailer.i18n import LANGUAGES
+from mailer.models import ApiToken, Editor, record_event
+from mailer.subscriptions import ValidationFailed, normalise_email
+from mailer.web.admin import audit, bp, current_editor, page, safe_next, t
+from mailer.web.limits import limiter
+
+IP_LIMIT = "10 per minute"
+ACCOUNT_LIMIT = "5 per 15 minutes"
+WRONG_LOGIN = "Feil e-postadresse eller passord."
+THROTTLED = "For mange forsøk. Vent litt og prøv igjen senere."
+
+
+def _ip_limit() -> str:
+    return str(current_app.config.get("ADMIN_LOGIN_IP_LIMIT", IP_LIMIT))
+
+
+def _account_limit() -> str:
+    return str(current_app.config.get("ADMIN_LOGIN_ACCOUNT_LIMIT", ACCOUNT_LIMIT))
+
+
+def _account_key() -> str:
+    """Failed logins count per address typed, whether or not an account has it."""
+    typed = request.form.get("email", "").strip().lower()[:400]
+    return "account:" + hashlib.sha256(typed.encode("utf-8")).hexdigest()
+
+
+def _failed(response) -> bool:  # type: ignore[no-untyped-def]
+    return bool(response.status_code == 401)
+
+
+@cache
+def _dummy_hash() -> str:
+    return _hasher.hash("no such editor, same work")
+
+
+def throttled_page():  # type: ignore[no-untyped-def]
+    return page(
+        "login.html",
+        429,
+        error=t(THROTTLED),
+        email=request.form.get("email", ""),
+        next=request.form.get("next", ""),
+    )
+
+
+@bp.get("/login")
+def login():
+    if g.editor is not None:
+        return redirect(url_for("admin.dashboard"))
+    return page("login.html", next=request.args.get("next", ""), email="", error=None)
+
+
+@bp.post("/login")
+@limiter.limit(_ip_limit, key_func=get_remote_address, scope="admin-login-ip")
+@limiter.limit(
+    _account_limit, key_func=_account_key, deduct_when=_failed, scope="admin-login-account"
+)
+def login_submit():
+    typed = request.form.get("email", "")
+    password = request.form.get("password", "")
+    with runtime().db.session() as session:
+        editor = None
+        try:
+            address = normalise_email(typed, "en")
+            editor = session.scalar(select(Editor).where(Editor.email == address))
+        except ValidationFailed:
+            pass
+        if editor is None:
+            # The same argon2 work as for a real account: the answer's timing tells nothing.
+            verify_password(Editor(password_hash=_dummy_hash()), password)
+            ok = False
+        else:
+            ok = verify_password(editor, password)
+        if not ok:
+            record_event(session, "admin.login_failed", data={"ip": request.remote_addr})
+            session.commit()
+            return page(
+                "login.html",
+                401,
+                error=t(WRONG_LOGIN),
+                email=typed[:320],
+                next=request.form.get("next", ""),
+            )
+        # A fresh session: nothing from before the login (a planted id, an old token) survives.
+        cookie.clear()
+        cookie["editor_id"] = editor.id
+        record_event(
+            session, "admin.login", data={"editor_id": editor.id, "ip": request.remote_addr}
+        )
+        session.commit()
+    return redirect(safe_next(request.form.get("next")))
+
+
+@bp.post("/logout")
+def logout():
+    with runtime().db.session() as session:
+        audit(session, "logout")
+        session.commit()
+    cookie.clear()
+    return redirect(url_for("admin.login"))
+
+
+@bp.post("/language")
+def set_language():
+    choice = request.form.get("language", "")
+    if choice not in LANGUAGES:
+        return page("error.html", 400, code=400, message="language: " + t("Ukjent språk."))
+    with runtime().db.session() as session:
+        editor = session.get(Editor, current_editor().id)
+        assert editor is not None
+        editor.language = choice
+        audit(session, "language", data={"language": choice})
+        session.commit()
+    return redirect(safe_next(request.form.get("next")))
+
+
+def _account_page(token: str | None = None):  # type: ignore[no-untyped-def]
+    with runtime().db.session() as session:
+        tokens = session.scalar(
+            select(func.count()).where(ApiToken.editor_id == current_editor().id)
+        )
+    return page("account.html", tokens=tokens or 0, new_token=token)
+
+
+@bp.get("/account")
+def account():
+    return _account_page()
+
+
+@bp.post("/account/token")
+def new_token():
+    with runtime().db.session() as session:
+        token = create_token(session, current_editor().email)
+        audit(session, "api_token")
+        session.commit()
+    return _account_page(token)

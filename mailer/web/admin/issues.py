@@ -1,0 +1,432 @@
+"""Issues: the drafted digest reviewed, previewed, tested, scheduled or sent, and watched."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from collections.abc import Callable
+from typing import Any
+
+from flask import Response, abort, current_app, flash, redirect, request, url_for
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailer import delivery_states as ds
+from mailer import issue_editing, issue_states, ledger, scheduling
+from mailer.app import runtime
+from mailer.db import utcnow
+from mailer.digest_cli import resend_and_queue, resume_and_queue
+from mailer.digests import NothingToDraft, draft_issue, issue_subject
+from mailer.i18n import LANGUAGES
+from mailer.intro_markdown import intro_html
+from mailer.messages import Outgoing
+from mailer.models import Delivery, Issue, Subscriber, Subscription
+from mailer.previews import NothingToPreview, preview_for, send_test
+from mailer.redelivery import resend_failed
+from mailer.smtp import SMTPFailure
+from mailer.stats import recent_issues
+from mailer.subscriptions import ValidationFailed
+from mailer.web.admin import audit, bp, current_editor, language, page, t, translated
+from mailer.web.admin.labels import ISSUE
+from worker.celery_app import enqueue
+
+PROBLEM_ROWS = 200
+NOT_NOW = "Dette kan ikke gjøres med nummeret nå. Status:"
+CONFIRM_BOX = "Kryss av for å bekrefte."
+
+
+def _issue(session: Session, issue_id: int) -> Issue:
+    issue = session.get(Issue, issue_id)
+    if issue is None:
+        abort(404)
+    return issue
+
+
+def _problems(session: Session, issue_id: int) -> dict[str, list[Any]]:
+    lists: dict[str, list[Any]] = {}
+    for state in (ds.FAILED, ds.IN_DOUBT):
+        lists[state] = session.execute(
+            select(Subscriber.id, Subscriber.email, Delivery.attempts, Delivery.last_error)
+            .join(Subscription, Subscription.id == Delivery.subscription_id)
+            .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+            .where(Delivery.issue_id == issue_id, Delivery.status == state)
+            .order_by(Delivery.id)
+            .limit(PROBLEM_ROWS)
+        ).all()
+    return lists
+
+
+def _first_reader(session: Session, issue: Issue) -> str:
+    return (
+        session.scalar(
+            select(Subscriber.email)
+            .join(Subscription, Subscription.subscriber_id == Subscriber.id)
+            .where(
+                Subscription.newsletter_id == issue.newsletter_id,
+                Subscription.status == "active",
+            )
+            .order_by(Subscriber.id)
+            .limit(1)
+        )
+        or ""
+    )
+
+
+def issue_page(
+    issue_id: int, status: int = 200, errors: dict[str, str] | None = None, **extra: Any
+) -> tuple[str, int]:
+    with runtime().db.session() as session:
+        issue = _issue(session, issue_id)
+        editable = issue.status in issue_editing.EDITABLE
+        context = {
+            "issue": issue,
+            "subject": issue_subject(issue, issue.language),
+            "editable": editable,
+            "articles": [item.article for item in issue.items],
+            "candidates": issue_editing.candidates(session, issue) if editable else [],
+            "recipients": ledger.count_recipients(session, issue),
+            "progress": ledger.progress(session, issue_id),
+            "problems": _problems(session, issue_id),
+            "intro_html": intro_html(issue.intro or ""),
+            "preview_as": extra.pop("preview_as", None) or _first_reader(session, issue),
+            "test_to": current_editor().email,
+        }
+        context.update(extra)
+        return page(
+            "issue.html", status, errors=translated(errors or {}), languages=LANGUAGES, **context
+        )
+
+
+def _refused(issue_id: int, current: str) -> tuple[str, int]:
+    return issue_page(issue_id, 409, {"status": f"{t(NOT_NOW)} {t(ISSUE.get(current, current))}"})
+
+
+def _article_id(field: str = "article_id") -> int:
+    raw = request.form.get(field, "").strip()
+    if not raw.isdigit() or len(raw) > 12:
+        raise ValidationFailed({field: issue_editing.UNKNOWN_ARTICLE})
+    return int(raw)
+
+
+@bp.get("/issues")
+def issues():
+    with runtime().db.session() as session:
+        rows = recent_issues(session, language(), limit=100)
+    return page("issues.html", issues=rows, error=None)
+
+
+@bp.post("/issues/draft")
+def draft():
+    with runtime().db.session() as session:
+        try:
+            issue = draft_issue(session)
+        except NothingToDraft:
+            session.rollback()
+            rows = recent_issues(session, language(), limit=100)
+            return page(
+                "issues.html", 400, issues=rows, error=t("Ingen nye artikler å lage et nummer av.")
+            )
+        audit(session, "draft", issue_id=issue.id)
+        session.commit()
+        issue_id = issue.id
+    flash(t("Nytt utkast laget."), "ok")
+    return redirect(url_for("admin.issue", issue_id=issue_id))
+
+
+@bp.get("/issues/<int:issue_id>")
+def issue(issue_id: int):
+    return issue_page(issue_id)
+
+
+def _edit(issue_id: int, action: str, change: Callable[[Session], Any], **data: Any):
+    """Run one editing change; on bad input re-render the page with 400 and change nothing."""
+    with runtime().db.session() as session:
+        _issue(session, issue_id)
+        try:
+            change(session)
+        except ValidationFailed as exc:
+            session.rollback()
+            return issue_page(issue_id, 400, exc.errors, form=request.form)
+        audit(session, action, issue_id=issue_id, data=data)
+        session.commit()
+    flash(t("Lagret."), "ok")
+    return redirect(url_for("admin.issue", issue_id=issue_id) + "#articles")
+
+
+@bp.post("/issues/<int:issue_id>/content")
+def content(issue_id: int):
+    subject = request.form.get("subject")
+    intro = request.form.get("intro")
+    if subject is None and intro is None:
+        return issue_page(issue_id, 400, {"subject": issue_editing.EMPTY_SUBJECT})
+    return _edit(
+        issue_id,
+        "content",
+        lambda s: issue_editing.update_content(s, issue_id, subject, intro),
+    )
+
+
+@bp.post("/issues/<int:issue_id>/articles")
+def issue_articles(issue_id: int):
+    verb, _, raw = request.form.get("action", "").partition(":")
+    if verb not in ("up", "down", "remove") or not raw.isdigit() or len(raw) > 12:
+        return issue_page(issue_id, 400, {"article_id": issue_editing.UNKNOWN_ARTICLE})
+    article_id = int(raw)
+
+    def change(session: Session) -> None:
+        if verb == "remove":
+            issue_editing.remove_article(session, issue_id, article_id)
+        else:
+            offset = -1 if verb == "up" else 1
+            issue_editing.move_article(session, issue_id, article_id, offset)
+
+    return _edit(issue_id, f"article_{verb}", change, article_id=article_id)
+
+
+@bp.post("/issues/<int:issue_id>/articles/add")
+def issue_add_article(issue_id: int):
+    try:
+        article_id = _article_id()
+    except ValidationFailed as exc:
+        return issue_page(issue_id, 400, exc.errors)
+    return _edit(
+        issue_id,
+        "article_add",
+        lambda s: issue_editing.add_article(s, issue_id, article_id),
+        article_id=article_id,
+    )
+
+
+def _preview(issue_id: int, address: str) -> Outgoing:
+    rt = runtime()
+    with rt.db.session() as session:
+        _issue(session, issue_id)
+        return preview_for(session, rt.settings, rt.tokens, issue_id, address)
+
+
+def _preview_error(exc: Exception) -> dict[str, str]:
+    if isinstance(exc, NothingToPreview):
+        return {"as": t("Denne abonnenten ville ikke fått noe: ingen av sakene er i temaene sine.")}
+    assert isinstance(exc, ValidationFailed)
+    if "as" in exc.errors:
+        return {"as": t("Adressen er ikke abonnent på nyhetsbrevet.")}
+    return {"as": t("E-postadressen er ikke gyldig")}
+
+
+@bp.get("/issues/<int:issue_id>/preview")
+def preview(issue_id: int):
+    address = request.args.get("as", "").strip()
+    if not address:
+        return issue_page(issue_id, 400, {"as": t("Skriv inn en e-postadresse.")})
+    try:
+        message = _preview(issue_id, address)
+    except (ValidationFailed, NothingToPreview) as exc:
+        return issue_page(issue_id, 400, _preview_error(exc), preview_as=address[:320])
+    parsed = email.message_from_bytes(message.data, policy=email.policy.default)
+    headers, _, _ = message.data.partition(b"\r\n\r\n")
+    parts = {
+        p.get_content_type(): str(p.get_content()) for p in parsed.walk() if not p.is_multipart()
+    }
+    with runtime().db.session() as session:
+        subject = issue_subject(_issue(session, issue_id), language())
+    return page(
+        "preview.html",
+        issue_id=issue_id,
+        subject=subject,
+        address=address,
+        decoded_subject=str(parsed["Subject"]),
+        headers=headers.decode("ascii", "replace"),
+        text=parts.get("text/plain", ""),
+        # Shown in a sandboxed srcdoc frame: it inherits this page's CSP and is never a
+        # framed URL, so frame-ancestors 'none' on every page does not get in the way.
+        html=parts.get("text/html", ""),
+        recipient=message.recipient,
+    )
+
+
+@bp.get("/issues/<int:issue_id>/preview.html")
+def preview_html(issue_id: int):
+    try:
+        message = _preview(issue_id, request.args.get("as", ""))
+    except (ValidationFailed, NothingToPreview) as exc:
+        return Response(next(iter(_preview_error(exc).values())), 400, mimetype="text/plain")
+    parsed = email.message_from_bytes(message.data, policy=email.policy.default)
+    html = next(
+        (str(p.get_content()) for p in parsed.walk() if p.get_content_type() == "text/html"), ""
+    )
+    return Response(html, mimetype="text/html")
+
+
+@bp.post("/issues/<int:issue_id>/test")
+def test_send(issue_id: int):
+    rt = runtime()
+    to = request.form.get("to", "").strip() or current_editor().email
+    chosen = request.form.get("language") or None
+    if chosen is not None and chosen not in LANGUAGES:
+        return issue_page(issue_id, 400, {"language": "Ukjent språk."})
+    with rt.db.session() as session:
+        _issue(session, issue_id)
+        try:
+            message = send_test(session, rt.settings, rt.tokens, issue_id, to, chosen)
+        except ValidationFailed:
+            return issue_page(issue_id, 400, {"to": "E-postadressen er ikke gyldig"}, test_to=to)
+        except NothingToPreview:
+            return issue_page(issue_id, 400, {"article_ids": issue_editing.NO_ARTICLES})
+        except SMTPFailure as exc:
+            message_text = f"{t('Testen kunne ikke sendes:')} {exc}"
+            return issue_page(issue_id, 502, {"to": message_text}, test_to=to)
+        audit(session, "test_send", issue_id=issue_id, data={"to": message.recipient})
+        session.commit()
+    flash(f"{t('Testen er sendt til')} {message.recipient}.", "ok")
+    return redirect(url_for("admin.issue", issue_id=issue_id))
+
+
+@bp.get("/issues/<int:issue_id>/send")
+def send_confirm(issue_id: int):
+    with runtime().db.session() as session:
+        issue = _issue(session, issue_id)
+        if issue.status not in (issue_states.DRAFT, issue_states.SCHEDULED):
+            return redirect(url_for("admin.issue", issue_id=issue_id))
+        return page(
+            "send_confirm.html",
+            issue=issue,
+            subject=issue_subject(issue, issue.language),
+            recipients=ledger.count_recipients(session, issue),
+        )
+
+
+@bp.post("/issues/<int:issue_id>/send")
+def send(issue_id: int):
+    with runtime().db.session() as session:
+        issue = _issue(session, issue_id)
+        if not issue.items:
+            return issue_page(issue_id, 400, {"article_ids": issue_editing.NO_ARTICLES})
+        started = ledger.request_send(session, issue_id)
+        if started:
+            audit(session, "send", issue_id=issue_id)
+        session.commit()
+        status = issue.status
+    if not started:
+        return _refused(issue_id, status)
+    enqueue(current_app, "mailer.start_send", issue_id)
+    flash(t("Utsendelsen har startet."), "ok")
+    return redirect(url_for("admin.issue", issue_id=issue_id))
+
+
+@bp.post("/issues/<int:issue_id>/schedule")
+def schedule(issue_id: int):
+    if request.form.get("confirm") != "yes":
+        return issue_page(issue_id, 400, {"confirm": CONFIRM_BOX})
+
+    def change(session: Session) -> None:
+        when = scheduling.parse_local_time(request.form.get("when", ""))
+        scheduling.schedule(session, issue_id, when, utcnow())
+
+    with runtime().db.session() as session:
+        _issue(session, issue_id)
+        try:
+            change(session)
+        except ValidationFailed as exc:
+            session.rollback()
+            return issue_page(issue_id, 400, exc.errors)
+        audit(session, "schedule", issue_id=issue_id, data={"when": request.form.get("when")})
+        session.commit()
+    flash(t("Utsendelsen er planlagt."), "ok")
+    return redirect(url_for("admin.issue", issue_id=issue_id))
+
+
+@bp.post("/issues/<int:issue_id>/unschedule")
+def unschedule(issue_id: int):
+    with runtime().db.session() as session:
+        issue = _issue(session, issue_id)
+        if not scheduling.unschedule(session, issue_id):
+            return _refused(issue_id, issue.status)
+        audit(session, "unschedule", issue_id=issue_id)
+        session.commit()
+    return redirect(url_for("admin.issue", issue_id=issue_id))
+
+
+def _lifecycle(issue_id: int, action: str, change: Callable[[], bool]):
+    with runtime().db.session() as session:
+        _issue(session, issue_id)
+    if not change():
+        with runtime().db.session() as session:
+            return _refused(issue_id, _issue(session, issue_id).status)
+    with runtime().db.session() as session:
+        audit(session, action, issue_id=issue_id)
+        session.commit()
+    return redirect(url_for("admin.issue", issue_id=issue_id))
+
+
+def _in_session(fn: Callable[[Session, int], bool], issue_id: int) -> Callable[[], bool]:
+    def run() -> bool:
+        with runtime().db.session() as session:
+            changed = fn(session, issue_id)
+            session.commit()
+        return changed
+
+    return run
+
+
+@bp.post("/issues/<int:issue_id>/pause")
+def pause(issue_id: int):
+    return _lifecycle(issue_id, "pause", _in_session(ledger.pause, issue_id))
+
+
+@bp.post("/issues/<int:issue_id>/resume")
+def resume(issue_id: int):
+    return _lifecycle(issue_id, "resume", lambda: resume_and_queue(issue_id))
+
+
+@bp.post("/issues/<int:issue_id>/cancel")
+def cancel(issue_id: int):
+    if request.form.get("confirm") != "yes":
+        return issue_page(issue_id, 400, {"confirm": CONFIRM_BOX})
+    return _lifecycle(issue_id, "cancel", _in_session(ledger.cancel, issue_id))
+
+
+@bp.post("/issues/<int:issue_id>/resend")
+def resend(issue_id: int):
+    """Queue the in-doubt (or failed) rows again: the editor's decision, after a warning."""
+    which = request.form.get("which", ds.IN_DOUBT)
+    if which not in (ds.IN_DOUBT, ds.FAILED):
+        return issue_page(issue_id, 400, {"status": NOT_NOW})
+    if request.form.get("confirm") != "yes":
+        return issue_page(issue_id, 400, {"confirm": CONFIRM_BOX})
+    with runtime().db.session() as session:
+        _issue(session, issue_id)
+    try:
+        if which == ds.IN_DOUBT:
+            count = resend_and_queue(issue_id)
+        else:
+            count = _resend_failed(issue_id)
+    except ledger.TransitionRefused:
+        with runtime().db.session() as session:
+            return _refused(issue_id, _issue(session, issue_id).status)
+    with runtime().db.session() as session:
+        audit(session, "resend", issue_id=issue_id, data={"which": which, "rows": count})
+        session.commit()
+    flash(f"{count} {t('e-poster lagt i kø igjen.')}", "ok")
+    return redirect(url_for("admin.issue", issue_id=issue_id))
+
+
+def _resend_failed(issue_id: int) -> int:
+    from worker.tasks import queue_issue
+
+    with runtime().db.session() as session:
+        count = resend_failed(session, issue_id)
+        session.commit()
+    queue_issue(issue_id, utcnow())
+    return count
+
+
+@bp.get("/issues/<int:issue_id>/progress.json")
+def progress(issue_id: int):
+    with runtime().db.session() as session:
+        _issue(session, issue_id)
+        state = ledger.progress(session, issue_id)
+    body = state.as_dict()
+    body["percent"] = round(100 * state.done / state.total) if state.total else 0
+    body["status_label"] = t(ISSUE.get(state.status, state.status))
+    body["finished"] = state.finished
+    return body

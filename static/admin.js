@@ -1,0 +1,67 @@
+// Live progress of a send on the issue page: polls progress.json once a second and
+// updates the <progress> bar and the counts. The page works without this script: the
+// counts are rendered by the server and "Refresh" reloads them.
+(function () {
+  "use strict";
+  var box = document.querySelector("[data-progress-url]");
+  if (!box) return;
+  var url = box.getAttribute("data-progress-url");
+  var bar = document.getElementById("progress-bar");
+  var finished = document.getElementById("progress-finished");
+
+  function put(id, value) {
+    var el = document.getElementById(id);
+    if (el) el.textContent = String(value);
+  }
+
+  function show(data) {
+    var c = data.counts || {};
+    bar.max = Math.max(data.total, 1);
+    bar.value = data.done;
+    bar.textContent = data.percent + " %";
+    put("progress-percent", data.percent);
+    put("progress-done", data.done);
+    put("progress-total", data.total);
+    put("progress-status", data.status_label);
+    put("count-sent", c["sent"] || 0);
+    put("count-failed", (c["failed"] || 0) + (c["bounced"] || 0));
+    put("count-in-doubt", c["in-doubt"] || 0);
+    put("count-skipped", c["skipped"] || 0);
+    put("count-queued", (c["queued"] || 0) + (c["sending"] || 0));
+    put("progress-rate", (data.rate_per_second || 0).toFixed(1));
+    var eta = document.getElementById("progress-eta");
+    if (eta) {
+      eta.textContent = data.eta_seconds === null
+        ? "–"
+        : Math.round(data.eta_seconds) + " " + eta.getAttribute("data-unit");
+    }
+    box.setAttribute("data-status", data.status);
+    if (data.status !== "sending" && finished) {
+      var spans = finished.querySelectorAll("span[data-for]");
+      for (var i = 0; i < spans.length; i++) {
+        var forSent = spans[i].getAttribute("data-for") === "sent";
+        spans[i].hidden = forSent !== (data.status === "sent");
+      }
+      finished.hidden = false;
+    }
+  }
+
+  function poll() {
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) {
+        if (!response.ok) throw new Error(response.status);
+        return response.json();
+      })
+      .then(function (data) {
+        show(data);
+        if (!data.finished) window.setTimeout(poll, 1000);
+      })
+      .catch(function () {
+        window.setTimeout(poll, 3000);
+      });
+  }
+
+  if (box.getAttribute("data-status") !== "sent" && box.getAttribute("data-status") !== "cancelled") {
+    window.setTimeout(poll, 1000);
+  }
+})();
