@@ -129,10 +129,11 @@ def test_send_me_my_data_mails_a_link_to_everything_the_database_holds(
     other_id = _reader(session, OTHER, "Per Hansen")
     _deliveries(session, {subscription_id: EMAIL, other_id: OTHER})
     smtp_sink.clear()
-    preferences = client.get(f"/preferences/{rt.tokens.make(Purpose.PREFERENCES, subscription_id)}")
+    token = rt.tokens.make(Purpose.PREFERENCES, subscription_id)
+    preferences = client.get(f"/preferences/{token}")
     page = preferences.get_data(as_text=True)
     assert "Send me my data" in page  # the reader chose English in their preferences
-    action = f"/data-request/{rt.tokens.make(Purpose.PREFERENCES, subscription_id)}"
+    action = f"/data-request/{token}"
     assert f'action="{action}"' in page
 
     response = client.post(action, data={"csrf_token": hidden_fields(page)["csrf_token"]})

@@ -8,11 +8,15 @@ from typing import Any
 from celery import Celery, Task
 from celery.schedules import crontab
 from flask import Flask
+from kombu.transport import TRANSPORT_ALIASES
 
 from mailer.config import Settings
 from mailer.monthly import schedule_from_cron
 
 FILESYSTEM_POLLING_INTERVAL = 0.05
+# The embedded broker writes each message atomically: the stock transport lets a polling
+# worker read a half-written file and stop (see worker/fs_transport.py).
+TRANSPORT_ALIASES["filesystem"] = "worker.fs_transport:Transport"
 
 
 def broker_options(settings: Settings) -> dict[str, Any]:
