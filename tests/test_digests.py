@@ -262,3 +262,27 @@ def test_digests_are_dkim_signed_on_the_way_out(session, rt, smtp_sink):
         b"List-Unsubscribe-Post: List-Unsubscribe=Two-Click",
     )
     assert not dkim.verify(tampered, dnsfunc=dns)
+
+
+def test_header_lint_on_the_bytes_the_server_received(session, rt, smtp_sink):
+    from tests.test_messages import decoded, lint, list_unsubscribe, parts
+
+    _article(session, "a", "Østlandet og Brussel: «Grønn omstilling» – nytt program", [])
+    reader = _with_topics(session, "lint@example.no", [])
+    reader.subscriber.name = "Åse Ødegård-Læstad"
+    issue = draft_issue(session)
+    issue.subject = "Nyhetsbrev: «Grønn omstilling» på Østlandet – æøå"
+    session.commit()
+    _send(session, rt, issue.id)
+
+    [mail] = smtp_sink.messages
+    headers = lint(mail.data)  # one From/To/Date/Message-ID/Subject, ASCII header, CRLF
+    assert decoded(headers["subject"][0]) == issue.subject
+    assert decoded(headers["to"][0]) == "Åse Ødegård-Læstad <lint@example.no>"
+    assert decoded(headers["from"][0]).startswith(rt.settings.from_name)
+    url, mailto = list_unsubscribe(headers)  # exactly one https URL and one mailto
+    assert url.startswith("https://") and mailto.startswith("mailto:")
+    assert headers["list-unsubscribe-post"] == ["List-Unsubscribe=One-Click"]
+    assert headers["list-id"]
+    text, html = parts(mail.message)  # text/plain first, then text/html, both utf-8
+    assert "«Grønn omstilling»" in text and "«Grønn omstilling»" in html
