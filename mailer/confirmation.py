@@ -6,10 +6,9 @@ from sqlalchemy.orm import Session
 
 from mailer.config import Settings
 from mailer.email_templates import render_email
-from mailer.messages import make_template
 from mailer.models import Subscription, record_event
-from mailer.smtp import SMTPConnection
 from mailer.tokens import Purpose, Tokens
+from mailer.transactional import send_rendered
 
 
 def confirm_url(settings: Settings, tokens: Tokens, subscription_id: int) -> str:
@@ -37,15 +36,12 @@ def send_confirmation_mail(
         confirm_url=confirm_url(settings, tokens, subscription_id),
         preferences_url=preferences_url(settings, tokens, subscription_id),
     )
-    message = make_template(
-        from_name=settings.from_name or subscription.newsletter.name,
-        from_address=settings.from_address,
-        subject=rendered.subject,
-        text=rendered.text,
-        html_body=rendered.html,
-    ).personalise(to_name=subscriber.name, to_address=subscriber.email, values={})
-    with SMTPConnection(settings) as smtp:
-        smtp.send(message)
+    send_rendered(
+        settings,
+        rendered,
+        subscription.newsletter.name,
+        [(subscriber.name, subscriber.email)],
+    )
     record_event(session, "confirmation.sent", subscription_id=subscription_id)
     session.commit()
     return True

@@ -14,10 +14,9 @@ from sqlalchemy.orm import Session
 from mailer.config import Settings
 from mailer.confirmation import preferences_url
 from mailer.email_templates import render_email
-from mailer.messages import make_template
 from mailer.models import Event, Subscription, record_event
-from mailer.smtp import SMTPConnection
 from mailer.tokens import Purpose, Tokens
+from mailer.transactional import send_rendered
 
 # One export mail per reader within this time, however often the button is pressed.
 EXPORT_REQUEST_INTERVAL = timedelta(minutes=10)
@@ -63,15 +62,12 @@ def send_export_mail(
         export_url=export_url(settings, tokens, subscription_id),
         preferences_url=preferences_url(settings, tokens, subscription_id),
     )
-    message = make_template(
-        from_name=settings.from_name or subscription.newsletter.name,
-        from_address=settings.from_address,
-        subject=rendered.subject,
-        text=rendered.text,
-        html_body=rendered.html,
-    ).personalise(to_name=subscriber.name, to_address=subscriber.email, values={})
-    with SMTPConnection(settings) as smtp:
-        smtp.send(message)
+    send_rendered(
+        settings,
+        rendered,
+        subscription.newsletter.name,
+        [(subscriber.name, subscriber.email)],
+    )
     # No event after the send: "export.requested" is the record, and a row written now
     # would be missing from an export downloaded the moment the mail arrives.
     return True

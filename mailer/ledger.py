@@ -38,7 +38,7 @@ class TransitionRefused(ValueError):
     pass
 
 
-def _issue(session: Session, issue_id: int) -> Issue:
+def get_issue(session: Session, issue_id: int) -> Issue:
     issue = session.get(Issue, issue_id)
     if issue is None:
         raise IssueNotFound(f"no issue with id {issue_id}")
@@ -74,7 +74,7 @@ def transition(
 
 def request_send(session: Session, issue_id: int) -> bool:
     """True when this call started the send; False when it was started before."""
-    _issue(session, issue_id)
+    get_issue(session, issue_id)
     started = transition(
         session,
         issue_id,
@@ -89,13 +89,13 @@ def request_send(session: Session, issue_id: int) -> bool:
 
 
 def pause(session: Session, issue_id: int, reason: str = "paused by an editor") -> bool:
-    _issue(session, issue_id)
+    get_issue(session, issue_id)
     return transition(session, issue_id, issue_states.PAUSED, reason=reason)
 
 
 def resume(session: Session, issue_id: int) -> bool:
     """Paused → sending; the caller then queues the rows still queued (dispatch.queue_issue)."""
-    _issue(session, issue_id)
+    get_issue(session, issue_id)
     resumed = transition(session, issue_id, issue_states.SENDING, only_from=(issue_states.PAUSED,))
     if resumed:
         session.execute(
@@ -107,13 +107,13 @@ def resume(session: Session, issue_id: int) -> bool:
 
 
 def cancel(session: Session, issue_id: int) -> bool:
-    _issue(session, issue_id)
+    get_issue(session, issue_id)
     return transition(session, issue_id, issue_states.CANCELLED)
 
 
 def resend_in_doubt(session: Session, issue_id: int) -> int:
     """An editor's decision: queue the in-doubt rows again (some readers may get two copies)."""
-    issue = _issue(session, issue_id)
+    issue = get_issue(session, issue_id)
     if issue.status not in (issue_states.SENT, issue_states.SENDING, issue_states.PAUSED):
         raise TransitionRefused(f"issue {issue_id} is {issue.status}; nothing to resend")
     count = session.execute(
@@ -147,7 +147,7 @@ def count_recipients(session: Session, issue: Issue) -> int:
 
 def create_deliveries(session: Session, issue_id: int) -> None:
     """One queued row per active subscription (insert-if-absent), in one statement."""
-    issue = _issue(session, issue_id)
+    issue = get_issue(session, issue_id)
     if issue.status != issue_states.SENDING:
         return []
     if issue.deliveries_created_at is None:
@@ -453,7 +453,7 @@ RATE_WINDOW = timedelta(seconds=60)
 
 
 def progress(session: Session, issue_id: int) -> Progress:
-    issue = _issue(session, issue_id)
+    issue = get_issue(session, issue_id)
     session.refresh(issue)
     counts = Counter({state: 0 for state in ds.ALL})
     for state, n in session.execute(

@@ -8,9 +8,8 @@ from sqlalchemy.orm import Session
 from mailer.config import Settings
 from mailer.digests import issue_subject
 from mailer.email_templates import render_email
-from mailer.messages import make_template
 from mailer.models import Editor, Issue, record_event
-from mailer.smtp import SMTPConnection
+from mailer.transactional import send_rendered
 
 
 def notify_editors(
@@ -22,16 +21,7 @@ def notify_editors(
     rendered = render_email(
         "editor_notice", "nb", newsletter_name=newsletter_name, title=title, lines=lines
     )
-    template = make_template(
-        from_name=settings.from_name or newsletter_name,
-        from_address=settings.from_address,
-        subject=rendered.subject,
-        text=rendered.text,
-        html_body=rendered.html,
-    )
-    with SMTPConnection(settings) as smtp:
-        for editor in editors:
-            smtp.send(template.personalise(to_name="", to_address=editor.email, values={}))
+    send_rendered(settings, rendered, newsletter_name, [("", e.email) for e in editors])
     return len(editors)
 
 

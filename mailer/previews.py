@@ -7,9 +7,9 @@ from sqlalchemy.orm import Session
 
 from mailer.config import Settings
 from mailer.dkim_signing import signed
-from mailer.ledger import IssueNotFound, Recipient
+from mailer.ledger import Recipient, get_issue
 from mailer.messages import Outgoing
-from mailer.models import Delivery, Issue, Subscriber, Subscription, record_event
+from mailer.models import Delivery, Subscriber, Subscription, record_event
 from mailer.sending import compiled_digest, personal_copy
 from mailer.smtp import SMTPConnection
 from mailer.subscriptions import ValidationFailed, default_newsletter, normalise_email
@@ -20,18 +20,11 @@ class NothingToPreview(ValueError):
     pass
 
 
-def _issue(session: Session, issue_id: int) -> Issue:
-    issue = session.get(Issue, issue_id)
-    if issue is None:
-        raise IssueNotFound(f"no issue with id {issue_id}")
-    return issue
-
-
 def preview_for(
     session: Session, settings: Settings, tokens: Tokens, issue_id: int, address: str
 ) -> Outgoing:
     """What this subscriber would receive (their name, language, topics and links)."""
-    issue = _issue(session, issue_id)
+    issue = get_issue(session, issue_id)
     email = normalise_email(address, "en")
     row = session.execute(
         select(Subscription, Subscriber)
@@ -72,7 +65,7 @@ def send_test(
     language: str | None = None,
 ) -> Outgoing:
     """One copy with «[TEST]» in the subject to any address; the ledger is not touched."""
-    issue = _issue(session, issue_id)
+    issue = get_issue(session, issue_id)
     email = normalise_email(address, "en")
     recipient = Recipient(
         delivery_id=0,

@@ -1,0 +1,27 @@
+"""One-off mails (confirmation, data export, editor notices): rendered once, sent at once."""
+
+from __future__ import annotations
+
+from mailer.config import Settings
+from mailer.email_templates import RenderedEmail
+from mailer.messages import make_template
+from mailer.smtp import SMTPConnection
+
+
+def send_rendered(
+    settings: Settings,
+    rendered: RenderedEmail,
+    sender_name: str,
+    recipients: list[tuple[str, str]],
+) -> None:
+    """Send one rendered mail to each (name, address) over one connection."""
+    template = make_template(
+        from_name=settings.from_name or sender_name,
+        from_address=settings.from_address,
+        subject=rendered.subject,
+        text=rendered.text,
+        html_body=rendered.html,
+    )
+    with SMTPConnection(settings) as smtp:
+        for name, address in recipients:
+            smtp.send(template.personalise(to_name=name, to_address=address, values={}))
