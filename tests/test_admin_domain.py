@@ -319,7 +319,11 @@ def test_the_beat_task_starts_due_scheduled_issues_once(app, session):
         assert start_scheduled_now(now + timedelta(minutes=6)) == [issue.id]
         assert start_scheduled_now(now + timedelta(minutes=7)) == []
     session.expire_all()
-    assert session.get(Issue, issue.id).status == "sending"
+    started = session.get(Issue, issue.id)
+    # Started once; a worker already running in this test session may even have finished
+    # it (no subscribers), so "sent" is as good as "sending" here.
+    assert started.status in ("sending", "sent")
+    assert started.send_requested_at is not None
     beat = app.extensions["celery"].conf.beat_schedule
     assert beat["start-scheduled"]["task"] == "mailer.start_scheduled"
 
