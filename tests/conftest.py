@@ -130,6 +130,7 @@ def session(app: Flask, rt: Runtime, smtp_sink: SMTPSink) -> Iterator[Session]:
     with rt.db.session() as s:
         yield s
         s.rollback()
+    smtp_sink.release()
     app.extensions["celery"].control.purge()
     with rt.db.engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):

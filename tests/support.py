@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import os
@@ -52,10 +53,15 @@ class SinkHandler:
         self.messages: list[Received] = []
         self.cond = threading.Condition()
         self.reject: dict[str, str] = {}  # recipient → SMTP reply for RCPT
+        # Cleared by a test that needs a send to stay in flight: RCPT waits until it is set.
+        self.gate = threading.Event()
+        self.gate.set()
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
     ) -> str:
+        if not self.gate.is_set():
+            await asyncio.get_running_loop().run_in_executor(None, self.gate.wait)
         if address in self.reject:
             return self.reject[address]
         envelope.rcpt_tos.append(address)
@@ -80,6 +86,7 @@ class SMTPSink:
         self.controller.start()
 
     def stop(self) -> None:
+        self.release()
         self.controller.stop()
 
     @property
@@ -91,6 +98,14 @@ class SMTPSink:
         with self.handler.cond:
             self.handler.messages.clear()
             self.handler.reject.clear()
+        self.handler.gate.set()
+
+    def hold(self) -> None:
+        """Hold every SMTP transaction at RCPT until release(): a send stays in flight."""
+        self.handler.gate.clear()
+
+    def release(self) -> None:
+        self.handler.gate.set()
 
     def wait_for(self, count: int, timeout: float = 60) -> list[Received]:
         """Block until at least ``count`` mails have arrived (woken by each arrival)."""

@@ -34,7 +34,9 @@ def test_tokens_are_stored_hashed(session):
     assert plaintext not in stored and len(stored) == 64
 
 
-def test_progress_lifecycle_and_audit(client, session):
+def test_progress_lifecycle_and_audit(client, session, smtp_sink):
+    # A running worker must not finish the send while the test pauses and cancels it.
+    smtp_sink.hold()
     factories.subscription(session, "a@example.no")
     factories.subscription(session, "b@example.no")
     issue = factories.drafted_issue(session)
