@@ -98,10 +98,11 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(api_issues.bp)
     app.register_blueprint(api_articles.bp)
-    from mailer.web import api_subscribers
+    from mailer.web import api_newsletter, api_subscribers
     from mailer.web.admin import bp as admin_bp
 
     app.register_blueprint(api_subscribers.bp)
+    app.register_blueprint(api_newsletter.bp)
     app.register_blueprint(admin_bp)
     errors.register(app)
     if settings.dev_outbox:

@@ -18,6 +18,7 @@ from mailer.digest_cli import fail as _fail
 from mailer.editors import create_editor
 from mailer.feeds import FeedError, import_feed
 from mailer.feeds_cli import feeds_group
+from mailer.newsletter_settings import current_topics
 from mailer.subscriber_csv import export_rows, import_csv
 from mailer.subscriptions import ValidationFailed
 from worker.celery_app import enqueue
@@ -119,7 +120,11 @@ def subscribers_import(file: Path, already_consented: bool) -> None:
     with rt.db.session() as session:
         try:
             report = import_csv(
-                session, text, rt.settings.newsletter_topics, already_consented, f"csv:{file.name}"
+                session,
+                text,
+                current_topics(session, rt.settings),
+                already_consented,
+                f"csv:{file.name}",
             )
         except ValidationFailed as exc:
             _fail("; ".join(f"{k}: {v}" for k, v in exc.errors.items()))

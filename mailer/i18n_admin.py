@@ -374,4 +374,56 @@ EN: dict[str, str] = {
     ),
     "Hvem": "Who",
     "Detaljer": "Details",
+    # Newsletter settings
+    "Innstillinger": "Settings",
+    "Innstillinger for nyhetsbrevet": "Newsletter settings",
+    "Standardspråk": "Default language",
+    "Språket nye utsendelser lages på.": "The language new issues are drafted in.",
+    "Ett tema per linje, høyst 60 tegn hvert og høyst": (
+        "One topic a line, at most 60 characters each and at most"
+    ),
+    "Leserne velger blant dem når de melder seg på. Fjerner du et tema, beholder abonnentene "
+    "som har valgt det, valget sitt.": (
+        "Readers pick among them when they sign up. If you remove a topic, the subscribers "
+        "who chose it keep their choice."
+    ),
+    "Temaene kommer nå fra oppsettet (MAILER_TOPICS). Når du lagrer, gjelder listen her.": (
+        "The topics come from the configuration (MAILER_TOPICS) for now. Once you save, the "
+        "list here applies."
+    ),
+    "Innstillingene er lagret.": "The settings have been saved.",
+    "Navnet kan ikke være tomt.": "The name cannot be empty.",
+    "Navnet er for langt (høyst 200 tegn).": "The name is too long (at most 200 characters).",
+    "Velg norsk (nb) eller engelsk (en).": "Choose Norwegian (nb) or English (en).",
+    "Temaene må være en liste med tekster.": "The topics must be a list of texts.",
+    "Et tema kan ikke være tomt.": "A topic cannot be empty.",
+    "Et tema kan ha høyst 60 tegn": "A topic can have at most 60 characters",
+    "Et tema kan ikke inneholde kontrolltegn": "A topic cannot contain control characters",
+    "Et tema kan ikke inneholde semikolon (det skiller temaene i CSV-filer)": (
+        "A topic cannot contain a semicolon (it separates the topics in CSV files)"
+    ),
+    "Det samme temaet står to ganger": "The same topic appears twice",
+    "Høyst 30 temaer.": "At most 30 topics.",
+    "Skriv minst ett tema. En tom liste ville gi tilbake standardtemaene fra oppsettet.": (
+        "Enter at least one topic. An empty list would bring back the default topics from the "
+        "configuration."
+    ),
+    # Changing one's password
+    "Bytt passord": "Change password",
+    "Nåværende passord": "Current password",
+    "Nytt passord": "New password",
+    "Gjenta nytt passord": "Repeat new password",
+    "Nytt passord (minst 10 tegn)": "New password (at least 10 characters)",
+    "Gjenta det nye passordet": "Repeat the new password",
+    "Når passordet er byttet, blir du logget ut andre steder der du er logget inn.": (
+        "Once the password is changed, you are logged out wherever else you are logged in."
+    ),
+    "Passordet er endret. Andre innlogginger med det gamle passordet er logget ut.": (
+        "The password has been changed. Other sessions with the old password have been logged out."
+    ),
+    "Passordet stemmer ikke.": "The password is not correct.",
+    "De to nye passordene er ikke like.": "The two new passwords do not match.",
+    "Det nye passordet må være et annet enn det du har nå.": (
+        "The new password must differ from the one you have now."
+    ),
 }

@@ -8,7 +8,8 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from mailer.editors import create_editor
-from mailer.models import Feed, Subscription
+from mailer.models import Editor, Feed, Subscription
+from mailer.web.admin import session_stamp
 from tests import factories
 from tests.support import csrf_token
 
@@ -26,8 +27,14 @@ def make_editors(session: Session) -> dict[str, int]:
 
 def log_in(client: FlaskClient, editor_id: int) -> FlaskClient:
     """A logged-in session without the login form (the login itself has its own tests)."""
+    app = client.application
+    with app.extensions["mailer"].db.session() as session:
+        editor = session.get(Editor, editor_id)
+        assert editor is not None
+        stamp = session_stamp(app.secret_key or "", editor.password_hash)
     with client.session_transaction() as cookie:
         cookie["editor_id"] = editor_id
+        cookie["stamp"] = stamp
     return client
 
 

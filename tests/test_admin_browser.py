@@ -435,3 +435,26 @@ def test_subscriber_page_and_erase(page, session):
     assert session.scalar(select(Subscription.id)) is None
     [hashed] = session.scalars(select(Suppression.email_hash)).all()
     assert hashed == suppression_hash("kare@example.no", SECRET)
+
+
+def test_an_admin_changes_the_topics_and_the_signup_form_offers_them(page, session):
+    make_editors(session)
+    _log_in(page)
+    page.wait_for_url("**/admin/")
+    page.click("#nav-settings")
+    page.wait_for_url("**/admin/settings")
+    assert page.input_value("#settings-topics") == "Innovasjon\nKlima\nForskning"
+    # A duplicate is refused next to the field, and what was typed stays to be corrected.
+    page.fill("#settings-topics", "Klima\nEnergi\nklima")
+    page.click("#save-settings")
+    assert "«klima»" in page.locator("#topics-error").inner_text()
+    page.fill("#settings-name", "Europakontorets nyhetsbrev")
+    page.fill("#settings-topics", "Klima\nEnergi og industri\nForskning")
+    page.click("#save-settings")
+    page.wait_for_url("**/admin/settings")
+    assert "lagret" in _flash(page)
+    page.screenshot(path=screenshot_path("admin-settings"), full_page=True)
+
+    page.goto("/subscribe")
+    offered = page.eval_on_selector_all("input[name=topics]", "els => els.map(e => e.value)")
+    assert offered == ["Klima", "Energi og industri", "Forskning"]

@@ -15,7 +15,14 @@ from mailer.db import utcnow
 from mailer.i18n import LOCAL_ZONE
 from mailer.models import Event, Issue, Subscriber
 from mailer.web.limits import limiter
-from tests.admin_support import World, log_in, make_editors, make_world, token_from
+from tests.admin_support import (
+    PASSWORD,
+    World,
+    log_in,
+    make_editors,
+    make_world,
+    token_from,
+)
 from tests.support import csrf_token
 
 
@@ -59,6 +66,25 @@ ROUTES = [
     Route("GET", "/admin/"),
     Route("GET", "/admin/account"),
     Route("POST", "/admin/account/token"),
+    Route("GET", "/admin/account/password"),
+    Route(
+        "POST",
+        "/admin/account/password",
+        data=lambda w: {
+            "current_password": PASSWORD,
+            "new_password": "et nytt og like langt passord",
+            "repeat_password": "et nytt og like langt passord",
+        },
+        expect=302,
+    ),
+    Route("GET", "/admin/settings", admin_only=True),
+    Route(
+        "POST",
+        "/admin/settings",
+        admin_only=True,
+        data=lambda w: {"name": "Europanytt", "language": "en", "topics": "Klima\nEnergi"},
+        expect=302,
+    ),
     Route("POST", "/admin/language", data=lambda w: {"language": "en"}, expect=302),
     Route("POST", "/admin/logout", expect=302),
     Route("GET", "/admin/audit", admin_only=True),
@@ -381,6 +407,8 @@ def test_every_admin_string_has_an_english_translation():
         "subscriber_csv.py",
         "subscriber_directory.py",
         "feed_registry.py",
+        "newsletter_settings.py",
+        "editors.py",
     ):
         # The user-facing messages: the constants written as Norwegian sentences.
         keys |= {m for m in constant.findall((root / "mailer" / name).read_text()) if " " in m}
@@ -689,6 +717,8 @@ def test_an_english_editor_sees_no_norwegian_on_the_main_pages(admin_client, ses
         "/admin/feeds",
         "/admin/editors",
         "/admin/account",
+        "/admin/account/password",
+        "/admin/settings",
     ):
         page = admin_client.get(path).get_data(as_text=True)
         found = [word for word in norwegian if word in page]

@@ -13,6 +13,7 @@ from flask import Blueprint, Response, current_app, request
 
 from mailer.abuse import HONEYPOT_FIELD, honeypot_filled
 from mailer.app import csrf, runtime
+from mailer.newsletter_settings import load_topics
 from mailer.origins import is_allowed
 from mailer.subscriptions import ValidationFailed, parse_signup, subscribe
 from mailer.web.reader_limits import per_ip_post_limit
@@ -59,7 +60,7 @@ def create_subscriber():
         log.info("API signup dropped: honeypot filled")
         return ACCEPTED, 202
     try:
-        signup = parse_signup(data, rt.settings.newsletter_topics)
+        signup = parse_signup(data, load_topics(rt.db, rt.settings))
     except ValidationFailed as exc:
         return {"errors": exc.errors}, 400
     with rt.db.session() as session:

@@ -13,6 +13,7 @@ from flask import Blueprint, request
 from mailer import subscriber_directory
 from mailer.app import csrf, runtime
 from mailer.i18n import gettext
+from mailer.newsletter_settings import load_topics
 from mailer.subscriptions import ValidationFailed
 from mailer.web.auth import token_required
 
@@ -27,7 +28,7 @@ def index():
     args = {k: request.args.get(k, "") for k in ("q", "state", "topic", "page")}
     rt = runtime()
     try:
-        filters = subscriber_directory.parse_filters(args, rt.settings.newsletter_topics)
+        filters = subscriber_directory.parse_filters(args, load_topics(rt.db, rt.settings))
     except ValidationFailed as exc:
         return {"errors": {k: gettext(v, "en") for k, v in exc.errors.items()}}, 400
     with rt.db.session() as session:

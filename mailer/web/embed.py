@@ -10,6 +10,7 @@ from flask import Blueprint, render_template
 
 from mailer.app import runtime
 from mailer.embed_snippet import embed_snippet
+from mailer.newsletter_settings import load_topics
 from mailer.web.request_info import page_language
 
 bp = Blueprint("embed", __name__)
@@ -17,11 +18,13 @@ bp = Blueprint("embed", __name__)
 
 @bp.get("/help/embed")
 def help_page():
-    settings = runtime().settings
+    rt = runtime()
+    settings = rt.settings
     origins = settings.allowed_origins
     next_url = f"{origins[0]}/" if origins else None
+    topics = load_topics(rt.db, settings)
     snippets = {
-        language: embed_snippet(settings.base_url, language, next_url, settings.newsletter_topics)
+        language: embed_snippet(settings.base_url, language, next_url, topics)
         for language in ("nb", "en")
     }
     return render_template(

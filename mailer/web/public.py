@@ -7,6 +7,7 @@ from sqlalchemy import text
 
 from mailer.app import csrf, runtime
 from mailer.models import Subscription
+from mailer.newsletter_settings import current_topics, offered_topics
 from mailer.subscriptions import (
     NotFound,
     ValidationFailed,
@@ -21,10 +22,6 @@ from mailer.web.reader_limits import per_ip_post_limit
 from mailer.web.request_info import page_language, request_context
 
 bp = Blueprint("public", __name__)
-
-
-def _topics() -> tuple[str, ...]:
-    return runtime().settings.newsletter_topics
 
 
 @bp.get("/")
@@ -135,6 +132,7 @@ def preferences(token: str):
         if subscription is None:
             return render_template("link_error.html", language=language, expired=False), 400
         subscriber = subscription.subscriber
+        topics = offered_topics(current_topics(session, rt.settings), subscription.topics or [])
         values: dict[str, object] = {
             "name": subscriber.name,
             "language": subscriber.language,
@@ -150,7 +148,7 @@ def preferences(token: str):
                 "topics": request.form.getlist("topics"),
             }
             try:
-                prefs = parse_preferences(values, _topics())
+                prefs = parse_preferences(values, topics)
             except ValidationFailed as exc:
                 errors, status = exc.errors, 400
             else:
@@ -164,7 +162,7 @@ def preferences(token: str):
             language=language if language in ("nb", "en") else "nb",
             values=values,
             errors=errors,
-            topics=_topics(),
+            topics=topics,
             saved=saved,
             active=subscription.status == "active",
             status=subscription.status,

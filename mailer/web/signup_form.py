@@ -26,6 +26,7 @@ from mailer.abuse import (
 )
 from mailer.app import csrf, runtime
 from mailer.i18n import gettext
+from mailer.newsletter_settings import load_topics
 from mailer.origins import is_allowed, origin_of, safe_redirect
 from mailer.subscriptions import (
     CONSENT_TEXT,
@@ -41,7 +42,8 @@ log = logging.getLogger("mailer.abuse")
 
 
 def _topics() -> tuple[str, ...]:
-    return runtime().settings.newsletter_topics
+    rt = runtime()
+    return load_topics(rt.db, rt.settings)
 
 
 def _next_url(value: str | None) -> str | None:

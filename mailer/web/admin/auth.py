@@ -1,22 +1,31 @@
-"""Log in, log out, the editor's language and API tokens."""
+"""Log in, log out, the editor's own password and language, API tokens."""
 
 from __future__ import annotations
 
 import hashlib
 from functools import cache
 
-from flask import current_app, g, redirect, request, url_for
+from flask import current_app, flash, g, redirect, request, url_for
 from flask import session as cookie
 from flask_limiter.util import get_remote_address
 from sqlalchemy import func, select
 
 from mailer.api_tokens import create_token
 from mailer.app import runtime
-from mailer.editors import _hasher, verify_password
+from mailer.editors import WrongPassword, _hasher, change_password, verify_password
 from mailer.i18n import LANGUAGES
 from mailer.models import ApiToken, Editor, record_event
 from mailer.subscriptions import ValidationFailed, normalise_email
-from mailer.web.admin import audit, bp, current_editor, page, safe_next, t
+from mailer.web.admin import (
+    audit,
+    bp,
+    current_editor,
+    page,
+    safe_next,
+    start_session,
+    t,
+    translated,
+)
 from mailer.web.limits import limiter
 
 IP_LIMIT = "10 per minute"
@@ -49,6 +58,8 @@ def _dummy_hash() -> str:
 
 
 def throttled_page():  # type: ignore[no-untyped-def]
+    if request.endpoint == "admin.change_password_submit":
+        return _password_page(429, {"current_password": THROTTLED})
     return page(
         "login.html",
         429,
@@ -96,9 +107,7 @@ def login_submit():
                 email=typed[:320],
                 next=request.form.get("next", ""),
             )
-        # A fresh session: nothing from before the login (a planted id, an old token) survives.
-        cookie.clear()
-        cookie["editor_id"] = editor.id
+        start_session(editor)
         record_event(
             session, "admin.login", data={"editor_id": editor.id, "ip": request.remote_addr}
         )
@@ -149,3 +158,59 @@ def new_token():
         audit(session, "api_token")
         session.commit()
     return _account_page(token)
+
+
+# ---- the editor's own password ---------------------------------------------------------
+
+
+def _editor_key() -> str:
+    """Wrong current passwords count per account (from the cookie: the limit is checked
+    before the login check has run)."""
+    return f"editor:{cookie.get('editor_id')}"
+
+
+def _wrong_password(response) -> bool:  # type: ignore[no-untyped-def]
+    return bool(g.get("wrong_password"))
+
+
+def _password_page(status: int = 200, errors: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    return page("password.html", status, errors=translated(errors or {}))
+
+
+@bp.get("/account/password")
+def password():
+    return _password_page()
+
+
+@bp.post("/account/password")
+@limiter.limit(_ip_limit, key_func=get_remote_address, scope="admin-password-ip")
+@limiter.limit(
+    _account_limit, key_func=_editor_key, deduct_when=_wrong_password, scope="admin-password"
+)
+def change_password_submit():
+    with runtime().db.session() as session:
+        editor = session.get(Editor, current_editor().id)
+        assert editor is not None
+        try:
+            change_password(
+                session,
+                editor,
+                request.form.get("current_password", ""),
+                request.form.get("new_password", ""),
+                request.form.get("repeat_password", ""),
+            )
+        except WrongPassword as exc:
+            g.wrong_password = True
+            session.rollback()
+            audit(session, "password_failed")  # like a failed login: someone may be guessing
+            session.commit()
+            return _password_page(400, exc.errors)
+        except ValidationFailed as exc:
+            session.rollback()
+            return _password_page(400, exc.errors)
+        audit(session, "password")
+        session.commit()
+        # This session carries the new password's stamp; every other one no longer matches.
+        start_session(editor)
+    flash(t("Passordet er endret. Andre innlogginger med det gamle passordet er logget ut."), "ok")
+    return redirect(url_for("admin.account"))

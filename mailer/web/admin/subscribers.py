@@ -20,6 +20,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from mailer import csv_uploads, gdpr, subscriber_csv, subscriber_directory
 from mailer.app import csrf, runtime
+from mailer.newsletter_settings import current_topics, load_topics
 from mailer.stats import SUBSCRIPTION_STATES
 from mailer.subscriptions import ValidationFailed
 from mailer.web.admin import audit, bp, current_editor, page, t, translated
@@ -33,7 +34,8 @@ EXPIRED = "Opplastingen er utløpt. Last opp filen på nytt."
 
 
 def _topics() -> tuple[str, ...]:
-    return runtime().settings.newsletter_topics
+    rt = runtime()
+    return load_topics(rt.db, rt.settings)
 
 
 @bp.get("/subscribers")
@@ -218,7 +220,7 @@ def import_confirm():
         report = subscriber_csv.import_csv(
             session,
             text,
-            rt.settings.newsletter_topics,
+            current_topics(session, rt.settings),
             already_consented=mode == "consented",
             source=source,
             mapping=mapping,

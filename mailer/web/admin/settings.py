@@ -1,0 +1,64 @@
+"""The newsletter's settings (admins only): name, default language, topics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, redirect, request, url_for
+
+from mailer.app import runtime
+from mailer.newsletter_settings import (
+    MAX_TOPICS,
+    settings_as_dict,
+    topics_from_lines,
+    update_settings,
+)
+from mailer.subscriptions import ValidationFailed
+from mailer.web.admin import admin_required, audit, bp, language, page, t
+
+
+def _settings_page(status: int = 200, errors: dict[str, str] | None = None, form=None):  # type: ignore[no-untyped-def]
+    rt = runtime()
+    with rt.db.session() as session:
+        saved: dict[str, Any] = settings_as_dict(session, rt.settings)
+    values = form or {**saved, "topics": "\n".join(saved["topics"])}
+    return page(
+        "settings.html",
+        status,
+        values=values,
+        from_default=saved["topics_from_default"] and bool(saved["topics"]),
+        errors=errors or {},
+        max_topics=MAX_TOPICS,
+    )
+
+
+@bp.get("/settings")
+@admin_required
+def newsletter_settings():
+    return _settings_page()
+
+
+@bp.post("/settings")
+@admin_required
+def save_newsletter_settings():
+    form = {k: request.form.get(k, "") for k in ("name", "language", "topics")}
+    rt = runtime()
+    with rt.db.session() as session:
+        try:
+            # The domain writes its messages in the editor's language: a topic's message
+            # names the topic, so it cannot be a plain catalogue key.
+            changes = update_settings(
+                session,
+                form["name"],
+                form["language"],
+                topics_from_lines(form["topics"]),
+                rt.settings,
+                ui=language(),
+            )
+        except ValidationFailed as exc:
+            session.rollback()
+            return _settings_page(400, exc.errors, form)
+        audit(session, "newsletter_settings", data={"changes": changes})
+        session.commit()
+    flash(t("Innstillingene er lagret."), "ok")
+    return redirect(url_for("admin.newsletter_settings"))
