@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import binascii
 import html
+import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.header import Header
 from email.utils import formataddr, formatdate, make_msgid
 
@@ -58,11 +59,55 @@ def _qp(text: str) -> str:
     return binascii.b2a_qp(body, istext=True).decode("ascii").replace("\n", "\r\n")
 
 
-def _part(content_type: str, text: str) -> str:
+# Quoted-printable lines hold at most 76 characters, a soft break's "=" included.
+_QP_LINE = 76
+
+
+def _qp_chunk(text: str) -> str:
+    """``text`` quoted-printable, ending at a line break: chunks encoded one by one and
+    joined decode to the joined texts, so a template's fixed parts are encoded once."""
+    if not text:
+        return ""
+    encoded = _qp(text)
+    if text.endswith("\n"):
+        return encoded
+    head, newline, last = encoded.rpartition(CRLF)
+    if len(last) >= _QP_LINE:
+        # Room for the soft break's "=": cut the line, never inside an "=XX" escape.
+        cut = _QP_LINE - 3
+        escape = last.rfind("=", cut - 2, cut)
+        cut = escape if escape != -1 else cut
+        last = f"{last[:cut]}={CRLF}{last[cut:]}"
+    return f"{head}{newline}{last}={CRLF}"
+
+
+_MARKER = re.compile(r"%%([A-Z_]+)%%")
+
+
+def _segments(body: str) -> tuple[str, ...]:
+    """The body split at its ``%%KEY%%`` markers: encoded fixed parts at even
+    positions, marker names at odd ones."""
+    pieces = _MARKER.split(body.replace("\r\n", "\n"))
+    return tuple(_qp_chunk(p) if i % 2 == 0 else p for i, p in enumerate(pieces))
+
+
+def _fill(segments: tuple[str, ...], values: dict[str, str], escape: bool) -> str:
+    out = []
+    for i, piece in enumerate(segments):
+        if i % 2 == 0:
+            out.append(piece)
+        elif piece in values:
+            value = values[piece]
+            out.append(_qp_chunk(html.escape(value, quote=True) if escape else value))
+        else:
+            out.append(_qp_chunk(f"%%{piece}%%"))
+    return "".join(out)
+
+
+def _part_header(content_type: str) -> str:
     return (
         f'Content-Type: {content_type}; charset="utf-8"{CRLF}'
         f"Content-Transfer-Encoding: quoted-printable{CRLF}{CRLF}"
-        f"{_qp(text)}"
     )
 
 
@@ -85,6 +130,13 @@ class MessageTemplate:
     html: str
     sender: str
     msgid_domain: str
+    # Encoded once per template; a reader's copy only encodes the values it fills in.
+    _text_segments: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _html_segments: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_text_segments", _segments(self.text))
+        object.__setattr__(self, "_html_segments", _segments(self.html))
 
     def personalise(
         self,
@@ -94,11 +146,6 @@ class MessageTemplate:
         values: dict[str, str],
         list_unsubscribe: tuple[str, str] | None = None,
     ) -> Outgoing:
-        text, body_html = self.text, self.html
-        for key, value in values.items():
-            marker = f"%%{key}%%"
-            text = text.replace(marker, value)
-            body_html = body_html.replace(marker, html.escape(value, quote=True))
         message_id = make_msgid(domain=self.msgid_domain)
         headers = [
             self.from_header,
@@ -124,9 +171,11 @@ class MessageTemplate:
             + CRLF
             + CRLF
             + f"--{boundary}{CRLF}"
-            + _part("text/plain", text)
+            + _part_header("text/plain")
+            + _fill(self._text_segments, values, escape=False)
             + f"{CRLF}--{boundary}{CRLF}"
-            + _part("text/html", body_html)
+            + _part_header("text/html")
+            + _fill(self._html_segments, values, escape=True)
             + f"{CRLF}--{boundary}--{CRLF}"
         )
         return Outgoing(self.sender, to_address, data.encode("ascii"), message_id)

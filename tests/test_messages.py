@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import html
 import re
 from datetime import UTC, datetime, timedelta
 from email.header import decode_header, make_header
@@ -11,6 +12,8 @@ from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailer.digest_render import GREETING_NAME, PREFERENCES_URL, UNSUBSCRIBE_URL, compile_issue
 from mailer.digests import draft_issue, issue_subject
@@ -398,3 +401,44 @@ def test_digest_mail(session, rt, language, hello, read_more, other_read_more, d
         for wrong in not_dates:
             assert wrong not in body
     assert text.index("Fjordbyer") < text.index("Horisont")  # newest first
+
+
+# --- the body is encoded once per template, then only the values per reader ---------------
+
+_piece = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r%"), max_size=200
+)
+_value = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="%"),
+    max_size=120,
+)
+_KEYS = (GREETING_NAME, UNSUBSCRIBE_URL, PREFERENCES_URL)
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(
+    pieces=st.lists(_piece, min_size=1, max_size=5),
+    keys=st.lists(st.sampled_from(_KEYS), max_size=4),
+    values=st.fixed_dictionaries({k: _value for k in _KEYS[:2]}),
+)
+def test_chunked_quoted_printable_decodes_to_the_plain_substitution(pieces, keys, values):
+    body = pieces[0]
+    for key, piece in zip(keys, pieces[1:], strict=False):
+        body += f"%%{key}%%{piece}"
+    tpl = make_template(
+        from_name=FROM_NAME, from_address=FROM_ADDRESS, subject=SUBJECT, text=body, html_body=body
+    )
+    out = tpl.personalise(to_name="", to_address=KARE_ADDRESS, values=values)
+
+    expected_text = body.replace("\r\n", "\n")
+    expected_html = expected_text
+    for key, value in values.items():
+        expected_text = expected_text.replace(f"%%{key}%%", value)
+        expected_html = expected_html.replace(f"%%{key}%%", html.escape(value, quote=True))
+    text, body_html = parts(parse(out.data))
+    # The parser hands back the body with CRLF; the template's own line breaks were LF.
+    assert text.replace("\r\n", "\n").rstrip("\n") == expected_text.rstrip("\n")
+    assert body_html.replace("\r\n", "\n").rstrip("\n") == expected_html.rstrip("\n")
+    body_lines = out.data.split(b"\r\n\r\n", 1)[1].split(b"\r\n")
+    assert all(len(line) <= 76 for line in body_lines)
+    assert all(byte < 0x80 for byte in out.data)
