@@ -64,7 +64,8 @@ def _data(
     code, reply = smtp.docmd("data")
     if code != 354:
         raise smtplib.SMTPDataError(code, reply)
-    payload = _LEADING_DOT.sub(b"..", data)  # dot-stuffing (RFC 5321 4.5.2)
+    # Dot-stuffing (RFC 5321 4.5.2); the search is cheap, the substitution rarely needed.
+    payload = _LEADING_DOT.sub(b"..", data) if b"\n." in data or data[:1] == b"." else data
     if not payload.endswith(b"\r\n"):
         payload += b"\r\n"
     smtp.send(payload + b".\r\n")
@@ -75,6 +76,11 @@ def _data(
         # Whatever happened meanwhile, the reply is read: the connection stays in step.
         code, reply = smtp.getreply()
     return code, reply
+
+
+def _command(smtp: smtplib.SMTP, verb: str, argument: str) -> tuple[int, bytes]:
+    smtp.putcmd(verb, argument)  # putcmd refuses CR and LF: no command injection
+    return smtp.getreply()
 
 
 # Many servers cap the messages per connection; reconnecting a little early is cheap.
@@ -174,10 +180,12 @@ class SMTPConnection:
         # one during or after it is in doubt.
         try:
             smtp.ehlo_or_helo_if_needed()
-            code, reply = smtp.mail(message.sender)
+            # Plain envelope addresses (validated, ASCII): smtplib's mail() and rcpt() would
+            # parse each again with email.utils, a tenth of a millisecond per mail.
+            code, reply = _command(smtp, "mail", f"FROM:<{message.sender}>")
             if code != 250:
                 raise self._refused(smtp, code, reply)
-            code, reply = smtp.rcpt(message.recipient)
+            code, reply = _command(smtp, "rcpt", f"TO:<{message.recipient}>")
             if code not in (250, 251):
                 raise self._refused(smtp, code, reply)
         except SMTPFailure as failure:
