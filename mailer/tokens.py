@@ -42,9 +42,13 @@ class Tokens:
             raise ValueError("at least one secret key is needed")
         # itsdangerous signs with the last key and accepts any: our first key is the newest.
         self._keys = list(reversed(secret_keys))
+        # Two tokens go into every mail of a send: build each serializer once.
+        self._serializers = {
+            p: URLSafeTimedSerializer(self._keys, salt=f"mailer.{p.value}") for p in Purpose
+        }
 
     def _serializer(self, purpose: Purpose) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(self._keys, salt=f"mailer.{purpose.value}")
+        return self._serializers[purpose]
 
     def make(self, purpose: Purpose, subscription_id: int) -> str:
         return str(self._serializer(purpose).dumps(subscription_id))
