@@ -7,16 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from flask import Flask, current_app
-from flask_wtf.csrf import CSRFProtect
 from jinja2 import pass_context
 
 from mailer.config import ROOT, Settings, load_settings
 from mailer.db import Database
 from mailer.i18n import DEFAULT_LANGUAGE, format_date, gettext
 from mailer.tokens import Tokens
-from mailer.web.limits import init_limits
-
-csrf = CSRFProtect()
 
 
 @dataclass
@@ -44,7 +40,10 @@ def _bind_template_helpers(app: Flask) -> None:
     app.jinja_env.globals.update(_=translate, date=date)
 
 
-def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
+def create_app(settings: Settings | None = None, *, web: bool = True, **overrides: Any) -> Flask:
+    """The app; ``web=False`` (the Celery worker and beat) leaves out the pages, the API,
+    CSRF, request limits and the CLI: tasks need only settings, database and tokens, and
+    a worker process is smaller without Flask-WTF, Flask-Limiter and the views."""
     settings = settings or load_settings()
     app = Flask(
         __name__,
@@ -68,13 +67,22 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.extensions["mailer"] = Runtime(
         settings=settings, db=Database(settings.database_url), tokens=Tokens(settings.secret_keys)
     )
-    csrf.init_app(app)
-    init_limits(app, settings)
     _bind_template_helpers(app)
 
     from worker.celery_app import celery_init_app
 
     celery_init_app(app, settings)
+    if web:
+        _init_web(app, settings)
+    return app
+
+
+def _init_web(app: Flask, settings: Settings) -> None:
+    from mailer.web.csrf import csrf
+    from mailer.web.limits import init_limits
+
+    csrf.init_app(app)
+    init_limits(app, settings)
 
     from mailer.web import (
         api,
@@ -113,4 +121,3 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     from mailer.cli import register_commands
 
     register_commands(app)
-    return app

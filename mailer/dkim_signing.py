@@ -20,12 +20,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from mailer.config import Settings
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     from mailer.messages import Outgoing
-from mailer.config import Settings
+
+# cryptography (~8 MB resident) is imported where a key is used, so that a worker
+# without DKIM configured never loads it.
 
 CRLF = b"\r\n"
 # In the order they are listed in h=. Only the headers present in a mail are signed.
@@ -181,6 +184,10 @@ class DkimSigner:
             raise DkimError("RFC 6376 §5.4: the From header must be signed")
         self.headers = names
         self._wanted = list(dict.fromkeys(h.lower().encode("ascii") for h in names))
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+        self._padding, self._hash = padding.PKCS1v15(), hashes.SHA256()
         try:
             key = serialization.load_pem_private_key(private_key_pem, password=None)
         except (ValueError, TypeError) as exc:
@@ -233,7 +240,7 @@ class DkimSigner:
         unsigned = header.text.encode("ascii")
         name, _, value = unsigned.partition(b":")
         data = CRLF.join([*signed, relaxed_header(name, value)])
-        signature = self._key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        signature = self._key.sign(data, self._padding, self._hash)
         for piece in _chunks(base64.b64encode(signature).decode("ascii"), 64):
             header.add(piece, "")
         return header.text.encode("ascii") + CRLF + message
@@ -243,6 +250,9 @@ class DkimSigner:
 
 
 def _public_key(public_key: rsa.RSAPublicKey | rsa.RSAPrivateKey | bytes) -> rsa.RSAPublicKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     if isinstance(public_key, bytes):
         if b"PRIVATE KEY" in public_key:
             loaded: object = serialization.load_pem_private_key(public_key, password=None)
@@ -258,6 +268,8 @@ def _public_key(public_key: rsa.RSAPublicKey | rsa.RSAPrivateKey | bytes) -> rsa
 
 def txt_value(public_key: rsa.RSAPublicKey | rsa.RSAPrivateKey | bytes) -> str:
     """The TXT record text: ``v=DKIM1; k=rsa; p=<base64 DER SubjectPublicKeyInfo>``."""
+    from cryptography.hazmat.primitives import serialization
+
     der = _public_key(public_key).public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -282,6 +294,9 @@ def generate_key(bits: int = KEY_BITS) -> tuple[bytes, str]:
 
     The PEM is PKCS#1 ("BEGIN RSA PRIVATE KEY"), which OpenDKIM, dkimpy and others read.
     """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     pem = key.private_bytes(
         serialization.Encoding.PEM,

@@ -12,16 +12,19 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html.parser import HTMLParser
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
 import nh3
-import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.db import utcnow
 from mailer.models import Article, Feed, record_event
+
+if TYPE_CHECKING:
+    import requests
 
 MAX_FEED_BYTES = 5 * 1024 * 1024
 MAX_REDIRECTS = 5
@@ -270,6 +273,8 @@ def parse_feed(content: bytes, url: str) -> list[ArticleData]:
 
 def fetch(url: str, etag: str | None, last_modified: str | None) -> requests.Response | None:
     """The feed's bytes, or None when the server says nothing changed (304)."""
+    import requests  # here, not at the top: a sending worker never loads it (~5 MB)
+
     headers = {"User-Agent": USER_AGENT}
     if etag:
         headers["If-None-Match"] = etag

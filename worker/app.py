@@ -2,5 +2,6 @@
 
 from mailer.app import create_app
 
-flask_app = create_app()
+# Tasks need no pages, forms or request limits: a smaller worker process.
+flask_app = create_app(web=False)
 celery = flask_app.extensions["celery"]

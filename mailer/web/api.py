@@ -12,10 +12,11 @@ import logging
 from flask import Blueprint, Response, current_app, request
 
 from mailer.abuse import HONEYPOT_FIELD, honeypot_filled
-from mailer.app import csrf, runtime
+from mailer.app import runtime
 from mailer.newsletter_settings import load_topics
 from mailer.origins import is_allowed
 from mailer.subscriptions import ValidationFailed, parse_signup, subscribe
+from mailer.web.csrf import csrf
 from mailer.web.reader_limits import per_ip_post_limit
 from mailer.web.request_info import request_context
 from worker.celery_app import enqueue

@@ -13,11 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from mailer import feeds
-from mailer.app import csrf, runtime
+from mailer.app import runtime
 from mailer.feeds import ArticleData
 from mailer.models import Article, record_event
 from mailer.subscriptions import ValidationFailed
 from mailer.web.auth import token_required
+from mailer.web.csrf import csrf
 
 bp = Blueprint("api_articles", __name__, url_prefix="/api/v1/articles")
 csrf.exempt(bp)

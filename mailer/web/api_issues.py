@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from mailer import delivery_states as ds
 from mailer import issue_editing, ledger
-from mailer.app import csrf, runtime
+from mailer.app import runtime
 from mailer.digest_cli import resend_and_queue, resume_and_queue
 from mailer.digests import NothingToDraft, draft_issue, issue_subject
 from mailer.i18n import gettext
@@ -19,6 +19,7 @@ from mailer.models import Delivery, Issue, Subscriber, Subscription, record_even
 from mailer.stats import recent_issues
 from mailer.subscriptions import ValidationFailed
 from mailer.web.auth import token_required
+from mailer.web.csrf import csrf
 from worker.celery_app import enqueue
 
 bp = Blueprint("api_issues", __name__, url_prefix="/api/v1/issues")

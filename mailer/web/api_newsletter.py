@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from flask import Blueprint, g, request
 
-from mailer.app import csrf, runtime
+from mailer.app import runtime
 from mailer.models import Editor, record_event
 from mailer.newsletter_settings import settings_as_dict, update_settings
 from mailer.subscriptions import ValidationFailed
 from mailer.web.auth import token_required
+from mailer.web.csrf import csrf
 
 bp = Blueprint("api_newsletter", __name__, url_prefix="/api/v1/newsletter")
 csrf.exempt(bp)

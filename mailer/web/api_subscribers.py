@@ -11,11 +11,12 @@ from typing import Any
 from flask import Blueprint, request
 
 from mailer import subscriber_directory
-from mailer.app import csrf, runtime
+from mailer.app import runtime
 from mailer.i18n import gettext
 from mailer.newsletter_settings import load_topics
 from mailer.subscriptions import ValidationFailed
 from mailer.web.auth import token_required
+from mailer.web.csrf import csrf
 
 bp = Blueprint("api_subscribers", __name__, url_prefix="/api/v1/subscribers")
 csrf.exempt(bp)

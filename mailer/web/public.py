@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request
 from sqlalchemy import text
 
-from mailer.app import csrf, runtime
+from mailer.app import runtime
 from mailer.models import Subscription
 from mailer.newsletter_settings import current_topics, offered_topics
 from mailer.subscriptions import (
@@ -18,6 +18,7 @@ from mailer.subscriptions import (
 )
 from mailer.tokens import ExpiredToken, InvalidToken, Purpose
 from mailer.web import signup_form
+from mailer.web.csrf import csrf
 from mailer.web.reader_limits import per_ip_post_limit
 from mailer.web.request_info import page_language, request_context
 

@@ -24,7 +24,7 @@ from mailer.abuse import (
     honeypot_filled,
     make_form_stamp,
 )
-from mailer.app import csrf, runtime
+from mailer.app import runtime
 from mailer.i18n import gettext
 from mailer.newsletter_settings import load_topics
 from mailer.origins import is_allowed, origin_of, safe_redirect
@@ -35,6 +35,7 @@ from mailer.subscriptions import (
     parse_signup,
     subscribe,
 )
+from mailer.web.csrf import csrf
 from mailer.web.request_info import page_language, request_context
 from worker.celery_app import enqueue
 
