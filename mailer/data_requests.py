@@ -12,18 +12,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
-from mailer.confirmation import preferences_url
-from mailer.email_templates import render_email
 from mailer.models import Event, Subscription, record_event
 from mailer.tokens import Purpose, Tokens
-from mailer.transactional import send_rendered
+from mailer.transactional import mail_reader
 
 # One export mail per reader within this time, however often the button is pressed.
 EXPORT_REQUEST_INTERVAL = timedelta(minutes=10)
-
-
-def export_url(settings: Settings, tokens: Tokens, subscription_id: int) -> str:
-    return f"{settings.base_url}/data/{tokens.make(Purpose.EXPORT, subscription_id)}"
 
 
 def request_export(session: Session, subscription_id: int, now: datetime) -> bool:
@@ -53,21 +47,7 @@ def send_export_mail(
     subscription = session.get(Subscription, subscription_id)
     if subscription is None:
         return False
-    subscriber = subscription.subscriber
-    rendered = render_email(
-        "data_export",
-        subscriber.language,
-        name=subscriber.name,
-        newsletter_name=subscription.newsletter.name,
-        export_url=export_url(settings, tokens, subscription_id),
-        preferences_url=preferences_url(settings, tokens, subscription_id),
-    )
-    send_rendered(
-        settings,
-        rendered,
-        subscription.newsletter.name,
-        [(subscriber.name, subscriber.email)],
-    )
+    mail_reader(settings, tokens, subscription, "data_export", {"export_url": Purpose.EXPORT})
     # No event after the send: "export.requested" is the record, and a row written now
     # would be missing from an export downloaded the moment the mail arrives.
     return True

@@ -33,6 +33,7 @@ from mailer.digest_render import (
 )
 from mailer.i18n import DEFAULT_LANGUAGE
 from mailer.ledger import Outcome, Recipient
+from mailer.links import personal_link
 from mailer.messages import Outgoing
 from mailer.models import Delivery, Issue, IssueArticle, record_event
 from mailer.rate_limit import RateLimiter, Unlimited
@@ -72,14 +73,6 @@ def batches(ids: list[int], size: int = BATCH_SIZE) -> list[list[int]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
-def unsubscribe_url(settings: Settings, tokens: Tokens, subscription_id: int) -> str:
-    return f"{settings.base_url}/unsubscribe/{tokens.make(Purpose.UNSUBSCRIBE, subscription_id)}"
-
-
-def preferences_url(settings: Settings, tokens: Tokens, subscription_id: int) -> str:
-    return f"{settings.base_url}/preferences/{tokens.make(Purpose.PREFERENCES, subscription_id)}"
-
-
 _compiled: dict[tuple[object, ...], CompiledDigest] = {}
 
 
@@ -106,14 +99,16 @@ def personal_copy(
     selection = compiled.selection(recipient.topics)
     if not selection:
         return None
-    url = unsubscribe_url(settings, tokens, recipient.subscription_id)
+    url = personal_link(settings, tokens, Purpose.UNSUBSCRIBE, recipient.subscription_id)
     message = compiled.template_for(selection).personalise(
         to_name=recipient.name,
         to_address=recipient.email,
         values={
             GREETING_NAME: f" {recipient.name}" if recipient.name else "",
             UNSUBSCRIBE_URL: url,
-            PREFERENCES_URL: preferences_url(settings, tokens, recipient.subscription_id),
+            PREFERENCES_URL: personal_link(
+                settings, tokens, Purpose.PREFERENCES, recipient.subscription_id
+            ),
         },
         list_unsubscribe=(url, f"mailto:{settings.from_address}?subject=unsubscribe"),
     )

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from mailer.config import Settings
-from mailer.email_templates import RenderedEmail
+from mailer.email_templates import RenderedEmail, render_email
+from mailer.links import personal_link
 from mailer.messages import make_template
+from mailer.models import Subscription
 from mailer.smtp import SMTPConnection
+from mailer.tokens import Purpose, Tokens
 
 
 def send_rendered(
@@ -25,3 +28,29 @@ def send_rendered(
     with SMTPConnection(settings) as smtp:
         for name, address in recipients:
             smtp.send(template.personalise(to_name=name, to_address=address, values={}))
+
+
+def mail_reader(
+    settings: Settings,
+    tokens: Tokens,
+    subscription: Subscription,
+    template: str,
+    links: dict[str, Purpose],
+) -> None:
+    """A mail to one reader in their language, with their signed links (each template
+    variable in ``links`` gets the link for its purpose) and always the preferences link."""
+    subscriber = subscription.subscriber
+    urls = {
+        name: personal_link(settings, tokens, purpose, subscription.id)
+        for name, purpose in {**links, "preferences_url": Purpose.PREFERENCES}.items()
+    }
+    rendered = render_email(
+        template,
+        subscriber.language,
+        name=subscriber.name,
+        newsletter_name=subscription.newsletter.name,
+        **urls,
+    )
+    send_rendered(
+        settings, rendered, subscription.newsletter.name, [(subscriber.name, subscriber.email)]
+    )
