@@ -25,7 +25,7 @@ One run, per backend:
    (C = 1, then 4, a fresh issue to the same subscribers each time; each pool
    child holds one SMTP connection per batch, so C = connections). The clock
    starts when mailer.start_send is queued (after ledger.request_send and the
-   commit) and stops when ledger.progress shows every delivery final and the
+   commit) and stops when send_progress.progress shows every delivery final and the
    sink has counted N mails. The peak RSS of the worker's main process and of
    every pool child is sampled every 0.5 s (and read from VmHWM).
 
@@ -611,7 +611,7 @@ def run_mailer(
 ) -> PhaseResult:
     from sqlalchemy import select
 
-    from mailer import issue_states, ledger
+    from mailer import issue_states, ledger, send_progress
     from mailer.app import runtime
     from mailer.models import Issue
     from worker.celery_app import enqueue
@@ -644,7 +644,7 @@ def run_mailer(
                     last_count, last_change = count, now
                 if count >= n:
                     with db.session() as session:
-                        state = ledger.progress(session, issue_id)
+                        state = send_progress.progress(session, issue_id)
                     if state.deliveries_created and state.total == n and state.done == n:
                         t1 = now
                         break
@@ -668,7 +668,7 @@ def run_mailer(
                     )
                 time.sleep(0.02)
         with app.app_context(), runtime().db.session() as session:
-            state = ledger.progress(session, issue_id)
+            state = send_progress.progress(session, issue_id)
         if state.counts.get("sent") != n or sink.count != n:
             raise RuntimeError(f"expected {n} sent and {n} received: {state.counts}, {sink.count}")
         worker_cpu = sampler.cpu_seconds() - worker_cpu

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import NoReturn
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from sqlalchemy.orm import Session
 
-from mailer import issue_states, ledger
+from mailer import issue_states, ledger, send_progress
 from mailer.app import runtime
 from mailer.db import utcnow
 from mailer.digests import NothingToDraft, draft_issue, issue_subject
@@ -83,7 +85,7 @@ def digest_test(issue_id: int, address: str, language: str | None) -> None:
     click.echo(f"test copy of issue {issue_id} sent to {message.recipient}")
 
 
-def _line(state: ledger.Progress) -> str:
+def _line(state: send_progress.Progress) -> str:
     counts = ", ".join(f"{k} {v}" for k, v in state.counts.items() if v)
     eta = state.eta_seconds
     rate = f"{state.rate:.1f}/s" + (f", ETA {eta:.0f} s" if eta else "")
@@ -91,23 +93,23 @@ def _line(state: ledger.Progress) -> str:
     return f"issue {state.issue_id} is {state.status}{reason}: {counts or 'no recipients'}; {rate}"
 
 
-def watch(issue_id: int) -> ledger.Progress:
+def watch(issue_id: int) -> send_progress.Progress:
     """A progress bar over the deliveries until the issue is sent, paused or cancelled."""
     rt = runtime()
     started = time.monotonic()
     hinted = False
     with rt.db.session() as session:
-        state = ledger.progress(session, issue_id)
+        state = send_progress.progress(session, issue_id)
         while not state.deliveries_created and state.status == issue_states.SENDING:
             if not hinted and time.monotonic() - started > NO_WORKER_HINT_SECONDS:
                 click.echo("waiting for a worker to pick up the send (is one running?)", err=True)
                 hinted = True
             time.sleep(POLL_SECONDS)
-            state = ledger.progress(session, issue_id)
+            state = send_progress.progress(session, issue_id)
         with click.progressbar(length=max(state.total, 1), label=f"issue {issue_id}") as bar:
             shown = 0
             while True:
-                state = ledger.progress(session, issue_id)
+                state = send_progress.progress(session, issue_id)
                 bar.update(state.done - shown)
                 shown = state.done
                 if state.status != issue_states.SENDING:
@@ -117,7 +119,7 @@ def watch(issue_id: int) -> ledger.Progress:
     return state
 
 
-def _exit_for(state: ledger.Progress) -> None:
+def _exit_for(state: send_progress.Progress) -> None:
     if state.status != issue_states.SENT or state.counts["failed"] or state.counts["in-doubt"]:
         sys.exit(1)
 
@@ -151,7 +153,7 @@ def digest_send(issue_id: int, yes: bool) -> None:
 def digest_status(issue_id: int, no_follow: bool) -> None:
     with runtime().db.session() as session:
         try:
-            state = ledger.progress(session, issue_id)
+            state = send_progress.progress(session, issue_id)
         except ledger.IssueNotFound as exc:
             fail(str(exc))
     if no_follow or state.status != issue_states.SENDING:
@@ -171,6 +173,18 @@ def resume_and_queue(issue_id: int) -> bool:
     if resumed:
         queue_issue(issue_id, utcnow())
     return resumed
+
+
+def committed(fn: Callable[[Session, int], bool], issue_id: int) -> Callable[[], bool]:
+    """A ledger change (pause, cancel) as a call that runs and commits in its own session."""
+
+    def run() -> bool:
+        with runtime().db.session() as session:
+            changed = fn(session, issue_id)
+            session.commit()
+        return changed
+
+    return run
 
 
 def resend_and_queue(issue_id: int) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mailer import ledger
+from mailer import ledger, send_progress
 from tests import factories
 
 
@@ -59,7 +59,7 @@ def test_send_asks_first_and_a_no_changes_nothing(cli, session):
     assert result.exit_code == 1
     assert "to 1 subscribers?" in result.output
     session.expire_all()
-    assert ledger.progress(session, issue.id).status == "draft"
+    assert send_progress.progress(session, issue.id).status == "draft"
 
 
 def test_resend_in_doubt_refuses_a_draft(cli, session):

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from mailer import ledger, sending
+from mailer import ledger, send_progress, sending
 from mailer.digests import draft_issue
 from mailer.models import Article, Delivery, Subscription
 from mailer.previews import preview_for
@@ -67,7 +67,7 @@ def test_each_reader_gets_their_topics_and_one_with_nothing_new_is_skipped(sessi
     }
     assert statuses[innov.id] == ("skipped", "nothing new in the reader's topics")
     assert statuses[klima.id][0] == statuses[alt.id][0] == "sent"
-    progress = ledger.progress(session, issue.id)
+    progress = send_progress.progress(session, issue.id)
     assert progress.status == "sent" and progress.counts["skipped"] == 1
 
 
@@ -176,7 +176,7 @@ def test_test_send_marks_the_subject_and_leaves_the_ledger_alone(cli, session, s
     assert str(mail.message["Subject"]).startswith("[TEST] Nyhetsbrev")
     assert mail.rcpt_tos == ["redaktor@example.no"]
     assert session.scalars(select(Delivery)).all() == []
-    assert ledger.progress(session, issue.id).status == "draft"
+    assert send_progress.progress(session, issue.id).status == "draft"
 
 
 def test_bounce_domain_gives_each_mail_a_signed_verp_sender(session, rt, smtp_sink):

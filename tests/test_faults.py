@@ -31,7 +31,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mailer import delivery_states as ds
-from mailer import issue_states, ledger, sending
+from mailer import issue_states, ledger, send_progress, sending
 from mailer.app import Runtime, create_app
 from mailer.db import Database, utcnow
 from mailer.migrate import upgrade
@@ -150,9 +150,9 @@ class Scenario:
                 )
             ]
 
-    def progress(self, issue_id: int) -> ledger.Progress:
+    def progress(self, issue_id: int) -> send_progress.Progress:
         with self.db.session() as session:
-            return ledger.progress(session, issue_id)
+            return send_progress.progress(session, issue_id)
 
     def wait(self, condition: Callable[[], object], what: str, timeout: float = TIMEOUT) -> None:
         """Wait for ``condition``; fail at once, with its log, if a worker has died."""

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from mailer import ledger, sending
+from mailer import ledger, send_progress, sending
 from mailer.models import Delivery, Event, Issue, Subscription
 from tests import factories
 
@@ -116,7 +116,7 @@ def test_pause_stops_the_batch_at_the_next_group_and_resume_finishes(
     first = sending.send_batch(session, rt.settings, rt.tokens, issue.id, ids, clock=clock)
     assert first.sent == 2
     assert len(smtp_sink.messages) == 2
-    assert ledger.progress(session, issue.id).counts["queued"] == 4
+    assert send_progress.progress(session, issue.id).counts["queued"] == 4
 
     assert ledger.resume(session, issue.id)
     session.commit()
@@ -125,7 +125,7 @@ def test_pause_stops_the_batch_at_the_next_group_and_resume_finishes(
     assert second.sent == 4
     recipients = [r for m in smtp_sink.messages for r in m.rcpt_tos]
     assert sorted(recipients) == sorted(f"leser{i}@example.no" for i in range(6))
-    assert ledger.progress(session, issue.id).status == "sent"
+    assert send_progress.progress(session, issue.id).status == "sent"
 
 
 def test_cancel_stops_for_good(session, rt, smtp_sink):
@@ -137,7 +137,7 @@ def test_cancel_stops_for_good(session, rt, smtp_sink):
     assert not ledger.resume(session, issue.id)
     assert sending.send_batch(session, rt.settings, rt.tokens, issue.id, ids).sent == 0
     assert smtp_sink.messages == []
-    assert ledger.progress(session, issue.id).finished
+    assert send_progress.progress(session, issue.id).finished
 
 
 def test_resend_in_doubt_is_an_editor_decision(session, rt, smtp_sink):
@@ -150,14 +150,14 @@ def test_resend_in_doubt_is_an_editor_decision(session, rt, smtp_sink):
     session.commit()
     assert ledger.finish_if_done(session, issue.id)
     session.commit()
-    assert ledger.progress(session, issue.id).status == "sent"
+    assert send_progress.progress(session, issue.id).status == "sent"
     # A second `send` never restarts a sent issue…
     assert not ledger.request_send(session, issue.id)
     # …only the explicit resend does, and only for the in-doubt rows.
     assert ledger.resend_in_doubt(session, issue.id) == 1
     session.commit()
     assert sending.send_batch(session, rt.settings, rt.tokens, issue.id, ids).sent == 1
-    assert ledger.progress(session, issue.id).status == "sent"
+    assert send_progress.progress(session, issue.id).status == "sent"
 
 
 def test_backoff_grows_and_is_capped():

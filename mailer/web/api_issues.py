@@ -10,9 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer import delivery_states as ds
-from mailer import issue_editing, ledger
+from mailer import issue_editing, ledger, send_progress
 from mailer.app import runtime
-from mailer.digest_cli import resend_and_queue, resume_and_queue
+from mailer.digest_cli import committed, resend_and_queue, resume_and_queue
 from mailer.digests import NothingToDraft, draft_issue, issue_subject
 from mailer.i18n import gettext
 from mailer.models import Delivery, Issue, Subscriber, Subscription, record_event
@@ -29,7 +29,7 @@ csrf.exempt(bp)
 def _progress(issue_id: int) -> tuple[dict[str, Any], int]:
     with runtime().db.session() as session:
         try:
-            state = ledger.progress(session, issue_id)
+            state = send_progress.progress(session, issue_id)
         except ledger.IssueNotFound as exc:
             return {"errors": {"issue_id": str(exc)}}, 404
         issue = session.get(Issue, issue_id)
@@ -185,26 +185,16 @@ def _lifecycle(issue_id: int, action: str, change: Callable[[], bool]):
     return body, 200
 
 
-def _in_session(fn: Callable[..., bool], issue_id: int) -> Callable[[], bool]:
-    def run() -> bool:
-        with runtime().db.session() as session:
-            changed = fn(session, issue_id)
-            session.commit()
-        return changed
-
-    return run
-
-
 @bp.post("/<int:issue_id>/pause")
 @token_required
 def pause(issue_id: int):
-    return _lifecycle(issue_id, "pause", _in_session(ledger.pause, issue_id))
+    return _lifecycle(issue_id, "pause", committed(ledger.pause, issue_id))
 
 
 @bp.post("/<int:issue_id>/cancel")
 @token_required
 def cancel(issue_id: int):
-    return _lifecycle(issue_id, "cancel", _in_session(ledger.cancel, issue_id))
+    return _lifecycle(issue_id, "cancel", committed(ledger.cancel, issue_id))
 
 
 @bp.post("/<int:issue_id>/resume")

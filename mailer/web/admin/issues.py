@@ -12,10 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer import delivery_states as ds
-from mailer import issue_editing, issue_states, ledger, scheduling
+from mailer import issue_editing, issue_states, ledger, scheduling, send_progress
 from mailer.app import runtime
 from mailer.db import utcnow
-from mailer.digest_cli import resend_and_queue, resume_and_queue
+from mailer.digest_cli import committed, resend_and_queue, resume_and_queue
 from mailer.digests import NothingToDraft, draft_issue, issue_subject
 from mailer.i18n import LANGUAGES
 from mailer.intro_markdown import intro_html
@@ -85,7 +85,7 @@ def issue_page(
             "articles": [item.article for item in issue.items],
             "candidates": issue_editing.candidates(session, issue) if editable else [],
             "recipients": ledger.count_recipients(session, issue),
-            "progress": ledger.progress(session, issue_id),
+            "progress": send_progress.progress(session, issue_id),
             "problems": _problems(session, issue_id),
             "intro_html": intro_html(issue.intro or ""),
             "preview_as": extra.pop("preview_as", None) or _first_reader(session, issue),
@@ -358,19 +358,9 @@ def _lifecycle(issue_id: int, action: str, change: Callable[[], bool]):
     return redirect(url_for("admin.issue", issue_id=issue_id))
 
 
-def _in_session(fn: Callable[[Session, int], bool], issue_id: int) -> Callable[[], bool]:
-    def run() -> bool:
-        with runtime().db.session() as session:
-            changed = fn(session, issue_id)
-            session.commit()
-        return changed
-
-    return run
-
-
 @bp.post("/issues/<int:issue_id>/pause")
 def pause(issue_id: int):
-    return _lifecycle(issue_id, "pause", _in_session(ledger.pause, issue_id))
+    return _lifecycle(issue_id, "pause", committed(ledger.pause, issue_id))
 
 
 @bp.post("/issues/<int:issue_id>/resume")
@@ -382,7 +372,7 @@ def resume(issue_id: int):
 def cancel(issue_id: int):
     if request.form.get("confirm") != "yes":
         return issue_page(issue_id, 400, {"confirm": CONFIRM_BOX})
-    return _lifecycle(issue_id, "cancel", _in_session(ledger.cancel, issue_id))
+    return _lifecycle(issue_id, "cancel", committed(ledger.cancel, issue_id))
 
 
 @bp.post("/issues/<int:issue_id>/resend")
@@ -424,7 +414,7 @@ def _resend_failed(issue_id: int) -> int:
 def progress(issue_id: int):
     with runtime().db.session() as session:
         _issue(session, issue_id)
-        state = ledger.progress(session, issue_id)
+        state = send_progress.progress(session, issue_id)
     body = state.as_dict()
     body["percent"] = round(100 * state.done / state.total) if state.total else 0
     body["status_label"] = t(ISSUE.get(state.status, state.status))
