@@ -16,7 +16,6 @@ import pwd
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -29,7 +28,7 @@ from typing import Any, TypeVar
 import psutil
 from aiosmtpd.controller import Controller
 
-from tests.support import ROOT, free_port
+from tests.support import ROOT, celery_worker_command, free_port
 
 TIMEOUT = 60.0
 
@@ -269,21 +268,9 @@ class Worker:
     def start(self) -> Worker:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "worker.app",
-                    "worker",
-                    "--loglevel=INFO",
-                    "--pool=prefork",
-                    f"--concurrency={self.concurrency}",
-                    f"--hostname={self.name}@%h",
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--without-heartbeat",
-                ],
+                celery_worker_command(
+                    self.concurrency, "--pool=prefork", f"--hostname={self.name}@%h"
+                ),
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,

@@ -160,6 +160,24 @@ class FeedServer:
         self.httpd.server_close()
 
 
+def celery_worker_command(concurrency: int, *options: str) -> list[str]:
+    """`celery -A worker.app worker`, as Procfile runs it, at INFO for the test's log."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.app",
+        "worker",
+        "--loglevel=INFO",
+        f"--concurrency={concurrency}",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        *options,
+    ]
+
+
 class CeleryWorker:
     """A real `celery worker` process with the test environment."""
 
@@ -172,19 +190,7 @@ class CeleryWorker:
     def start(self) -> None:
         self.log = open(self.log_path, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "worker.app",
-                "worker",
-                "--loglevel=INFO",
-                f"--concurrency={self.concurrency}",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
+            celery_worker_command(self.concurrency),
             cwd=ROOT,
             env=self.env,
             stdout=self.log,
