@@ -224,8 +224,8 @@ _now = bindparam("b_now", type_=UTCDateTime)
 _active = exists().where(
     Subscription.id == Delivery.subscription_id, Subscription.status == "active"
 )
-_claim_stmt = (
-    update(Delivery)
+_claim_update = (
+    update(Delivery.__table__)
     .where(
         Delivery.id.in_(_ids),
         Delivery.issue_id == bindparam("b_issue"),
@@ -235,8 +235,8 @@ _claim_stmt = (
         exists().where(Issue.id == bindparam("b_issue"), Issue.status == issue_states.SENDING),
     )
     .values(status=ds.SENDING, attempts=Delivery.attempts + 1, claimed_at=_now)
-    .returning(Delivery.id)
 )
+_claim_stmt = _claim_update.returning(Delivery.id)
 _skip_stmt = (
     update(Delivery)
     .where(Delivery.id.in_(_ids), Delivery.status == ds.QUEUED, ~_active)
@@ -257,6 +257,25 @@ _recipients_stmt = (
     .where(Delivery.id.in_(_ids))
     .order_by(Delivery.id)
 )
+# PostgreSQL takes the rows and reads their readers in one statement (an UPDATE in a
+# WITH): one round trip per group fewer. SQLite allows no UPDATE inside WITH.
+_claimed = _claim_update.returning(Delivery.id, Delivery.subscription_id, Delivery.attempts).cte(
+    "claimed"
+)
+_claim_recipients_stmt = (
+    select(
+        _claimed.c.id,
+        Subscription.id,
+        Subscriber.email,
+        Subscriber.name,
+        Subscriber.language,
+        _claimed.c.attempts,
+        Subscription.topics,
+    )
+    .join_from(_claimed, Subscription, Subscription.id == _claimed.c.subscription_id)
+    .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+    .order_by(_claimed.c.id)
+)
 # No ORM object of these rows is in the session: nothing to synchronise.
 _NO_SYNC = {"synchronize_session": False}
 
@@ -268,13 +287,13 @@ def claim(session: Session, issue_id: int, delivery_ids: list[int], now: datetim
     skipped here, so a reader who leaves mid-send gets no copy that has not gone out.
     """
     result = Claim()
-    claimed_ids = list(
-        session.scalars(
-            _claim_stmt,
-            {"b_ids": delivery_ids, "b_issue": issue_id, "b_now": now},
-            execution_options=_NO_SYNC,
-        )
-    )
+    params = {"b_ids": delivery_ids, "b_issue": issue_id, "b_now": now}
+    recipients: list[Recipient] | None = None
+    if session.get_bind().dialect.name == "postgresql":
+        recipients = [Recipient(*row) for row in session.execute(_claim_recipients_stmt, params)]
+        claimed_ids = [r.delivery_id for r in recipients]
+    else:
+        claimed_ids = list(session.scalars(_claim_stmt, params, execution_options=_NO_SYNC))
     if len(claimed_ids) < len(delivery_ids):
         # Only a row the UPDATE did not take can still be queued (and so be skipped);
         # when it took them all, as it nearly always does, that is one statement saved.
@@ -290,8 +309,10 @@ def claim(session: Session, issue_id: int, delivery_ids: list[int], now: datetim
             session.scalar(select(Issue.status).where(Issue.id == issue_id)) == issue_states.SENDING
         )
         return result
-    rows = session.execute(_recipients_stmt, {"b_ids": claimed_ids})
-    result.recipients = [Recipient(*row) for row in rows]
+    if recipients is None:
+        rows = session.execute(_recipients_stmt, {"b_ids": claimed_ids})
+        recipients = [Recipient(*row) for row in rows]
+    result.recipients = recipients
     # Read inside the claim's transaction and commit last: no connection sits idle in a
     # transaction while SMTP talks, so a database restart meanwhile cannot stop the
     # results from being recorded (the pool's pre-ping reconnects).

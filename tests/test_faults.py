@@ -346,7 +346,7 @@ def test_kill_9_of_a_worker_child_mid_send(make_scenario, session):
     s = make_scenario()
     readers = s.readers(session, 60)
     issue = factories.drafted_issue(session)
-    held = s.smtp.hold(15)  # the 5th message of the second group
+    held = s.smtp.hold(sending.COMMIT_GROUP + 5)  # the 5th message of the second group
     worker = s.start_worker(concurrency=2)
     s.send(issue.id)
 
@@ -546,7 +546,7 @@ def test_postgresql_down_when_a_group_is_recorded(make_scenario):
     with s.db.session() as own:
         readers = s.readers(own, 60)
         issue = factories.drafted_issue(own)
-    held = s.smtp.hold(25)
+    held = s.smtp.hold(sending.COMMIT_GROUP + 5)
     worker = s.start_worker(concurrency=1)
     s.send(issue.id)
 
@@ -570,7 +570,7 @@ def test_pause_stops_within_a_batch_and_resume_finishes_the_rest(make_scenario, 
     s = make_scenario()
     readers = s.readers(session, 60)
     issue = factories.drafted_issue(session)
-    held = s.smtp.hold(15)
+    held = s.smtp.hold(sending.COMMIT_GROUP + 5)
     s.start_worker(concurrency=1)
     s.send(issue.id)
 
