@@ -418,3 +418,20 @@ def test_shorten():
     assert len(kept) > 80  # it keeps nearly all that fits
 
     assert shorten("a" * 50, 10) == "a" * 10 + " …"
+
+
+def test_the_hourly_task_polls_every_feed_and_records_a_bad_one(app, session, feed_server):
+    from worker.tasks import poll_feeds
+
+    items = default_items()
+    feed_server.body = rss(items)
+    broken = f"http://127.0.0.1:{free_port()}/rss"  # nothing listens there
+    session.add_all([Feed(url=feed_server.url), Feed(url=broken)])
+    session.commit()
+
+    with app.app_context():
+        poll_feeds()  # the task's body, run here as beat's worker would run it
+
+    session.expire_all()
+    _assert_imported(session, feed_server.url, items)
+    assert "cannot fetch" in (session.scalar(select(Feed.last_error).where(Feed.url == broken)))

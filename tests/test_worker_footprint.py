@@ -9,7 +9,7 @@ import sys
 from tests.support import ROOT
 
 WEB_ONLY = ["flask_wtf", "flask_limiter", "wtforms", "argon2", "mailer.web.public", "mailer.cli"]
-LOADED_WHEN_USED = ["cryptography", "requests"]
+LOADED_WHEN_USED = ["cryptography", "requests", "feedparser"]
 
 
 def test_worker_app_leaves_the_web_side_and_unused_libraries_out(test_env):

@@ -12,7 +12,6 @@ from mailer import dispatch, ledger, sending
 from mailer.app import runtime
 from mailer.confirmation import send_confirmation_mail
 from mailer.db import utcnow
-from mailer.feeds import FeedError, import_feed
 from mailer.models import Feed
 from mailer.rate_limit import limiter_for
 from mailer.smtp import TemporarySMTPError
@@ -155,6 +154,9 @@ def notify_paused(issue_id: int) -> None:
 
 @shared_task(name="mailer.poll_feeds")
 def poll_feeds() -> None:
+    # Imported here: the sending processes never need feedparser.
+    from mailer.feeds import FeedError, import_feed
+
     rt = runtime()
     with rt.db.session() as session:
         urls = list(session.scalars(Feed.__table__.select().with_only_columns(Feed.url)))
