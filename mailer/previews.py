@@ -5,9 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailer.claims import Recipient
 from mailer.config import Settings
 from mailer.dkim_signing import signed
-from mailer.ledger import Recipient, get_issue
+from mailer.ledger import get_issue
 from mailer.messages import Outgoing
 from mailer.models import Delivery, Subscriber, Subscription, record_event
 from mailer.sending import compiled_digest, personal_copy

@@ -19,8 +19,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
+from mailer import claims, issue_states, ledger
 from mailer import delivery_states as ds
-from mailer import issue_states, ledger
+from mailer.claims import Outcome, Recipient
 from mailer.config import Settings
 from mailer.db import utcnow
 from mailer.digest_render import (
@@ -32,7 +33,6 @@ from mailer.digest_render import (
     content_key,
 )
 from mailer.i18n import DEFAULT_LANGUAGE
-from mailer.ledger import Outcome, Recipient
 from mailer.links import personal_link
 from mailer.messages import Outgoing
 from mailer.models import Delivery, Issue, IssueArticle, record_event
@@ -194,7 +194,7 @@ def send_batch(
 
     with connection_factory(settings) as smtp:
         for group in batches(delivery_ids, COMMIT_GROUP):
-            claim = ledger.claim(session, issue_id, group, clock())
+            claim = claims.claim(session, issue_id, group, clock())
             result.skipped += claim.skipped
             if not claim.issue_sending:
                 break
@@ -275,7 +275,7 @@ def send_batch(
                     result.paused = stop
             # Committed by the next group's claim, by the pause or release below, or by
             # the commit after the loop: never left open while SMTP talks.
-            ledger.record(session, outcomes, clock(), suppress, commit=False)
+            claims.record(session, outcomes, clock(), suppress, commit=False)
             if result.paused:
                 ledger.pause(session, issue_id, reason=result.paused)
                 record_event(

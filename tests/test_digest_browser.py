@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from mailer.claims import Recipient
 from mailer.digests import draft_issue
-from mailer.ledger import Recipient
 from mailer.sending import compiled_digest, personal_copy
 from tests import factories
 from tests.conftest import screenshot_path
