@@ -89,6 +89,22 @@ def test_deliveries_only_for_active_subscriptions_and_created_once(session, rt):
     assert list(_statuses(session, issue.id)) == [active.id]
 
 
+def test_a_second_start_task_adds_only_the_missing_rows(session, rt):
+    # Two start tasks racing (a redelivered one, the reconciler's): the second finds
+    # the rows the first wrote and adds only readers who have none yet.
+    first = factories.subscription(session, "forste@example.no")
+    issue = factories.drafted_issue(session)
+    [row] = _start(session, issue.id)
+    session.execute(update(Delivery).where(Delivery.id == row).values(status="sent"))
+    session.execute(update(Issue).where(Issue.id == issue.id).values(deliveries_created_at=None))
+    later = factories.subscription(session, "senere@example.no")
+    session.commit()
+
+    ledger.create_deliveries(session, issue.id)
+    session.commit()
+    assert _statuses(session, issue.id) == {first.id: "sent", later.id: "queued"}
+
+
 def test_permanent_failure_is_recorded_and_the_rest_go_out(session, rt, smtp_sink):
     factories.subscription(session, "finnes.ikke@example.no")
     ok = factories.subscription(session, "ok@example.no")
