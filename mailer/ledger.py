@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, func, literal, select, update
+from sqlalchemy import exists, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -167,6 +167,12 @@ def create_deliveries(session: Session, issue_id: int) -> None:
             )
             .on_conflict_do_nothing(index_elements=["issue_id", "subscription_id"])
         )
+        if session.get_bind().dialect.name == "postgresql":
+            # Fresh statistics for the rows just written: planning the claims with the
+            # old ones (an empty table, or only earlier issues' rows) chose the
+            # (issue, status) index and read every queued row of the issue per group,
+            # ~0.4 s a claim at 1 M readers.
+            session.execute(text("ANALYZE delivery"))
         issue.deliveries_created_at = utcnow()
 
 
