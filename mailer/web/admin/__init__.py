@@ -194,9 +194,20 @@ from mailer.web.admin import (  # noqa: E402
     auth,
     dashboard,
     editors,
+    issue_preview,
     issues,
     settings,
     subscribers,
 )
 
-__all__ = ["articles", "auth", "bp", "dashboard", "editors", "issues", "settings", "subscribers"]
+__all__ = [
+    "articles",
+    "auth",
+    "bp",
+    "dashboard",
+    "editors",
+    "issue_preview",
+    "issues",
+    "settings",
+    "subscribers",
+]

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 from collections.abc import Callable
 from typing import Any
 
-from flask import Response, abort, current_app, flash, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,11 +17,8 @@ from mailer.digest_cli import committed, resend_and_queue, resume_and_queue
 from mailer.digests import NothingToDraft, draft_issue, issue_subject
 from mailer.i18n import LANGUAGES
 from mailer.intro_markdown import intro_html
-from mailer.messages import Outgoing
 from mailer.models import Delivery, Issue, Subscriber, Subscription
-from mailer.previews import NothingToPreview, preview_for, send_test
 from mailer.redelivery import resend_failed
-from mailer.smtp import SMTPFailure
 from mailer.stats import recent_issues
 from mailer.subscriptions import ValidationFailed
 from mailer.web.admin import audit, bp, current_editor, language, page, t, translated
@@ -35,7 +30,7 @@ NOT_NOW = "Dette kan ikke gjøres med nummeret nå. Status:"
 CONFIRM_BOX = "Kryss av for å bekrefte."
 
 
-def _issue(session: Session, issue_id: int) -> Issue:
+def issue_or_404(session: Session, issue_id: int) -> Issue:
     issue = session.get(Issue, issue_id)
     if issue is None:
         abort(404)
@@ -76,7 +71,7 @@ def issue_page(
     issue_id: int, status: int = 200, errors: dict[str, str] | None = None, **extra: Any
 ) -> tuple[str, int]:
     with runtime().db.session() as session:
-        issue = _issue(session, issue_id)
+        issue = issue_or_404(session, issue_id)
         editable = issue.status in issue_editing.EDITABLE
         context = {
             "issue": issue,
@@ -141,7 +136,7 @@ def issue(issue_id: int):
 def _edit(issue_id: int, action: str, change: Callable[[Session], Any], **data: Any):
     """Run one editing change; on bad input re-render the page with 400 and change nothing."""
     with runtime().db.session() as session:
-        _issue(session, issue_id)
+        issue_or_404(session, issue_id)
         try:
             change(session)
         except ValidationFailed as exc:
@@ -197,94 +192,10 @@ def issue_add_article(issue_id: int):
     )
 
 
-def _preview(issue_id: int, address: str) -> Outgoing:
-    rt = runtime()
-    with rt.db.session() as session:
-        _issue(session, issue_id)
-        return preview_for(session, rt.settings, rt.tokens, issue_id, address)
-
-
-def _preview_error(exc: Exception) -> dict[str, str]:
-    if isinstance(exc, NothingToPreview):
-        return {"as": t("Denne abonnenten ville ikke fått noe: ingen av sakene er i temaene sine.")}
-    assert isinstance(exc, ValidationFailed)
-    if "as" in exc.errors:
-        return {"as": t("Adressen er ikke abonnent på nyhetsbrevet.")}
-    return {"as": t("E-postadressen er ikke gyldig")}
-
-
-@bp.get("/issues/<int:issue_id>/preview")
-def preview(issue_id: int):
-    address = request.args.get("as", "").strip()
-    if not address:
-        return issue_page(issue_id, 400, {"as": t("Skriv inn en e-postadresse.")})
-    try:
-        message = _preview(issue_id, address)
-    except (ValidationFailed, NothingToPreview) as exc:
-        return issue_page(issue_id, 400, _preview_error(exc), preview_as=address[:320])
-    parsed = email.message_from_bytes(message.data, policy=email.policy.default)
-    headers, _, _ = message.data.partition(b"\r\n\r\n")
-    parts = {
-        p.get_content_type(): str(p.get_content()) for p in parsed.walk() if not p.is_multipart()
-    }
-    with runtime().db.session() as session:
-        subject = issue_subject(_issue(session, issue_id), language())
-    return page(
-        "preview.html",
-        issue_id=issue_id,
-        subject=subject,
-        address=address,
-        decoded_subject=str(parsed["Subject"]),
-        headers=headers.decode("ascii", "replace"),
-        text=parts.get("text/plain", ""),
-        # Shown in a sandboxed srcdoc frame: it inherits this page's CSP and is never a
-        # framed URL, so frame-ancestors 'none' on every page does not get in the way.
-        html=parts.get("text/html", ""),
-        recipient=message.recipient,
-    )
-
-
-@bp.get("/issues/<int:issue_id>/preview.html")
-def preview_html(issue_id: int):
-    try:
-        message = _preview(issue_id, request.args.get("as", ""))
-    except (ValidationFailed, NothingToPreview) as exc:
-        return Response(next(iter(_preview_error(exc).values())), 400, mimetype="text/plain")
-    parsed = email.message_from_bytes(message.data, policy=email.policy.default)
-    html = next(
-        (str(p.get_content()) for p in parsed.walk() if p.get_content_type() == "text/html"), ""
-    )
-    return Response(html, mimetype="text/html")
-
-
-@bp.post("/issues/<int:issue_id>/test")
-def test_send(issue_id: int):
-    rt = runtime()
-    to = request.form.get("to", "").strip() or current_editor().email
-    chosen = request.form.get("language") or None
-    if chosen is not None and chosen not in LANGUAGES:
-        return issue_page(issue_id, 400, {"language": "Ukjent språk."})
-    with rt.db.session() as session:
-        _issue(session, issue_id)
-        try:
-            message = send_test(session, rt.settings, rt.tokens, issue_id, to, chosen)
-        except ValidationFailed:
-            return issue_page(issue_id, 400, {"to": "E-postadressen er ikke gyldig"}, test_to=to)
-        except NothingToPreview:
-            return issue_page(issue_id, 400, {"article_ids": issue_editing.NO_ARTICLES})
-        except SMTPFailure as exc:
-            message_text = f"{t('Testen kunne ikke sendes:')} {exc}"
-            return issue_page(issue_id, 502, {"to": message_text}, test_to=to)
-        audit(session, "test_send", issue_id=issue_id, data={"to": message.recipient})
-        session.commit()
-    flash(f"{t('Testen er sendt til')} {message.recipient}.", "ok")
-    return redirect(url_for("admin.issue", issue_id=issue_id))
-
-
 @bp.get("/issues/<int:issue_id>/send")
 def send_confirm(issue_id: int):
     with runtime().db.session() as session:
-        issue = _issue(session, issue_id)
+        issue = issue_or_404(session, issue_id)
         if issue.status not in (issue_states.DRAFT, issue_states.SCHEDULED):
             return redirect(url_for("admin.issue", issue_id=issue_id))
         return page(
@@ -298,7 +209,7 @@ def send_confirm(issue_id: int):
 @bp.post("/issues/<int:issue_id>/send")
 def send(issue_id: int):
     with runtime().db.session() as session:
-        issue = _issue(session, issue_id)
+        issue = issue_or_404(session, issue_id)
         if not issue.items:
             return issue_page(issue_id, 400, {"article_ids": issue_editing.NO_ARTICLES})
         started = ledger.request_send(session, issue_id)
@@ -323,7 +234,7 @@ def schedule(issue_id: int):
         scheduling.schedule(session, issue_id, when, utcnow())
 
     with runtime().db.session() as session:
-        _issue(session, issue_id)
+        issue_or_404(session, issue_id)
         try:
             change(session)
         except ValidationFailed as exc:
@@ -338,7 +249,7 @@ def schedule(issue_id: int):
 @bp.post("/issues/<int:issue_id>/unschedule")
 def unschedule(issue_id: int):
     with runtime().db.session() as session:
-        issue = _issue(session, issue_id)
+        issue = issue_or_404(session, issue_id)
         if not scheduling.unschedule(session, issue_id):
             return _refused(issue_id, issue.status)
         audit(session, "unschedule", issue_id=issue_id)
@@ -348,10 +259,10 @@ def unschedule(issue_id: int):
 
 def _lifecycle(issue_id: int, action: str, change: Callable[[], bool]):
     with runtime().db.session() as session:
-        _issue(session, issue_id)
+        issue_or_404(session, issue_id)
     if not change():
         with runtime().db.session() as session:
-            return _refused(issue_id, _issue(session, issue_id).status)
+            return _refused(issue_id, issue_or_404(session, issue_id).status)
     with runtime().db.session() as session:
         audit(session, action, issue_id=issue_id)
         session.commit()
@@ -384,7 +295,7 @@ def resend(issue_id: int):
     if request.form.get("confirm") != "yes":
         return issue_page(issue_id, 400, {"confirm": CONFIRM_BOX})
     with runtime().db.session() as session:
-        _issue(session, issue_id)
+        issue_or_404(session, issue_id)
     try:
         if which == ds.IN_DOUBT:
             count = resend_and_queue(issue_id)
@@ -392,7 +303,7 @@ def resend(issue_id: int):
             count = _resend_failed(issue_id)
     except ledger.TransitionRefused:
         with runtime().db.session() as session:
-            return _refused(issue_id, _issue(session, issue_id).status)
+            return _refused(issue_id, issue_or_404(session, issue_id).status)
     with runtime().db.session() as session:
         audit(session, "resend", issue_id=issue_id, data={"which": which, "rows": count})
         session.commit()
@@ -413,7 +324,7 @@ def _resend_failed(issue_id: int) -> int:
 @bp.get("/issues/<int:issue_id>/progress.json")
 def progress(issue_id: int):
     with runtime().db.session() as session:
-        _issue(session, issue_id)
+        issue_or_404(session, issue_id)
         state = send_progress.progress(session, issue_id)
     body = state.as_dict()
     body["percent"] = round(100 * state.done / state.total) if state.total else 0
