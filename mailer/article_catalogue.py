@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailer.models import Article, record_event
+from mailer.paging import Page
 
 PER_PAGE = 50
 
@@ -16,27 +15,15 @@ class ArticleNotFound(LookupError):
     pass
 
 
-@dataclass
-class ArticlePage:
-    articles: list[Article]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-
-def list_articles(session: Session, page: int = 1, per_page: int = PER_PAGE) -> ArticlePage:
+def list_articles(session: Session, page: int = 1, per_page: int = PER_PAGE) -> Page[Article]:
     total = session.scalar(select(func.count(Article.id))) or 0
     articles = session.scalars(
         select(Article)
         .order_by(Article.published_at.desc(), Article.id.desc())
         .limit(per_page)
-        .offset((max(page, 1) - 1) * per_page)
+        .offset(Page.offset(page, per_page))
     ).all()
-    return ArticlePage(list(articles), int(total), page, per_page)
+    return Page(list(articles), int(total), page, per_page)
 
 
 def set_hidden(session: Session, article_id: int, hidden: bool) -> Article:

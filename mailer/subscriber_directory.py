@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from mailer import gdpr
 from mailer.models import Consent, Delivery, Event, Issue, Subscriber, Subscription
+from mailer.paging import Page
 from mailer.stats import SUBSCRIPTION_STATES
 from mailer.subscriptions import RequestContext, ValidationFailed, unsubscribe
 
@@ -36,18 +37,6 @@ class SubscriberRow:
     status: str
     topics: list[str]
     created_at: datetime
-
-
-@dataclass
-class Page:
-    rows: list[SubscriberRow]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
 
 
 @dataclass(frozen=True)
@@ -98,7 +87,7 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def search(session: Session, filters: Filters, per_page: int = PER_PAGE) -> Page:
+def search(session: Session, filters: Filters, per_page: int = PER_PAGE) -> Page[SubscriberRow]:
     query = select(
         Subscriber.id,
         Subscriber.email,
@@ -124,7 +113,9 @@ def search(session: Session, filters: Filters, per_page: int = PER_PAGE) -> Page
         query = query.where(cast(Subscription.topics, String).like(f"%{needle}%", escape="\\"))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.execute(
-        query.order_by(Subscriber.id.desc()).limit(per_page).offset((filters.page - 1) * per_page)
+        query.order_by(Subscriber.id.desc())
+        .limit(per_page)
+        .offset(Page.offset(filters.page, per_page))
     ).all()
     return Page([SubscriberRow(*row) for row in rows], int(total), filters.page, per_page)
 

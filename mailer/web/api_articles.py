@@ -213,7 +213,7 @@ def index():
             "total": listing.total,
             "page": listing.page,
             "pages": listing.pages,
-            "articles": [{**as_json(a), "hidden": a.hidden} for a in listing.articles],
+            "articles": [{**as_json(a), "hidden": a.hidden} for a in listing.rows],
         }
 
 
