@@ -120,7 +120,29 @@ class SMTPSink:
         return [m for m in self.messages if address in m.rcpt_tos]
 
 
-class FeedServer:
+class QuietHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class LocalHTTPServer:
+    """A threaded HTTP server on a free loopback port; a subclass brings the handler."""
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> str:
+        """Bind (not yet serving) and return the server's base URL."""
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class FeedServer(LocalHTTPServer):
     """Serves one document at /feed.xml with an ETag; records the request headers it saw."""
 
     def __init__(self) -> None:
@@ -130,7 +152,7 @@ class FeedServer:
         self.requests: list[dict[str, str]] = []
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802
                 server.requests.append(dict(self.headers))
                 etag = f'"{abs(hash(server.body))}"'
@@ -145,19 +167,7 @@ class FeedServer:
                 self.end_headers()
                 self.wfile.write(server.body)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/feed.xml"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.url = f"{self._serve(Handler)}/feed.xml"
 
 
 def celery_worker_command(concurrency: int, *options: str) -> list[str]:

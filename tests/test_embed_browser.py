@@ -3,9 +3,7 @@ second local HTTP server): it signs a reader up; from an origin not allowed it i
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -15,6 +13,7 @@ from mailer.embed_snippet import embed_snippet
 from mailer.models import Consent
 from tests.browser_support import TEXT, confirm_from_mail, page_opener, shoot, submit
 from tests.reader_support import configure, subscription_of
+from tests.support import LocalHTTPServer, QuietHandler
 
 
 @pytest.fixture
@@ -22,14 +21,14 @@ def reader_page(browser) -> Iterator[Any]:  # type: ignore[no-untyped-def]
     yield from page_opener(browser)
 
 
-class CMSServer:
+class CMSServer(LocalHTTPServer):
     """A stand-in for the organisation's CMS on another port (so another origin)."""
 
     def __init__(self) -> None:
         self.pages: dict[str, str] = {}
         pages = self.pages
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802
                 body = pages.get(self.path.split("?")[0])
                 self.send_response(200 if body else 404)
@@ -37,17 +36,8 @@ class CMSServer:
                 self.end_headers()
                 self.wfile.write((body or "").encode())
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.origin = self._serve(Handler)
+        self.start()
 
 
 @pytest.fixture

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 from alembic import command
@@ -17,7 +14,7 @@ from mailer.feeds import FeedError, import_feed
 from mailer.migrate import alembic_config
 from mailer.models import Article, Feed
 from tests.feeds_fixture import atom, default_items, image_items, rss
-from tests.support import FeedServer
+from tests.support import FeedServer, LocalHTTPServer, QuietHandler
 
 SITE = "https://europakontor.example.no"
 
@@ -167,14 +164,14 @@ def test_split_captions_edges():
 # --- redirects -----------------------------------------------------------------------------
 
 
-class RedirectServer:
+class RedirectServer(LocalHTTPServer):
     """/loop redirects to itself; /hops/N redirects N times, then serves the feed."""
 
     def __init__(self, body: bytes) -> None:
         self.paths: list[str] = []
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802
                 server.paths.append(self.path)
                 if self.path == "/loop":
@@ -198,17 +195,8 @@ class RedirectServer:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.base = self._serve(Handler)
+        self.start()
 
 
 @pytest.fixture

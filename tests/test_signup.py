@@ -20,6 +20,7 @@ from mailer.subscriptions import (
     subscribe,
     unsubscribe,
 )
+from tests.reader_support import good_form
 from tests.support import csrf_token
 
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) mailer-tests/1.0"
@@ -53,15 +54,7 @@ BAD_API_INPUT: list[tuple[str, str, dict[str, Any]]] = [
 
 
 def _good(email: str = "ingrid@example.no", **changes: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "email": email,
-        "name": "Ingrid Åsland",
-        "language": "nb",
-        "topics": ["Klima"],
-        "consent": "on",
-    }
-    data.update(changes)
-    return {k: v for k, v in data.items() if v is not None}
+    return good_form(email, **changes)
 
 
 def _form_page(client) -> tuple[str, str]:
