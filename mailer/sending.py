@@ -182,9 +182,15 @@ def send_batch(
     # SMTP connection calls prepare_ahead between the last byte of a mail and the reply).
     ready: dict[int, Outgoing | None | Exception] = {}
 
+    # Looked up once per language and batch, not per reader (the process-wide cache's
+    # key hashes the issue's content).
+    by_language: dict[str, CompiledDigest] = {}
+
     def prepare(recipient: Recipient) -> Outgoing | None:
-        compiled = compiled_digest(settings, issue, recipient.language or DEFAULT_LANGUAGE)
-        return personal_copy(settings, tokens, compiled, recipient)
+        language = recipient.language or DEFAULT_LANGUAGE
+        if language not in by_language:
+            by_language[language] = compiled_digest(settings, issue, language)
+        return personal_copy(settings, tokens, by_language[language], recipient)
 
     def prepare_ahead(recipient: Recipient) -> None:
         try:
