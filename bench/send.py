@@ -506,7 +506,7 @@ SUMMARY = (
 def draft_issue_with_articles(db: Any, tag: str, count: int) -> int:
     """``count`` new articles published just now, and a draft issue carrying them."""
     from mailer.db import utcnow
-    from mailer.digests import draft_issue
+    from mailer.issues.drafting import draft_issue
     from mailer.models import Article
 
     now = utcnow()
@@ -535,11 +535,12 @@ def capture_message(settings: Any, tag: str, articles: int, n: int) -> tuple[str
     connection that keeps the message instead of sending it."""
     import dataclasses
 
-    from mailer import ledger, sending
     from mailer.db import Database, utcnow
     from mailer.migrate import upgrade
     from mailer.models import Subscriber, Subscription
-    from mailer.subscriptions import default_newsletter
+    from mailer.sending import batch as sending
+    from mailer.sending import ledger
+    from mailer.subscribers.subscriptions import default_newsletter
     from mailer.tokens import Tokens
 
     scratch = Path(tempfile.mkdtemp(prefix="mailer-bench-capture-"))
@@ -611,9 +612,11 @@ def run_mailer(
 ) -> PhaseResult:
     from sqlalchemy import select
 
-    from mailer import issue_states, ledger, send_progress
     from mailer.app import runtime
+    from mailer.issues import states as issue_states
     from mailer.models import Issue
+    from mailer.sending import ledger
+    from mailer.sending import progress as send_progress
     from worker.celery_app import enqueue
 
     sink.reset()
@@ -698,7 +701,7 @@ def run_backend(backend: str, args: argparse.Namespace, sink: Sink) -> dict[str,
     from mailer.app import create_app, runtime
     from mailer.config import load_settings
     from mailer.migrate import upgrade
-    from mailer.subscriptions import default_newsletter
+    from mailer.subscribers.subscriptions import default_newsletter
 
     n = args.n
     work_dir = Path(tempfile.mkdtemp(prefix=f"mailer-bench-{backend}-"))

@@ -106,15 +106,16 @@ def _init_web(app: Flask, settings: Settings) -> None:
     app.register_blueprint(api.bp)
     app.register_blueprint(api_issues.bp)
     app.register_blueprint(api_articles.bp)
-    from mailer.web import api_newsletter, api_subscribers
     from mailer.web.admin import bp as admin_bp
+    from mailer.web.api import newsletter as api_newsletter
+    from mailer.web.api import subscribers as api_subscribers
 
     app.register_blueprint(api_subscribers.bp)
     app.register_blueprint(api_newsletter.bp)
     app.register_blueprint(admin_bp)
     errors.register(app)
     if settings.dev_outbox:
-        from mailer.web import outbox
+        from mailer.web.reader import outbox
 
         app.register_blueprint(outbox.bp)
 

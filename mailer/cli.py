@@ -13,14 +13,14 @@ from flask.cli import AppGroup, FlaskGroup, with_appcontext
 
 from mailer import migrate
 from mailer.app import runtime
-from mailer.digest_cli import digest_group
-from mailer.digest_cli import fail as _fail
-from mailer.editors import create_editor
-from mailer.feeds import FeedError, import_feed
-from mailer.feeds_cli import feeds_group
-from mailer.newsletter_settings import current_topics
-from mailer.subscriber_csv import export_rows, import_csv
-from mailer.subscriptions import ValidationFailed
+from mailer.articles.cli import feeds_group
+from mailer.articles.feeds import FeedError, import_feed
+from mailer.editors.accounts import create_editor
+from mailer.issues.newsletter import current_topics
+from mailer.sending.cli import digest_group
+from mailer.sending.cli import fail as _fail
+from mailer.subscribers.csv_files import export_rows, import_csv
+from mailer.subscribers.subscriptions import ValidationFailed
 from worker.celery_app import enqueue
 
 
@@ -63,7 +63,7 @@ def editor_create(email: str, role: str, password_stdin: bool) -> None:
 @editor_group.command("token", help="Print a new API token for an editor (shown once).")
 @click.argument("email")
 def editor_token(email: str) -> None:
-    from mailer.api_tokens import create_token
+    from mailer.editors.api_tokens import create_token
 
     with runtime().db.session() as session:
         try:
@@ -165,7 +165,7 @@ def dkim_group() -> None:
 def dkim_keygen(selector: str | None, domain: str | None, out: Path | None) -> None:
     from datetime import date
 
-    from mailer.dkim_signing import (
+    from mailer.mail.dkim import (
         DkimError,
         dns_name,
         dns_record,
@@ -205,7 +205,7 @@ def dkim_keygen(selector: str | None, domain: str | None, out: Path | None) -> N
 @click.command("outbox", help="Run the dev SMTP outbox (stores mails in var/outbox).")
 @with_appcontext
 def outbox_command() -> None:
-    from mailer.outbox import start_outbox
+    from mailer.mail.outbox import start_outbox
 
     settings = runtime().settings
     controller = start_outbox(settings.outbox_dir, settings.smtp_host, settings.smtp_port)

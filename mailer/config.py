@@ -138,7 +138,7 @@ def _load_dkim() -> tuple[str, str, bytes]:
         if "\n" not in key_text:  # one line in an env file, with \n for the line breaks
             key_text = key_text.replace("\\n", "\n")
         key = key_text.encode("utf-8")
-    from mailer.dkim_signing import checked_signer
+    from mailer.mail.dkim import checked_signer
 
     signer = checked_signer(domain, selector, key, variable)
     return signer.domain, signer.selector, key

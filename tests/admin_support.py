@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from mailer.editors import create_editor
+from mailer.editors.accounts import create_editor
 from mailer.models import Editor, Feed, Subscription
 from mailer.web.admin import session_stamp
 from tests import factories

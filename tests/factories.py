@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from mailer.digests import draft_issue
+from mailer.issues.drafting import draft_issue
 from mailer.models import Article, Issue, Subscriber, Subscription
-from mailer.subscriptions import default_newsletter
+from mailer.subscribers.subscriptions import default_newsletter
 
 
 def subscription(

@@ -9,10 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from mailer.abuse import filled_too_fast, form_age, honeypot_filled, make_form_stamp
 from mailer.db import utcnow
 from mailer.models import Consent
-from mailer.subscriptions import (
+from mailer.subscribers.abuse import filled_too_fast, form_age, honeypot_filled, make_form_stamp
+from mailer.subscribers.subscriptions import (
     MAX_SIGNUPS_PER_ADDRESS,
     RequestContext,
 )

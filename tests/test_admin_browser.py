@@ -12,9 +12,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from mailer import delivery_states as ds
-from mailer import ledger
-from mailer.gdpr import suppression_hash
 from mailer.models import (
     Consent,
     Delivery,
@@ -24,7 +21,10 @@ from mailer.models import (
     Subscription,
     Suppression,
 )
-from mailer.subscriptions import RequestContext, unsubscribe
+from mailer.sending import ledger
+from mailer.sending import states as ds
+from mailer.subscribers.erasure import suppression_hash
+from mailer.subscribers.subscriptions import RequestContext, unsubscribe
 from mailer.web.limits import limiter
 from tests import factories
 from tests.admin_support import ADMIN, PASSWORD, make_editors

@@ -10,14 +10,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from mailer import delivery_states as ds
-from mailer import issue_editing, ledger, scheduling, stats
-from mailer.activity_chart import bar_chart, nice_ceiling
+from mailer.articles.registry import add_feed, feed_rows, poll_feed, remove_feed
 from mailer.db import utcnow
-from mailer.digest_render import render_digest
-from mailer.feed_registry import add_feed, feed_rows, poll_feed, remove_feed
-from mailer.gdpr import erase_subscriber, is_suppressed, suppression_hash
-from mailer.intro_markdown import intro_html, intro_text
+from mailer.issues import editing as issue_editing
+from mailer.issues import scheduling
+from mailer.issues.intro import intro_html, intro_text
+from mailer.issues.previews import preview_for
+from mailer.issues.rendering import render_digest
 from mailer.models import (
     Consent,
     Delivery,
@@ -27,16 +26,20 @@ from mailer.models import (
     Subscription,
     Suppression,
 )
-from mailer.previews import preview_for
-from mailer.redelivery import resend_failed
-from mailer.subscriber_csv import (
+from mailer.reports import stats
+from mailer.reports.charts import bar_chart, nice_ceiling
+from mailer.sending import ledger
+from mailer.sending import states as ds
+from mailer.sending.redelivery import resend_failed
+from mailer.subscribers.csv_files import (
     check_mapping,
     decode_upload,
     import_csv,
     preview_csv,
 )
-from mailer.subscriber_directory import Filters, parse_filters, search
-from mailer.subscriptions import RequestContext, ValidationFailed
+from mailer.subscribers.directory import Filters, parse_filters, search
+from mailer.subscribers.erasure import erase_subscriber, is_suppressed, suppression_hash
+from mailer.subscribers.subscriptions import RequestContext, ValidationFailed
 from tests import factories
 from tests.conftest import SECRET
 from tests.feeds_fixture import default_items, rss
@@ -142,7 +145,7 @@ def test_subject_and_intro_validation(session):
 
 def test_the_generated_subject_stays_generated_so_readers_get_their_language(session):
     issue = factories.drafted_issue(session)
-    from mailer.digests import issue_subject
+    from mailer.issues.drafting import issue_subject
 
     generated = issue_subject(issue, "nb")
     issue_editing.update_content(session, issue.id, generated, "Hei alle")
@@ -412,7 +415,7 @@ def test_import_with_a_mapping_reports_bad_rows_and_duplicates_and_keeps_the_sou
 
 def test_import_to_confirm_leaves_rows_pending_and_skips_suppressed_and_former(session):
     gone = factories.subscription(session, "borte@example.no", status="unsubscribed")
-    from mailer.gdpr import suppress_address
+    from mailer.subscribers.erasure import suppress_address
 
     suppress_address(session, "sperret@example.no", SECRET, "suppressed")
     session.commit()
@@ -532,7 +535,7 @@ def test_feeds_add_poll_remove(session, feed_server):
     assert row.articles == result.new and row.last_error is None
     feed_server.status = 500
     feed_server.body = b"oops"
-    from mailer.feeds import FeedError
+    from mailer.articles.feeds import FeedError
 
     with pytest.raises(FeedError):
         poll_feed(session, feed.id)

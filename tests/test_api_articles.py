@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from mailer import feeds
-from mailer.api_tokens import create_token
-from mailer.editors import create_editor
+from mailer.articles import feeds
+from mailer.editors.accounts import create_editor
+from mailer.editors.api_tokens import create_token
 from mailer.models import Article, Event
 from tests.feeds_fixture import CLOAK_NOTICE
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from mailer.api_tokens import create_token
-from mailer.editors import create_editor
+from mailer.editors.accounts import create_editor
+from mailer.editors.api_tokens import create_token
 from mailer.models import Article, Event, Issue
 from tests import factories
 

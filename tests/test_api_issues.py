@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from mailer.api_tokens import create_token
-from mailer.editors import create_editor
+from mailer.editors.accounts import create_editor
+from mailer.editors.api_tokens import create_token
 from mailer.models import ApiToken, Event
 from tests import factories
 

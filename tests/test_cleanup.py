@@ -9,11 +9,11 @@ import itsdangerous.timed
 import pytest
 from sqlalchemy import select
 
-from mailer.cleanup import delete_stale_pending
 from mailer.config import ConfigError, load_settings
 from mailer.db import utcnow
 from mailer.models import Consent, Event, Subscriber, Subscription
-from mailer.subscriptions import RequestContext, SignupRequest, subscribe, unsubscribe
+from mailer.subscribers.cleanup import delete_stale_pending
+from mailer.subscribers.subscriptions import RequestContext, SignupRequest, subscribe, unsubscribe
 from mailer.tokens import Purpose
 from tests import factories
 from tests.reader_support import configure, events, hidden_fields, link_in, local, subscription_of

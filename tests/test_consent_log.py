@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from mailer.models import Consent
-from mailer.subscriptions import ConsentLogIsAppendOnly
+from mailer.subscribers.subscriptions import ConsentLogIsAppendOnly
 from mailer.tokens import Purpose
 from tests import factories
 from tests.reader_support import counts, good_form, hidden_fields, post_signup_form, subscription_of

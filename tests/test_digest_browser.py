@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from mailer.claims import Recipient
-from mailer.digests import draft_issue
-from mailer.sending import compiled_digest, personal_copy
+from mailer.issues.drafting import draft_issue
+from mailer.sending.batch import compiled_digest, personal_copy
+from mailer.sending.claims import Recipient
 from tests import factories
 from tests.conftest import screenshot_path
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from mailer import ledger, send_progress
+from mailer.sending import ledger
+from mailer.sending import progress as send_progress
 from tests import factories
 
 

@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from mailer import ledger, send_progress, sending
-from mailer.digests import draft_issue
+from mailer.issues.drafting import draft_issue
+from mailer.issues.previews import preview_for
 from mailer.models import Article, Delivery, Subscription
-from mailer.previews import preview_for
+from mailer.sending import batch as sending
+from mailer.sending import ledger
+from mailer.sending import progress as send_progress
 from mailer.tokens import Purpose
 from tests import factories
 from tests.support import links
@@ -229,7 +231,7 @@ def test_preferences_page_changes_topics_language_and_name(client, session, rt):
 def test_digests_are_dkim_signed_on_the_way_out(session, rt, smtp_sink):
     import dkim
 
-    from mailer.dkim_signing import generate_key
+    from mailer.mail.dkim import generate_key
 
     private_pem, txt = generate_key()
     _article(session, "a", "Signert sak om «Ørsta»", [])

@@ -19,7 +19,7 @@ import pytest
 from dkim.canonicalization import Relaxed
 
 from mailer.config import ConfigError, load_settings
-from mailer.dkim_signing import (
+from mailer.mail.dkim import (
     SIGNED_HEADERS,
     DkimError,
     DkimSigner,
@@ -28,8 +28,8 @@ from mailer.dkim_signing import (
     generate_key,
     relaxed_body,
 )
-from mailer.messages import Outgoing, encode_header, make_template
-from mailer.smtp import SMTPConnection
+from mailer.mail.messages import Outgoing, encode_header, make_template
+from mailer.mail.smtp import SMTPConnection
 
 DOMAIN = "europakontor.example.no"
 SELECTOR = "nyhet"

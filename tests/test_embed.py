@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from mailer.config import ConfigError, load_settings
-from mailer.embed_snippet import embed_snippet
 from mailer.origins import normalise_origin, safe_redirect
+from mailer.subscribers.embed_snippet import embed_snippet
 from tests.reader_support import SITE, configure, counts, good_form, hidden_fields
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from mailer.embed_snippet import embed_snippet
 from mailer.models import Consent
+from mailer.subscribers.embed_snippet import embed_snippet
 from tests.browser_support import TEXT, confirm_from_mail, page_opener, shoot, submit
 from tests.reader_support import configure, subscription_of
 from tests.support import LocalHTTPServer, QuietHandler

@@ -4,8 +4,8 @@ whatever the database knows about the address."""
 from __future__ import annotations
 
 from mailer.db import utcnow
-from mailer.gdpr import erase_subscriber
-from mailer.subscriptions import (
+from mailer.subscribers.erasure import erase_subscriber
+from mailer.subscribers.subscriptions import (
     MAX_SIGNUPS_PER_ADDRESS,
     RequestContext,
     SignupRequest,

@@ -30,12 +30,15 @@ from flask import Flask
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from mailer import delivery_states as ds
-from mailer import issue_states, ledger, send_progress, sending
 from mailer.app import Runtime, create_app
 from mailer.db import Database, utcnow
+from mailer.issues import states as issue_states
 from mailer.migrate import upgrade
 from mailer.models import Delivery, Subscriber, Subscription
+from mailer.sending import batch as sending
+from mailer.sending import ledger
+from mailer.sending import progress as send_progress
+from mailer.sending import states as ds
 from tests import factories
 from tests.fault_servers import (
     TIMEOUT,

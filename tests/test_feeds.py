@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailer import feeds
-from mailer.feeds import FeedError, clean_text, import_feed, shorten
+from mailer.articles import feeds
+from mailer.articles.feeds import FeedError, clean_text, import_feed, shorten
 from mailer.models import Article, Feed
 from tests.feeds_fixture import (
     CLOAK_NOTICE,

@@ -9,8 +9,8 @@ from alembic import command
 from sqlalchemy import create_engine, func, inspect, select
 from sqlalchemy.orm import Session
 
-from mailer import feeds
-from mailer.feeds import FeedError, import_feed
+from mailer.articles import feeds
+from mailer.articles.feeds import FeedError, import_feed
 from mailer.migrate import alembic_config
 from mailer.models import Article, Feed
 from tests.feeds_fixture import atom, default_items, image_items, rss

@@ -12,12 +12,12 @@ import itsdangerous.timed
 from sqlalchemy import JSON, String, Text, select
 from sqlalchemy.orm import Session
 
-from mailer import delivery_states as ds
-from mailer.data_requests import request_export
 from mailer.db import utcnow
-from mailer.gdpr import erase_subscriber, is_suppressed
 from mailer.models import Base, Consent, Delivery, Event, Issue, Subscriber, Suppression
-from mailer.subscriptions import (
+from mailer.sending import states as ds
+from mailer.subscribers.erasure import erase_subscriber, is_suppressed
+from mailer.subscribers.export import request_export
+from mailer.subscribers.subscriptions import (
     Preferences,
     RequestContext,
     SignupRequest,
@@ -326,7 +326,7 @@ def test_after_erasure_a_new_signup_works_and_lifts_the_suppression(
 
 
 def test_confirm_without_keys_leaves_the_list_alone(session, rt):
-    from mailer.gdpr import suppress_address
+    from mailer.subscribers.erasure import suppress_address
 
     subscription = factories.subscription(session, EMAIL, status="pending")
     suppress_address(session, EMAIL, rt.settings.secret_keys[0], "suppressed")

@@ -1,4 +1,4 @@
-"""A header lint on the bytes mailer.messages and mailer.digests produce."""
+"""A header lint on the bytes mailer.mail.messages and mailer.issues.drafting produce."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailer.digest_render import GREETING_NAME, PREFERENCES_URL, UNSUBSCRIBE_URL, compile_issue
-from mailer.digests import draft_issue, issue_subject
-from mailer.messages import HeaderInjection, MessageTemplate, Outgoing, make_template
+from mailer.issues.drafting import draft_issue, issue_subject
+from mailer.issues.rendering import GREETING_NAME, PREFERENCES_URL, UNSUBSCRIBE_URL, compile_issue
+from mailer.mail.messages import HeaderInjection, MessageTemplate, Outgoing, make_template
 from mailer.models import Article
 
 FROM_NAME = "Europakontoret Øst – «Nyheter» på norsk"

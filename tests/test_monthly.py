@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
-from mailer.editors import create_editor
+from mailer.editors.accounts import create_editor
+from mailer.editors.notifications import notify_editors_draft_ready
+from mailer.issues.monthly import draft_monthly, month_key, schedule_from_cron
 from mailer.models import Issue
-from mailer.monthly import draft_monthly, month_key, schedule_from_cron
-from mailer.notifications import notify_editors_draft_ready
 from tests import factories
 
 

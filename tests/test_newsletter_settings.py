@@ -10,17 +10,17 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from mailer.api_tokens import create_token
-from mailer.editors import create_editor
-from mailer.models import Event, Subscriber, Subscription
-from mailer.newsletter_settings import (
+from mailer.editors.accounts import create_editor
+from mailer.editors.api_tokens import create_token
+from mailer.issues.newsletter import (
     current_topics,
     offered_topics,
     topics_from_lines,
     update_settings,
 )
-from mailer.previews import preview_for
-from mailer.subscriptions import ValidationFailed, default_newsletter
+from mailer.issues.previews import preview_for
+from mailer.models import Event, Subscriber, Subscription
+from mailer.subscribers.subscriptions import ValidationFailed, default_newsletter
 from mailer.tokens import Purpose
 from mailer.web.limits import limiter
 from tests import factories

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from mailer.editors import WrongPassword, change_password, verify_password
+from mailer.editors.accounts import WrongPassword, change_password, verify_password
 from mailer.models import Editor, Event
-from mailer.subscriptions import ValidationFailed
+from mailer.subscribers.subscriptions import ValidationFailed
 from mailer.web.limits import limiter
 from tests.admin_support import EDITOR, PASSWORD, log_in, make_editors, token_from
 from tests.support import csrf_token

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from mailer.rate_limit import FileRateLimiter, RedisRateLimiter, Unlimited, limiter_for
+from mailer.sending.pacing import FileRateLimiter, RedisRateLimiter, Unlimited, limiter_for
 from tests.support import free_port
 
 

@@ -10,9 +10,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
-from mailer import ledger, sending
 from mailer.models import Delivery, Issue
-from mailer.subscriptions import RequestContext, unsubscribe
+from mailer.sending import batch as sending
+from mailer.sending import ledger
+from mailer.subscribers.subscriptions import RequestContext, unsubscribe
 from tests import factories
 from tests.support import free_port
 

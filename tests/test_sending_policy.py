@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from mailer import ledger, send_progress, sending
 from mailer.models import Delivery, Event, Issue, Subscription
+from mailer.sending import batch as sending
+from mailer.sending import ledger
+from mailer.sending import progress as send_progress
 from tests import factories
 
 

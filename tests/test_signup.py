@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from mailer.db import utcnow
 from mailer.models import Consent, Subscriber, Subscription
-from mailer.subscriptions import (
+from mailer.subscribers.subscriptions import (
     CONFIRMATION_RESEND_INTERVAL,
     CONSENT_TEXT,
     RequestContext,

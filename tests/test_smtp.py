@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mailer.messages import make_template
-from mailer.smtp import PermanentSMTPError, SMTPConnection, TemporarySMTPError
+from mailer.mail.messages import make_template
+from mailer.mail.smtp import PermanentSMTPError, SMTPConnection, TemporarySMTPError
 
 
 def _message(to: str):

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailer.models import Consent, Event, Subscription
-from mailer.subscriptions import RequestContext, SignupRequest, confirm, subscribe
+from mailer.subscribers.subscriptions import RequestContext, SignupRequest, confirm, subscribe
 from mailer.tokens import CONFIRM_MAX_AGE, ExpiredToken, InvalidToken, Purpose, Tokens
 
 DAY = 24 * 3600

@@ -8,7 +8,14 @@ import sys
 
 from tests.support import ROOT
 
-WEB_ONLY = ["flask_wtf", "flask_limiter", "wtforms", "argon2", "mailer.web.public", "mailer.cli"]
+WEB_ONLY = [
+    "flask_wtf",
+    "flask_limiter",
+    "wtforms",
+    "argon2",
+    "mailer.web.reader.public",
+    "mailer.cli",
+]
 LOADED_WHEN_USED = ["cryptography", "requests", "feedparser"]
 
 
@@ -27,5 +34,5 @@ def test_worker_app_leaves_the_web_side_and_unused_libraries_out(test_env):
         check=True,
     )
     loaded = set(json.loads(out.stdout.strip().splitlines()[-1]))
-    assert "worker.tasks" in loaded and "mailer.sending" in loaded
+    assert "worker.tasks" in loaded and "mailer.sending.batch" in loaded
     assert not loaded & set(WEB_ONLY + LOADED_WHEN_USED)

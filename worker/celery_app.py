@@ -11,7 +11,7 @@ from flask import Flask
 from kombu.transport import TRANSPORT_ALIASES
 
 from mailer.config import Settings
-from mailer.monthly import schedule_from_cron
+from mailer.issues.monthly import schedule_from_cron
 
 FILESYSTEM_POLLING_INTERVAL = 0.05
 # The embedded broker writes each message atomically: the stock transport lets a polling

@@ -8,13 +8,14 @@ from datetime import datetime
 from celery import shared_task
 from flask import current_app
 
-from mailer import dispatch, ledger, sending
 from mailer.app import runtime
-from mailer.confirmation import send_confirmation_mail
 from mailer.db import utcnow
+from mailer.mail.smtp import TemporarySMTPError
 from mailer.models import Feed
-from mailer.rate_limit import limiter_for
-from mailer.smtp import TemporarySMTPError
+from mailer.sending import batch as sending
+from mailer.sending import dispatch, ledger
+from mailer.sending.pacing import limiter_for
+from mailer.subscribers.confirmation import send_confirmation_mail
 from worker.celery_app import enqueue
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def send_confirmation(subscription_id: int) -> None:
     max_retries=8,
 )
 def send_data_export(subscription_id: int) -> None:
-    from mailer.data_requests import send_export_mail
+    from mailer.subscribers.export import send_export_mail
 
     rt = runtime()
     with rt.db.session() as session:
@@ -51,7 +52,7 @@ def send_data_export(subscription_id: int) -> None:
 @shared_task(name="mailer.cleanup_pending")
 def cleanup_pending() -> None:
     """Delete signups nobody confirmed within MAILER_PENDING_DAYS (beat, nightly)."""
-    from mailer.cleanup import delete_stale_pending
+    from mailer.subscribers.cleanup import delete_stale_pending
 
     rt = runtime()
     with rt.db.session() as session:
@@ -133,7 +134,7 @@ def start_scheduled() -> None:
 
 
 def start_scheduled_now(now: datetime) -> list[int]:
-    from mailer.scheduling import start_due
+    from mailer.issues.scheduling import start_due
 
     with runtime().db.session() as session:
         started = start_due(session, now)
@@ -145,7 +146,7 @@ def start_scheduled_now(now: datetime) -> list[int]:
 
 @shared_task(name="mailer.notify_paused")
 def notify_paused(issue_id: int) -> None:
-    from mailer.notifications import notify_editors_paused
+    from mailer.editors.notifications import notify_editors_paused
 
     rt = runtime()
     with rt.db.session() as session:
@@ -155,7 +156,7 @@ def notify_paused(issue_id: int) -> None:
 @shared_task(name="mailer.poll_feeds")
 def poll_feeds() -> None:
     # Imported here: the sending processes never need feedparser.
-    from mailer.feeds import FeedError, import_feed
+    from mailer.articles.feeds import FeedError, import_feed
 
     rt = runtime()
     with rt.db.session() as session:
@@ -171,8 +172,8 @@ def poll_feeds() -> None:
 
 @shared_task(name="mailer.monthly_digest")
 def monthly_digest() -> None:
-    from mailer.monthly import draft_monthly
-    from mailer.notifications import notify_editors_draft_ready
+    from mailer.editors.notifications import notify_editors_draft_ready
+    from mailer.issues.monthly import draft_monthly
 
     rt = runtime()
     with rt.db.session() as session:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, request, url_for
 
-from mailer import article_catalogue, feed_registry
 from mailer.app import runtime
-from mailer.feeds import FeedError
-from mailer.subscriptions import ValidationFailed
+from mailer.articles import catalogue as article_catalogue
+from mailer.articles import registry as feed_registry
+from mailer.articles.feeds import FeedError
+from mailer.subscribers.subscriptions import ValidationFailed
 from mailer.web.admin import audit, bp, page, t, translated
 
 

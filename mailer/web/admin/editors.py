@@ -6,9 +6,9 @@ from flask import abort, flash, redirect, request, url_for
 from sqlalchemy import func, select
 
 from mailer.app import runtime
-from mailer.editors import ROLES, create_editor
+from mailer.editors.accounts import ROLES, create_editor
 from mailer.models import Editor
-from mailer.subscriptions import ValidationFailed
+from mailer.subscribers.subscriptions import ValidationFailed
 from mailer.web.admin import admin_required, audit, bp, current_editor, page, t, translated
 
 LAST_ADMIN = "Det må finnes minst én administrator."

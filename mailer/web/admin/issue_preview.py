@@ -7,14 +7,14 @@ import email.policy
 
 from flask import Response, flash, redirect, request, url_for
 
-from mailer import issue_editing
 from mailer.app import runtime
-from mailer.digests import issue_subject
 from mailer.i18n import LANGUAGES
-from mailer.messages import Outgoing
-from mailer.previews import NothingToPreview, preview_for, send_test
-from mailer.smtp import SMTPFailure
-from mailer.subscriptions import ValidationFailed
+from mailer.issues import editing as issue_editing
+from mailer.issues.drafting import issue_subject
+from mailer.issues.previews import NothingToPreview, preview_for, send_test
+from mailer.mail.messages import Outgoing
+from mailer.mail.smtp import SMTPFailure
+from mailer.subscribers.subscriptions import ValidationFailed
 from mailer.web.admin import audit, bp, current_editor, language, page, t
 from mailer.web.admin.issues import issue_or_404, issue_page
 

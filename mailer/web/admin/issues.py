@@ -9,18 +9,22 @@ from flask import abort, current_app, flash, redirect, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailer import delivery_states as ds
-from mailer import issue_editing, issue_states, ledger, scheduling, send_progress
 from mailer.app import runtime
 from mailer.db import utcnow
-from mailer.digest_cli import committed, resend_and_queue, resume_and_queue
-from mailer.digests import NothingToDraft, draft_issue, issue_subject
 from mailer.i18n import LANGUAGES
-from mailer.intro_markdown import intro_html
+from mailer.issues import editing as issue_editing
+from mailer.issues import scheduling
+from mailer.issues import states as issue_states
+from mailer.issues.drafting import NothingToDraft, draft_issue, issue_subject
+from mailer.issues.intro import intro_html
 from mailer.models import Delivery, Issue, Subscriber, Subscription
-from mailer.redelivery import resend_failed
-from mailer.stats import recent_issues
-from mailer.subscriptions import ValidationFailed
+from mailer.reports.stats import recent_issues
+from mailer.sending import ledger
+from mailer.sending import progress as send_progress
+from mailer.sending import states as ds
+from mailer.sending.cli import committed, resend_and_queue, resume_and_queue
+from mailer.sending.redelivery import resend_failed
+from mailer.subscribers.subscriptions import ValidationFailed
 from mailer.web.admin import audit, bp, current_editor, language, page, t, translated
 from mailer.web.admin.labels import ISSUE
 from worker.celery_app import enqueue

@@ -7,13 +7,13 @@ from typing import Any
 from flask import flash, redirect, request, url_for
 
 from mailer.app import runtime
-from mailer.newsletter_settings import (
+from mailer.issues.newsletter import (
     MAX_TOPICS,
     settings_as_dict,
     topics_from_lines,
     update_settings,
 )
-from mailer.subscriptions import ValidationFailed
+from mailer.subscribers.subscriptions import ValidationFailed
 from mailer.web.admin import admin_required, audit, bp, language, page, t
 
 

@@ -18,11 +18,14 @@ from flask import (
 )
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from mailer import csv_uploads, gdpr, subscriber_csv, subscriber_directory
 from mailer.app import runtime
-from mailer.newsletter_settings import current_topics, load_topics
-from mailer.stats import SUBSCRIPTION_STATES
-from mailer.subscriptions import ValidationFailed
+from mailer.issues.newsletter import current_topics, load_topics
+from mailer.reports.stats import SUBSCRIPTION_STATES
+from mailer.subscribers import csv_files as subscriber_csv
+from mailer.subscribers import csv_uploads
+from mailer.subscribers import directory as subscriber_directory
+from mailer.subscribers import erasure as gdpr
+from mailer.subscribers.subscriptions import ValidationFailed
 from mailer.web.admin import audit, bp, current_editor, page, t, translated
 from mailer.web.csrf import csrf
 from mailer.web.request_info import request_context

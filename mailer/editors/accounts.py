@@ -1,0 +1,65 @@
+"""Editor accounts with argon2id password hashes."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailer.models import Editor, record_event
+from mailer.subscribers.subscriptions import ValidationFailed, normalise_email
+
+ROLES = ("admin", "editor")
+MIN_PASSWORD = 10
+_hasher = PasswordHasher()
+
+# The password change's messages: catalogue keys (Norwegian), translated by the caller.
+WRONG_PASSWORD = "Passordet stemmer ikke."
+SHORT_PASSWORD = "Passordet må ha minst 10 tegn."
+PASSWORDS_DIFFER = "De to nye passordene er ikke like."
+SAME_PASSWORD = "Det nye passordet må være et annet enn det du har nå."
+
+
+def create_editor(session: Session, email: str, password: str, role: str = "editor") -> Editor:
+    address = normalise_email(email, "en")
+    if role not in ROLES:
+        raise ValidationFailed({"role": f"must be one of {', '.join(ROLES)}"})
+    if len(password) < MIN_PASSWORD:
+        raise ValidationFailed({"password": f"must have at least {MIN_PASSWORD} characters"})
+    if session.scalar(select(Editor).where(Editor.email == address)) is not None:
+        raise ValidationFailed({"email": f"an editor with {address} exists already"})
+    editor = Editor(email=address, password_hash=_hasher.hash(password), role=role)
+    session.add(editor)
+    session.flush()
+    record_event(session, "editor.created", data={"editor_id": editor.id, "role": role})
+    return editor
+
+
+def verify_password(editor: Editor, password: str) -> bool:
+    try:
+        return _hasher.verify(editor.password_hash, password)
+    except VerificationError:
+        return False
+
+
+class WrongPassword(ValidationFailed):
+    """The current password did not match: the one error that counts towards throttling."""
+
+
+def change_password(session: Session, editor: Editor, current: str, new: str, repeat: str) -> None:
+    """Replace the editor's password after checking the current one; changes nothing on
+    any error. The caller audits and commits."""
+    if not verify_password(editor, current):
+        raise WrongPassword({"current_password": WRONG_PASSWORD})
+    errors: dict[str, str] = {}
+    if len(new) < MIN_PASSWORD:
+        errors["new_password"] = SHORT_PASSWORD
+    elif new == current:
+        errors["new_password"] = SAME_PASSWORD
+    if new != repeat:
+        errors["repeat_password"] = PASSWORDS_DIFFER
+    if errors:
+        raise ValidationFailed(errors)
+    editor.password_hash = _hasher.hash(new)
+    record_event(session, "editor.password_changed", data={"editor_id": editor.id})

@@ -1,0 +1,64 @@
+"""Mails to the editors: a send paused itself, a monthly draft waits for review."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailer.config import Settings
+from mailer.issues.drafting import issue_subject
+from mailer.mail.templates import render_email
+from mailer.mail.transactional import send_rendered
+from mailer.models import Editor, Issue, record_event
+
+
+def notify_editors(
+    session: Session, settings: Settings, newsletter_name: str, title: str, lines: list[str]
+) -> int:
+    editors = session.scalars(select(Editor).order_by(Editor.id)).all()
+    if not editors:
+        return 0
+    rendered = render_email(
+        "editor_notice", "nb", newsletter_name=newsletter_name, title=title, lines=lines
+    )
+    send_rendered(settings, rendered, newsletter_name, [("", e.email) for e in editors])
+    return len(editors)
+
+
+def notify_editors_paused(session: Session, settings: Settings, issue_id: int) -> int:
+    issue = session.get(Issue, issue_id)
+    if issue is None or issue.status != "paused":
+        return 0
+    count = notify_editors(
+        session,
+        settings,
+        issue.newsletter.name,
+        f"Utsendelsen av «{issue_subject(issue, 'nb')}» er satt på pause",
+        [
+            f"Grunn: {issue.pause_reason or 'ukjent'}",
+            f"Se status: mailer digest status {issue.id}",
+            f"Fortsett når årsaken er rettet: mailer digest resume {issue.id}",
+        ],
+    )
+    record_event(session, "editors.notified", issue_id=issue_id, data={"editors": count})
+    session.commit()
+    return count
+
+
+def notify_editors_draft_ready(session: Session, settings: Settings, issue_id: int) -> int:
+    issue = session.get(Issue, issue_id)
+    if issue is None:
+        return 0
+    count = notify_editors(
+        session,
+        settings,
+        issue.newsletter.name,
+        f"Utkast klart: «{issue_subject(issue, 'nb')}»",
+        [
+            f"Månedens nyhetsbrev er laget med {len(issue.items)} artikler og venter på deg.",
+            f"Send det: mailer digest send {issue.id}",
+        ],
+    )
+    record_event(session, "editors.notified", issue_id=issue_id, data={"editors": count})
+    session.commit()
+    return count

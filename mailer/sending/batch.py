@@ -1,0 +1,314 @@
+"""One batch of an issue over one SMTP connection: claim a group, send it, record it.
+
+The issue is compiled once per language (templates, CSS, header encoding); a
+recipient costs a few string substitutions and a quoted-printable pass. The
+database work is grouped: one UPDATE claims ``COMMIT_GROUP`` rows, one
+executemany records them. A crash therefore leaves at most one group per
+connection in doubt.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, selectinload
+
+from mailer.config import Settings
+from mailer.db import utcnow
+from mailer.i18n import DEFAULT_LANGUAGE
+from mailer.issues import states as issue_states
+from mailer.issues.rendering import (
+    GREETING_NAME,
+    PREFERENCES_URL,
+    UNSUBSCRIBE_URL,
+    CompiledDigest,
+    compile_issue,
+    content_key,
+)
+from mailer.mail.links import personal_link
+from mailer.mail.messages import Outgoing
+from mailer.mail.smtp import (
+    InDoubtSMTPError,
+    PermanentSMTPError,
+    SMTPConnection,
+    SMTPFailure,
+    TemporarySMTPError,
+)
+from mailer.models import Delivery, Issue, IssueArticle, record_event
+from mailer.sending import claims, ledger
+from mailer.sending import states as ds
+from mailer.sending.claims import Outcome, Recipient
+from mailer.sending.pacing import RateLimiter, Unlimited
+from mailer.tokens import Purpose, Tokens
+
+BATCH_SIZE = 200
+# Rows claimed and recorded per transaction: the most that a crash can leave in doubt
+# per SMTP connection. 10 spent ~20 % of a connection's time on the database
+# (bench/send.py, PostgreSQL); 20 halves that and keeps the bound small.
+COMMIT_GROUP = 20
+MAX_CONSECUTIVE_FAILURES = 20
+MAX_ATTEMPTS = 8
+RETRY_WINDOW = timedelta(hours=24)
+BACKOFF_BASE = timedelta(minutes=1)
+BACKOFF_MAX = timedelta(hours=1)
+
+_ENHANCED_STATUS = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})")
+
+
+def enhanced_status(text: str) -> tuple[int, int, int] | None:
+    match = _ENHANCED_STATUS.match(text)
+    return (int(match[1]), int(match[2]), int(match[3])) if match else None
+
+
+def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
+    """Exponential, capped, with full jitter so that many rows do not retry in lockstep."""
+    ceiling = min(BACKOFF_MAX, BACKOFF_BASE * (2 ** max(0, attempts - 1)))
+    factor = (rng or random).uniform(0.5, 1.0)
+    return ceiling * factor
+
+
+def batches(ids: list[int], size: int = BATCH_SIZE) -> list[list[int]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+_compiled: dict[tuple[object, ...], CompiledDigest] = {}
+
+
+def compiled_digest(
+    settings: Settings, issue: Issue, language: str, test: bool = False
+) -> CompiledDigest:
+    """Compile once per issue and language in this process: content is frozen once sending,
+    and a draft's preview is compiled again after each edit (content_key)."""
+    key = (issue.id, issue.created_at, language, test, content_key(issue))
+    if key not in _compiled:
+        if len(_compiled) > 32:
+            _compiled.clear()
+        _compiled[key] = compile_issue(settings, issue, language, test=test)
+    return _compiled[key]
+
+
+def personal_copy(
+    settings: Settings,
+    tokens: Tokens,
+    compiled: CompiledDigest,
+    recipient: Recipient,
+) -> Outgoing | None:
+    """This reader's mail, or None when none of the issue's articles is in their topics."""
+    selection = compiled.selection(recipient.topics)
+    if not selection:
+        return None
+    url = personal_link(settings, tokens, Purpose.UNSUBSCRIBE, recipient.subscription_id)
+    message = compiled.template_for(selection).personalise(
+        to_name=recipient.name,
+        to_address=recipient.email,
+        values={
+            GREETING_NAME: f" {recipient.name}" if recipient.name else "",
+            UNSUBSCRIBE_URL: url,
+            PREFERENCES_URL: personal_link(
+                settings, tokens, Purpose.PREFERENCES, recipient.subscription_id
+            ),
+        },
+        list_unsubscribe=(url, f"mailto:{settings.from_address}?subject=unsubscribe"),
+    )
+    if settings.bounce_domain:
+        # VERP: a bounce names the delivery it is about, signed so it cannot be forged.
+        verp = tokens.sign_short(Purpose.BOUNCE, recipient.delivery_id)
+        message = dataclasses.replace(message, sender=f"bounces+{verp}@{settings.bounce_domain}")
+    return message
+
+
+@dataclass
+class BatchResult:
+    sent: int = 0
+    failed: int = 0
+    in_doubt: int = 0
+    requeued: int = 0
+    skipped: int = 0
+    paused: str | None = None
+
+
+class _Stop(Exception):
+    """Ends the batch: the issue was paused, or the SMTP server is unreachable."""
+
+
+def _retry_outcome(
+    recipient: Recipient, issue: Issue, error: SMTPFailure, now: datetime
+) -> Outcome:
+    started = issue.send_requested_at or now
+    if recipient.attempts >= MAX_ATTEMPTS or now - started > RETRY_WINDOW:
+        return Outcome(recipient.delivery_id, ds.FAILED, f"gave up: {error}")
+    return Outcome(
+        recipient.delivery_id,
+        ds.QUEUED,
+        str(error),
+        next_attempt_at=now + backoff(recipient.attempts),
+    )
+
+
+def send_batch(
+    session: Session,
+    settings: Settings,
+    tokens: Tokens,
+    issue_id: int,
+    delivery_ids: list[int],
+    *,
+    limiter: RateLimiter | None = None,
+    connection_factory: Callable[[Settings], SMTPConnection] = SMTPConnection,
+    clock: Callable[[], datetime] = utcnow,
+) -> BatchResult:
+    limiter = limiter or Unlimited()
+    result = BatchResult()
+    issue = session.scalar(
+        select(Issue)
+        .where(Issue.id == issue_id)
+        .options(
+            selectinload(Issue.items).selectinload(IssueArticle.article),
+            # Compiling reads the newsletter; loaded now, not lazily in the middle of the
+            # first group's SMTP conversation (which would hold a transaction open).
+            selectinload(Issue.newsletter),
+        )
+    )
+    if issue is None:
+        raise ledger.IssueNotFound(f"no issue with id {issue_id}")
+    if issue.status != issue_states.SENDING:
+        return result
+    failures_in_row = 0
+    # The next reader's copy is made while the server takes in the current one (the
+    # SMTP connection calls prepare_ahead between the last byte of a mail and the reply).
+    ready: dict[int, Outgoing | None | Exception] = {}
+
+    # Looked up once per language and batch, not per reader (the process-wide cache's
+    # key hashes the issue's content).
+    by_language: dict[str, CompiledDigest] = {}
+
+    def prepare(recipient: Recipient) -> Outgoing | None:
+        language = recipient.language or DEFAULT_LANGUAGE
+        if language not in by_language:
+            by_language[language] = compiled_digest(settings, issue, language)
+        return personal_copy(settings, tokens, by_language[language], recipient)
+
+    def prepare_ahead(recipient: Recipient) -> None:
+        try:
+            ready[recipient.delivery_id] = prepare(recipient)
+        except Exception as exc:  # raised in its turn, as if made then
+            ready[recipient.delivery_id] = exc
+
+    with connection_factory(settings) as smtp:
+        for group in batches(delivery_ids, COMMIT_GROUP):
+            claim = claims.claim(session, issue_id, group, clock())
+            result.skipped += claim.skipped
+            if not claim.issue_sending:
+                break
+            outcomes: list[Outcome] = []
+            suppress: list[int] = []
+            stop: str | None = None
+            recipients = claim.recipients
+            ready.clear()
+            for index, recipient in enumerate(recipients):
+                now = clock()
+                if stop:
+                    # Claimed but not tried: back to the queue as it was.
+                    outcomes.append(
+                        Outcome(
+                            recipient.delivery_id,
+                            ds.QUEUED,
+                            stop,
+                            next_attempt_at=now + BACKOFF_BASE,
+                        )
+                    )
+                    continue
+                if recipient.delivery_id in ready:
+                    made = ready.pop(recipient.delivery_id)
+                    if isinstance(made, Exception):
+                        raise made
+                    message = made
+                else:
+                    message = prepare(recipient)
+                if message is None:
+                    outcomes.append(
+                        Outcome(
+                            recipient.delivery_id, ds.SKIPPED, "nothing new in the reader's topics"
+                        )
+                    )
+                    result.skipped += 1
+                    continue
+                following = recipients[index + 1] if index + 1 < len(recipients) else None
+                limiter.acquire()
+                try:
+                    smtp.send(
+                        message,
+                        meanwhile=(lambda r=following: prepare_ahead(r)) if following else None,
+                    )
+                except TemporarySMTPError as exc:
+                    failures_in_row += 1
+                    outcomes.append(_retry_outcome(recipient, issue, exc, now))
+                    result.requeued += outcomes[-1].status == ds.QUEUED
+                    result.failed += outcomes[-1].status == ds.FAILED
+                    if exc.code in (None, 421):
+                        stop = f"SMTP server unavailable: {exc}"
+                except PermanentSMTPError as exc:
+                    failures_in_row += 1
+                    status = enhanced_status(exc.text)
+                    if status and status[1] == 7:
+                        # Policy (5.7.x): the server refuses *us*, not the reader. Keep the
+                        # reader, put the row back and stop the issue for an editor to look.
+                        outcomes.append(Outcome(recipient.delivery_id, ds.QUEUED, str(exc)))
+                        result.requeued += 1
+                        stop = f"the SMTP server refused the send by policy: {exc}"
+                        result.paused = stop
+                        continue
+                    if status and status[1] == 1:
+                        suppress.append(recipient.subscription_id)
+                    outcomes.append(Outcome(recipient.delivery_id, ds.FAILED, str(exc)))
+                    result.failed += 1
+                except InDoubtSMTPError as exc:
+                    failures_in_row += 1
+                    outcomes.append(Outcome(recipient.delivery_id, ds.IN_DOUBT, str(exc)))
+                    result.in_doubt += 1
+                else:
+                    failures_in_row = 0
+                    outcomes.append(
+                        Outcome(recipient.delivery_id, ds.SENT, message_id=message.message_id)
+                    )
+                    result.sent += 1
+                if not stop and failures_in_row >= MAX_CONSECUTIVE_FAILURES:
+                    stop = f"{failures_in_row} failures in a row, the last: {outcomes[-1].error}"
+                    result.paused = stop
+            # Committed by the next group's claim, by the pause or release below, or by
+            # the commit after the loop: never left open while SMTP talks.
+            claims.record(session, outcomes, clock(), suppress, commit=False)
+            if result.paused:
+                ledger.pause(session, issue_id, reason=result.paused)
+                record_event(
+                    session, "issue.auto_paused", issue_id=issue_id, data={"reason": result.paused}
+                )
+                session.commit()
+            if stop:
+                if not result.paused:
+                    _release_rest(session, delivery_ids, group, clock() + BACKOFF_BASE)
+                break
+        # The last group's results, before the connection is closed (QUIT talks SMTP).
+        session.commit()
+    ledger.finish_if_done(session, issue_id)
+    session.commit()
+    return result
+
+
+def _release_rest(
+    session: Session, delivery_ids: list[int], last_group: list[int], not_before: datetime
+) -> None:
+    """The server is down: let the reconciler pick the untried rows up after a pause."""
+    rest = delivery_ids[delivery_ids.index(last_group[-1]) + 1 :]
+    if rest:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(rest), Delivery.status == ds.QUEUED)
+            .values(enqueued_at=None, next_attempt_at=not_before)
+        )
+        session.commit()

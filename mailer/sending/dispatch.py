@@ -1,0 +1,39 @@
+"""Handing queued rows to the broker, a page at a time, each page marked before it goes.
+
+Marking first (and committing) means a page the broker then loses is seen by
+the reconciler once ``ENQUEUE_LEASE`` has passed; a page handed over twice is
+harmless, because only one claim per row can succeed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from mailer.db import Database
+from mailer.sending import ledger
+
+SendBatch = Callable[[int, list[int]], None]
+
+
+def queue_issue(
+    db: Database,
+    send_batch: SendBatch,
+    issue_id: int,
+    now: datetime,
+    *,
+    page_size: int,
+    stale_only: bool = False,
+) -> int:
+    queued = 0
+    after = 0
+    while True:
+        with db.session() as session:
+            ids = ledger.queued_page(session, issue_id, after, page_size, now, stale_only)
+            if not ids:
+                return queued
+            ledger.mark_enqueued(session, ids)
+            session.commit()
+        send_batch(issue_id, ids)
+        queued += len(ids)
+        after = ids[-1]

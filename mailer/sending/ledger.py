@@ -1,0 +1,256 @@
+"""The delivery ledger: with mailer/claims.py (a group claimed and recorded), the only
+code that changes delivery rows and an issue's send state.
+
+A row moves queued → sending (claimed and committed *before* the SMTP
+transaction) → sent | failed | bounced | in-doubt | skipped, or back to
+queued after a temporary failure. Every change is a guarded UPDATE, so two
+workers, a redelivered task or a second ``digest send`` can never take the
+same row twice. The broker only carries ids; what is left to do is always
+read from here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, func, literal, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from mailer.db import utcnow
+from mailer.issues import states as issue_states
+from mailer.models import Delivery, Issue, Subscription, record_event
+from mailer.sending import states as ds
+
+# A row left in ``sending`` longer than this was claimed by a worker that died.
+CLAIM_LEASE = timedelta(minutes=10)
+# How long a queued row may sit in the broker before the reconciler queues it again.
+ENQUEUE_LEASE = timedelta(minutes=10)
+# A start task lost by the broker is noticed after this.
+START_GRACE = timedelta(minutes=1)
+
+
+class IssueNotFound(LookupError):
+    pass
+
+
+class TransitionRefused(ValueError):
+    pass
+
+
+def get_issue(session: Session, issue_id: int) -> Issue:
+    issue = session.get(Issue, issue_id)
+    if issue is None:
+        raise IssueNotFound(f"no issue with id {issue_id}")
+    return issue
+
+
+def transition(
+    session: Session,
+    issue_id: int,
+    target: str,
+    *,
+    only_from: tuple[str, ...] | None = None,
+    reason: str | None = None,
+) -> bool:
+    """Move an issue to ``target`` if the state table allows it; a guarded UPDATE."""
+    sources = issue_states.sources_of(target)
+    if only_from is not None:
+        sources = tuple(s for s in sources if s in only_from)
+    values: dict[str, object] = {"status": target}
+    if target == issue_states.SENDING:
+        values["pause_reason"] = None
+    if target == issue_states.PAUSED:
+        values["pause_reason"] = reason
+    if target == issue_states.SENT:
+        values["sent_at"] = utcnow()
+    changed = session.execute(
+        update(Issue).where(Issue.id == issue_id, Issue.status.in_(sources)).values(**values)
+    ).rowcount  # type: ignore[attr-defined]
+    if changed:
+        record_event(session, f"issue.{target}", issue_id=issue_id, data={"reason": reason})
+    return bool(changed)
+
+
+def request_send(session: Session, issue_id: int) -> bool:
+    """True when this call started the send; False when it was started before."""
+    get_issue(session, issue_id)
+    started = transition(
+        session,
+        issue_id,
+        issue_states.SENDING,
+        only_from=(issue_states.DRAFT, issue_states.SCHEDULED),
+    )
+    if started:
+        session.execute(
+            update(Issue).where(Issue.id == issue_id).values(send_requested_at=utcnow())
+        )
+    return started
+
+
+def pause(session: Session, issue_id: int, reason: str = "paused by an editor") -> bool:
+    get_issue(session, issue_id)
+    return transition(session, issue_id, issue_states.PAUSED, reason=reason)
+
+
+def resume(session: Session, issue_id: int) -> bool:
+    """Paused → sending; the caller then queues the rows still queued (dispatch.queue_issue)."""
+    get_issue(session, issue_id)
+    resumed = transition(session, issue_id, issue_states.SENDING, only_from=(issue_states.PAUSED,))
+    if resumed:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.issue_id == issue_id, Delivery.status == ds.QUEUED)
+            .values(next_attempt_at=None)
+        )
+    return resumed
+
+
+def cancel(session: Session, issue_id: int) -> bool:
+    get_issue(session, issue_id)
+    return transition(session, issue_id, issue_states.CANCELLED)
+
+
+def resend_in_doubt(session: Session, issue_id: int) -> int:
+    """An editor's decision: queue the in-doubt rows again (some readers may get two copies)."""
+    issue = get_issue(session, issue_id)
+    if issue.status not in (issue_states.SENT, issue_states.SENDING, issue_states.PAUSED):
+        raise TransitionRefused(f"issue {issue_id} is {issue.status}; nothing to resend")
+    count = session.execute(
+        update(Delivery)
+        .where(Delivery.issue_id == issue_id, Delivery.status == ds.IN_DOUBT)
+        .values(status=ds.QUEUED, enqueued_at=None, next_attempt_at=None, claimed_at=None)
+    ).rowcount  # type: ignore[attr-defined]
+    if count and issue.status == issue_states.SENT:
+        # The one way back from sent: the editor chose to resend. Not in the state table,
+        # so that no ordinary `send` can ever restart a sent issue.
+        session.execute(
+            update(Issue)
+            .where(Issue.id == issue_id, Issue.status == issue_states.SENT)
+            .values(status=issue_states.SENDING, sent_at=None)
+        )
+    record_event(session, "issue.resend_in_doubt", issue_id=issue_id, data={"rows": count})
+    return int(count)
+
+
+def count_recipients(session: Session, issue: Issue) -> int:
+    return int(
+        session.scalar(
+            select(func.count()).where(
+                Subscription.newsletter_id == issue.newsletter_id,
+                Subscription.status == "active",
+            )
+        )
+        or 0
+    )
+
+
+def create_deliveries(session: Session, issue_id: int) -> None:
+    """One queued row per active subscription (insert-if-absent), in one statement."""
+    issue = get_issue(session, issue_id)
+    if issue.status != issue_states.SENDING:
+        return []
+    if issue.deliveries_created_at is None:
+        # Insert-if-absent by the unique (issue, subscription) key. Not NOT EXISTS: on
+        # PostgreSQL the planner, seeing an empty delivery table, scanned it once per
+        # subscription while the INSERT filled it (32 s for 100 000 rows, quadratic).
+        insert_ = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        session.execute(
+            insert_(Delivery)
+            .from_select(
+                ["issue_id", "subscription_id", "status", "attempts"],
+                select(literal(issue_id), Subscription.id, literal(ds.QUEUED), literal(0)).where(
+                    Subscription.newsletter_id == issue.newsletter_id,
+                    Subscription.status == "active",
+                ),
+            )
+            .on_conflict_do_nothing(index_elements=["issue_id", "subscription_id"])
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            # Fresh statistics for the rows just written: planning the claims with the
+            # old ones (an empty table, or only earlier issues' rows) chose the
+            # (issue, status) index and read every queued row of the issue per group,
+            # ~0.4 s a claim at 1 M readers.
+            session.execute(text("ANALYZE delivery"))
+        issue.deliveries_created_at = utcnow()
+
+
+def queued_page(
+    session: Session,
+    issue_id: int,
+    after_id: int,
+    size: int,
+    now: datetime,
+    stale_only: bool = False,
+) -> list[int]:
+    """The next ``size`` queued, due row ids after ``after_id`` (keyset paging: a million
+    rows are walked without ever holding them all).
+
+    With ``stale_only``, only rows no broker message is known to carry: never
+    handed over, handed back after a failure, or handed over longer ago than the lease.
+    """
+    query = select(Delivery.id).where(
+        Delivery.issue_id == issue_id,
+        Delivery.status == ds.QUEUED,
+        Delivery.id > after_id,
+        Delivery.next_attempt_at.is_(None) | (Delivery.next_attempt_at <= now),
+    )
+    if stale_only:
+        query = query.where(
+            Delivery.enqueued_at.is_(None) | (Delivery.enqueued_at < now - ENQUEUE_LEASE)
+        )
+    return list(session.scalars(query.order_by(Delivery.id).limit(size)))
+
+
+def mark_enqueued(session: Session, delivery_ids: list[int]) -> None:
+    session.execute(
+        update(Delivery).where(Delivery.id.in_(delivery_ids)).values(enqueued_at=utcnow())
+    )
+
+
+def finish_if_done(session: Session, issue_id: int) -> bool:
+    open_rows = exists().where(
+        Delivery.issue_id == issue_id, Delivery.status.in_((ds.QUEUED, ds.SENDING))
+    )
+    done = session.execute(
+        update(Issue)
+        .where(
+            Issue.id == issue_id,
+            Issue.status == issue_states.SENDING,
+            Issue.deliveries_created_at.is_not(None),
+            ~open_rows,
+        )
+        .values(status=issue_states.SENT, sent_at=utcnow())
+    ).rowcount  # type: ignore[attr-defined]
+    if done:
+        record_event(session, "issue.sent", issue_id=issue_id)
+    return bool(done)
+
+
+def mark_stale_claims_in_doubt(session: Session, now: datetime) -> int:
+    """Rows claimed by a worker that died: the mail may have gone, so never resend blindly."""
+    return int(
+        session.execute(
+            update(Delivery)
+            .where(Delivery.status == ds.SENDING, Delivery.claimed_at < now - CLAIM_LEASE)
+            .values(status=ds.IN_DOUBT, last_error="worker stopped during the SMTP transaction")
+        ).rowcount  # type: ignore[attr-defined]
+    )
+
+
+def issues_awaiting_deliveries(session: Session, now: datetime) -> list[int]:
+    """Sending issues whose start task was lost (requested a while ago, still no rows)."""
+    return list(
+        session.scalars(
+            select(Issue.id).where(
+                Issue.status == issue_states.SENDING,
+                Issue.deliveries_created_at.is_(None),
+                Issue.send_requested_at < now - START_GRACE,
+            )
+        )
+    )
+
+
+def sending_issue_ids(session: Session) -> list[int]:
+    return list(session.scalars(select(Issue.id).where(Issue.status == issue_states.SENDING)))

@@ -1,0 +1,47 @@
+"""An editor's decision after a send: try the failed deliveries once more.
+
+The in-doubt counterpart is ``ledger.resend_in_doubt``; this one follows the same rules.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from mailer.issues import states as issue_states
+from mailer.models import Delivery, Issue, record_event
+from mailer.sending import states as ds
+from mailer.sending.ledger import IssueNotFound, TransitionRefused
+
+RESENDABLE = (issue_states.SENT, issue_states.SENDING, issue_states.PAUSED)
+
+
+def resend_failed(session: Session, issue_id: int) -> int:
+    """Queue the failed rows again (after fixing the cause, say); returns how many.
+
+    A reader suppressed meanwhile (a 5.1.x bounce, an unsubscribe) is skipped at the claim.
+    """
+    issue = session.get(Issue, issue_id)
+    if issue is None:
+        raise IssueNotFound(f"no issue with id {issue_id}")
+    if issue.status not in RESENDABLE:
+        raise TransitionRefused(f"issue {issue_id} is {issue.status}; nothing to resend")
+    count = session.execute(
+        update(Delivery)
+        .where(Delivery.issue_id == issue_id, Delivery.status == ds.FAILED)
+        .values(
+            status=ds.QUEUED, attempts=0, enqueued_at=None, next_attempt_at=None, claimed_at=None
+        ),
+        execution_options={"synchronize_session": False},
+    ).rowcount  # type: ignore[attr-defined]
+    if count and issue.status == issue_states.SENT:
+        # As for in-doubt rows: the editor's explicit choice is the one way back from sent.
+        session.execute(
+            update(Issue)
+            .where(Issue.id == issue_id, Issue.status == issue_states.SENT)
+            .values(status=issue_states.SENDING, sent_at=None),
+            execution_options={"synchronize_session": False},
+        )
+    record_event(session, "issue.resend_failed", issue_id=issue_id, data={"rows": count})
+    session.expire(issue)
+    return int(count)

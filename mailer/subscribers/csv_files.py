@@ -1,0 +1,257 @@
+"""CSV import and export of subscribers."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailer.models import Subscriber, Subscription
+from mailer.subscribers.subscriptions import (
+    RequestContext,
+    SignupRequest,
+    ValidationFailed,
+    confirm,
+    parse_signup,
+    subscribe,
+)
+
+EXPORT_COLUMNS = ("email", "name", "language", "status", "topics", "created_at", "confirmed_at")
+
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+PREVIEW_ROWS = 10
+FIELDS = ("email", "name", "language", "topics")
+# Header names an editor's spreadsheet may use for each field (lower case).
+HEADER_NAMES = {
+    "email": ("email", "e-mail", "epost", "e-post", "e-postadresse", "mail", "email address"),
+    "name": ("name", "navn", "fullt navn", "full name"),
+    "language": ("language", "språk", "lang"),
+    "topics": ("topics", "temaer", "tema"),
+}
+
+NOT_UTF8 = "Filen er ikke UTF-8. Lagre den som «CSV UTF-8» og prøv igjen."
+EMPTY_FILE = "Filen er tom."
+TOO_LARGE = "Filen er for stor (høyst 5 MB)."
+NOT_TEXT = "Filen er ikke en CSV-tekstfil."
+NO_HEADER = "Første linje må navngi kolonnene."
+NO_EMAIL_COLUMN = "Ingen kolonne ser ut til å inneholde e-postadresser."
+UNKNOWN_COLUMN = "Ukjent kolonne."
+EMAIL_COLUMN_REQUIRED = "Velg kolonnen med e-postadresser."
+DUPLICATE_COLUMN = "Samme kolonne er valgt for flere felt."
+BAD_CSV = "Filen kan ikke leses som CSV."
+
+
+def decode_upload(data: bytes) -> str:
+    """The uploaded bytes as text; ValidationFailed({"file": …}) for anything not UTF-8 CSV."""
+    if not data.strip():
+        raise ValidationFailed({"file": EMPTY_FILE})
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ValidationFailed({"file": TOO_LARGE})
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed({"file": NOT_UTF8}) from exc
+    if "\x00" in text:
+        raise ValidationFailed({"file": NOT_TEXT})
+    return text
+
+
+@dataclass
+class CsvPreview:
+    columns: list[str]
+    rows: list[list[str]]
+    total_rows: int
+    mapping: dict[str, str]
+
+
+def _rows(text: str) -> list[list[str]]:
+    try:
+        return list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:
+        raise ValidationFailed({"file": BAD_CSV}) from exc
+
+
+def guess_mapping(columns: list[str]) -> dict[str, str]:
+    mapping = dict.fromkeys(FIELDS, "")
+    for column in columns:
+        key = column.strip().lower()
+        for name, aliases in HEADER_NAMES.items():
+            if key in aliases and not mapping[name]:
+                mapping[name] = column
+    return mapping
+
+
+def preview_csv(text: str) -> CsvPreview:
+    """The header, the first rows and a guessed column mapping; refuses a file in which
+    no column can hold the addresses."""
+    rows = [r for r in _rows(text) if any(cell.strip() for cell in r)]
+    if not rows or not any(cell.strip() for cell in rows[0]):
+        raise ValidationFailed({"file": NO_HEADER})
+    columns = [cell.strip() for cell in rows[0]]
+    body = rows[1:]
+    mapping = guess_mapping(columns)
+    if not mapping["email"]:
+        with_at = [
+            columns[i]
+            for i in range(len(columns))
+            if any(i < len(r) and "@" in r[i] for r in body[:50])
+        ]
+        if not with_at:
+            raise ValidationFailed({"file": NO_EMAIL_COLUMN})
+        mapping["email"] = with_at[0]
+    return CsvPreview(columns, body[:PREVIEW_ROWS], len(body), mapping)
+
+
+def check_mapping(columns: list[str], mapping: dict[str, str]) -> dict[str, str]:
+    """Field → column (or "" for none); ValidationFailed names the field that is wrong."""
+    errors: dict[str, str] = {}
+    clean = {f: (mapping.get(f) or "").strip() for f in FIELDS}
+    for name, column in clean.items():
+        if column and column not in columns:
+            errors[name] = UNKNOWN_COLUMN
+    if not clean["email"]:
+        errors["email"] = EMAIL_COLUMN_REQUIRED
+    chosen = [c for c in clean.values() if c]
+    if len(chosen) != len(set(chosen)):
+        errors["mapping"] = DUPLICATE_COLUMN
+    if errors:
+        raise ValidationFailed(errors)
+    return clean
+
+
+@dataclass
+class ImportReport:
+    imported: int = 0
+    unchanged: int = 0
+    errors: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    to_confirm: list[int] = field(default_factory=list)
+    # (line, the earlier line with the same address)
+    duplicates: list[tuple[int, int]] = field(default_factory=list)
+    suppressed: list[int] = field(default_factory=list)
+    # Lines of readers who left (unsubscribed, bounced, complained): an import never
+    # brings them back; only they can, by signing up again.
+    former: list[int] = field(default_factory=list)
+
+
+def _has_left(session: Session, email: str) -> bool:
+    status = session.scalar(
+        select(Subscription.status)
+        .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+        .where(Subscriber.email == email)
+        .limit(1)
+    )
+    return status in ("unsubscribed", "bounced", "complained")
+
+
+def import_csv(
+    session: Session,
+    text: str,
+    allowed_topics: tuple[str, ...],
+    already_consented: bool,
+    source: str,
+    *,
+    mapping: dict[str, str] | None = None,
+    secret_keys: tuple[str, ...] = (),
+) -> ImportReport:
+    """Rows with errors are reported and skipped; the good rows are imported together.
+
+    With ``already_consented`` the rows become active at once (the consent
+    record names the import as its source); otherwise they wait for the
+    confirmation mail like any signup. ``mapping`` says which column holds each
+    field (by header name); without it the headers must be named email, name, …
+    An address seen earlier in the file is skipped as a duplicate, and one on the
+    suppression list (with ``secret_keys``) is never imported.
+    """
+    from mailer.subscribers.erasure import is_suppressed
+
+    report = ImportReport()
+    reader = csv.DictReader(io.StringIO(text))
+    try:
+        columns = [(f or "").strip() for f in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise ValidationFailed({"file": BAD_CSV}) from exc
+    if mapping is None:
+        if "email" not in [c.lower() for c in columns]:
+            raise ValidationFailed(
+                {"file": "the first line must name the columns and include 'email'"}
+            )
+        lowered = {c.lower(): c for c in columns}
+        mapping = {f: lowered.get(f, "") for f in FIELDS}
+    else:
+        mapping = check_mapping(columns, mapping)
+    ctx = RequestContext(channel="import", user_agent=source[:400])
+    seen: dict[str, int] = {}
+    rows = iter(reader)
+    line = 1
+    while True:
+        try:
+            raw = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise ValidationFailed({"file": f"{BAD_CSV} ({exc})"}) from exc
+        line = reader.line_num
+        row = {(k or "").strip(): (v or "") for k, v in raw.items() if isinstance(v, str)}
+        if not any(v.strip() for v in row.values()):
+            continue
+        value = {f: row.get(column, "") if column else "" for f, column in mapping.items()}
+        topics = [t.strip() for t in value["topics"].split(";") if t.strip()]
+        data = {**value, "topics": topics, "consent": "on"}
+        try:
+            signup: SignupRequest = parse_signup(data, allowed_topics)
+        except ValidationFailed as exc:
+            report.errors.append((line, exc.errors))
+            continue
+        if signup.email in seen:
+            report.duplicates.append((line, seen[signup.email]))
+            continue
+        seen[signup.email] = line
+        if secret_keys and is_suppressed(session, signup.email, secret_keys):
+            report.suppressed.append(line)
+            continue
+        if _has_left(session, signup.email):
+            report.former.append(line)
+            continue
+        if already_consented:
+            # The record keeps where the consent came from, not a wording they never saw.
+            signup = dataclasses.replace(signup, consent_text=f"already consented: {source}")
+        outcome = subscribe(session, signup, ctx)
+        subscription = session.get(Subscription, outcome.subscription_id)
+        assert subscription is not None
+        if already_consented and subscription.status == "pending":
+            confirm(session, subscription.id, ctx)
+            report.imported += 1
+        elif outcome.send_confirmation:
+            report.to_confirm.append(subscription.id)
+            report.imported += 1
+        else:
+            report.unchanged += 1
+    session.flush()
+    return report
+
+
+def export_rows(session: Session) -> Iterator[list[str]]:
+    yield list(EXPORT_COLUMNS)
+    rows: Iterable[Any] = session.execute(
+        select(Subscriber, Subscription)
+        .join(Subscription, Subscription.subscriber_id == Subscriber.id)
+        .order_by(Subscriber.id)
+        .execution_options(yield_per=500)
+    )
+    for subscriber, subscription in rows:
+        yield [
+            subscriber.email,
+            subscriber.name,
+            subscriber.language,
+            subscription.status,
+            ";".join(subscription.topics or []),
+            subscriber.created_at.isoformat(),
+            subscription.confirmed_at.isoformat() if subscription.confirmed_at else "",
+        ]

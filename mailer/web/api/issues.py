@@ -1,0 +1,241 @@
+"""JSON API for editors: an issue's progress and its send lifecycle (bearer token)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, current_app, g, request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailer.app import runtime
+from mailer.i18n import gettext
+from mailer.issues import editing as issue_editing
+from mailer.issues.drafting import NothingToDraft, draft_issue, issue_subject
+from mailer.models import Delivery, Issue, Subscriber, Subscription, record_event
+from mailer.reports.stats import recent_issues
+from mailer.sending import ledger
+from mailer.sending import progress as send_progress
+from mailer.sending import states as ds
+from mailer.sending.cli import committed, resend_and_queue, resume_and_queue
+from mailer.subscribers.subscriptions import ValidationFailed
+from mailer.web.auth import token_required
+from mailer.web.csrf import csrf
+from worker.celery_app import enqueue
+
+bp = Blueprint("api_issues", __name__, url_prefix="/api/v1/issues")
+csrf.exempt(bp)
+
+
+def _progress(issue_id: int) -> tuple[dict[str, Any], int]:
+    with runtime().db.session() as session:
+        try:
+            state = send_progress.progress(session, issue_id)
+        except ledger.IssueNotFound as exc:
+            return {"errors": {"issue_id": str(exc)}}, 404
+        issue = session.get(Issue, issue_id)
+        assert issue is not None
+        subject = issue_subject(issue, issue.language)
+    return {**state.as_dict(), "subject": subject}, 200
+
+
+def _audit(action: str, issue_id: int, **data: Any) -> None:
+    with runtime().db.session() as session:
+        record_event(
+            session, f"api.{action}", issue_id=issue_id, data={"editor_id": g.editor_id, **data}
+        )
+        session.commit()
+
+
+def _english(errors: dict[str, str]) -> dict[str, str]:
+    return {field: gettext(message, "en") for field, message in errors.items()}
+
+
+def _summary(session: Session, issue: Issue) -> dict[str, Any]:
+    return {
+        "id": issue.id,
+        "subject": issue_subject(issue, issue.language),
+        "custom_subject": issue.subject,
+        "intro": issue.intro,
+        "status": issue.status,
+        "scheduled_at": issue.scheduled_at.isoformat() if issue.scheduled_at else None,
+        "sent_at": issue.sent_at.isoformat() if issue.sent_at else None,
+        "article_ids": [item.article_id for item in issue.items],
+        "recipients": ledger.count_recipients(session, issue),
+    }
+
+
+@bp.get("")
+@token_required
+def index():
+    """The last 100 issues, newest first, with their delivery counts."""
+    with runtime().db.session() as session:
+        rows = recent_issues(session, "en", limit=100)
+    return {
+        "issues": [
+            {
+                "id": r.id,
+                "subject": r.subject,
+                "status": r.status,
+                "created_at": r.created_at.isoformat(),
+                "sent_at": r.sent_at.isoformat() if r.sent_at else None,
+                "counts": r.counts,
+            }
+            for r in rows
+        ]
+    }
+
+
+@bp.post("")
+@token_required
+def draft():
+    """Draft an issue from the articles since the last sent one (like `mailer digest draft`)."""
+    with runtime().db.session() as session:
+        try:
+            issue = draft_issue(session)
+        except NothingToDraft as exc:
+            return {"errors": {"articles": str(exc)}}, 409
+        record_event(session, "api.draft", issue_id=issue.id, data={"editor_id": g.editor_id})
+        session.commit()
+        return _summary(session, issue), 201
+
+
+@bp.get("/<int:issue_id>")
+@token_required
+def show(issue_id: int):
+    body, status = _progress(issue_id)
+    if status == 200:
+        with runtime().db.session() as session:
+            issue = session.get(Issue, issue_id)
+            assert issue is not None
+            body = {**_summary(session, issue), **body}
+    return body, status
+
+
+@bp.patch("/<int:issue_id>")
+@token_required
+def edit(issue_id: int):
+    """Change a draft: any of subject, intro (Markdown) and article_ids (the whole
+    ordered list: reorder, drop and add in one call). All or nothing."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return {"errors": {"body": "expected a JSON object (Content-Type: application/json)"}}, 400
+    errors: dict[str, str] = {}
+    for key in ("subject", "intro"):
+        if key in body and not isinstance(body[key], str):
+            errors[key] = "must be a string"
+    ids = body.get("article_ids")
+    if ids is not None and (not isinstance(ids, list) or not all(type(i) is int for i in ids)):
+        errors["article_ids"] = "must be a list of article ids (integers)"
+    unknown = sorted(set(body) - {"subject", "intro", "article_ids"})
+    if unknown:
+        errors[unknown[0]] = "unknown field; use subject, intro or article_ids"
+    if errors:
+        return {"errors": errors}, 400
+    with runtime().db.session() as session:
+        if session.get(Issue, issue_id) is None:
+            return {"errors": {"issue_id": f"no issue with id {issue_id}"}}, 404
+        try:
+            issue_editing.update_content(session, issue_id, body.get("subject"), body.get("intro"))
+            if ids is not None:
+                issue_editing.set_articles(session, issue_id, ids)
+        except ValidationFailed as exc:
+            session.rollback()
+            status = 409 if "status" in exc.errors else 400
+            return {"errors": _english(exc.errors)}, status
+        record_event(
+            session,
+            "api.edit",
+            issue_id=issue_id,
+            data={"editor_id": g.editor_id, "fields": sorted(body)},
+        )
+        session.commit()
+        issue = session.get(Issue, issue_id)
+        assert issue is not None
+        session.refresh(issue)
+        return _summary(session, issue), 200
+
+
+@bp.post("/<int:issue_id>/send")
+@token_required
+def send(issue_id: int):
+    with runtime().db.session() as session:
+        try:
+            started = ledger.request_send(session, issue_id)
+        except ledger.IssueNotFound as exc:
+            return {"errors": {"issue_id": str(exc)}}, 404
+        session.commit()
+    if started:
+        enqueue(current_app, "mailer.start_send", issue_id)
+    _audit("send", issue_id, started=started)
+    body, status = _progress(issue_id)
+    if not started and body["status"] not in ("sending", "sent"):
+        return {"errors": {"status": f"issue {issue_id} is {body['status']}"}}, 409
+    return {**body, "started": started}, 202 if started else 200
+
+
+def _lifecycle(issue_id: int, action: str, change: Callable[[], bool]):
+    try:
+        changed = change()
+    except ledger.IssueNotFound as exc:
+        return {"errors": {"issue_id": str(exc)}}, 404
+    body, _ = _progress(issue_id)
+    if not changed:
+        return {"errors": {"status": f"issue {issue_id} is {body['status']}; cannot {action}"}}, 409
+    _audit(action, issue_id)
+    return body, 200
+
+
+@bp.post("/<int:issue_id>/pause")
+@token_required
+def pause(issue_id: int):
+    return _lifecycle(issue_id, "pause", committed(ledger.pause, issue_id))
+
+
+@bp.post("/<int:issue_id>/cancel")
+@token_required
+def cancel(issue_id: int):
+    return _lifecycle(issue_id, "cancel", committed(ledger.cancel, issue_id))
+
+
+@bp.post("/<int:issue_id>/resume")
+@token_required
+def resume(issue_id: int):
+    return _lifecycle(issue_id, "resume", lambda: resume_and_queue(issue_id))
+
+
+@bp.post("/<int:issue_id>/resend-in-doubt")
+@token_required
+def resend_in_doubt(issue_id: int):
+    try:
+        count = resend_and_queue(issue_id)
+    except ledger.IssueNotFound as exc:
+        return {"errors": {"issue_id": str(exc)}}, 404
+    except ledger.TransitionRefused as exc:
+        return {"errors": {"status": str(exc)}}, 409
+    _audit("resend_in_doubt", issue_id, rows=count)
+    body, _ = _progress(issue_id)
+    return {**body, "requeued": count}, 200
+
+
+@bp.get("/<int:issue_id>/deliveries")
+@token_required
+def deliveries(issue_id: int):
+    status = request.args.get("status", ds.IN_DOUBT)
+    if status not in ds.ALL:
+        return {"errors": {"status": f"one of {', '.join(ds.ALL)}"}}, 400
+    with runtime().db.session() as session:
+        rows = session.execute(
+            select(Subscriber.email, Delivery.status, Delivery.attempts, Delivery.last_error)
+            .join(Subscription, Subscription.id == Delivery.subscription_id)
+            .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+            .where(Delivery.issue_id == issue_id, Delivery.status == status)
+            .order_by(Delivery.id)
+            .limit(1000)
+        ).all()
+    return {
+        "deliveries": [
+            {"email": e, "status": s, "attempts": a, "last_error": err} for e, s, a, err in rows
+        ]
+    }

@@ -1,0 +1,78 @@
+"""Sent issues as web pages and as an RSS feed: no names, no personal links."""
+
+from __future__ import annotations
+
+from email.utils import format_datetime
+from xml.sax.saxutils import escape
+
+from flask import Blueprint, Response, abort, render_template
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from mailer.app import runtime
+from mailer.issues import states as issue_states
+from mailer.issues.drafting import issue_subject
+from mailer.issues.rendering import archive_page
+from mailer.models import Issue, IssueArticle
+from mailer.web.request_info import page_language
+
+bp = Blueprint("archive", __name__)
+
+
+def _sent_issues(session):  # type: ignore[no-untyped-def]
+    return session.scalars(
+        select(Issue).where(Issue.status == issue_states.SENT).order_by(Issue.sent_at.desc())
+    ).all()
+
+
+@bp.get("/archive")
+def index():
+    language = page_language()
+    with runtime().db.session() as session:
+        issues = [
+            {"id": i.id, "subject": issue_subject(i, language), "sent_at": i.sent_at}
+            for i in _sent_issues(session)
+        ]
+    return render_template("archive.html", language=language, issues=issues)
+
+
+@bp.get("/archive/<int:issue_id>")
+def show(issue_id: int):
+    rt = runtime()
+    with rt.db.session() as session:
+        issue = session.scalar(
+            select(Issue)
+            .where(Issue.id == issue_id, Issue.status == issue_states.SENT)
+            .options(selectinload(Issue.items).selectinload(IssueArticle.article))
+        )
+        if issue is None:
+            abort(404)
+        page = archive_page(rt.settings, issue, page_language())
+    return Response(page, mimetype="text/html")
+
+
+@bp.get("/archive.xml")
+def feed():
+    rt = runtime()
+    base = rt.settings.base_url
+    with rt.db.session() as session:
+        items = "".join(
+            "<item>"
+            f"<title>{escape(issue_subject(i, i.language))}</title>"
+            f"<link>{base}/archive/{i.id}</link>"
+            f'<guid isPermaLink="true">{base}/archive/{i.id}</guid>'
+            f"<pubDate>{format_datetime(i.sent_at)}</pubDate>"
+            "</item>"
+            for i in _sent_issues(session)
+            if i.sent_at
+        )
+    xml = (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        '<rss version="2.0"><channel>'
+        f"<title>{escape(rt.settings.organisation or rt.settings.from_name or 'Nyhetsbrev')}"
+        "</title>"
+        f"<link>{base}/archive</link>"
+        "<description>Nyhetsbrev</description>"
+        f"{items}</channel></rss>"
+    )
+    return Response(xml, mimetype="application/rss+xml")

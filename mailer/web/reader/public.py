@@ -1,0 +1,180 @@
+"""Reader pages: signup, confirm, unsubscribe, archive, health."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template, request
+from sqlalchemy import text
+
+from mailer.app import runtime
+from mailer.issues.newsletter import current_topics, offered_topics
+from mailer.models import Subscription
+from mailer.subscribers.subscriptions import (
+    NotFound,
+    ValidationFailed,
+    confirm,
+    parse_preferences,
+    unsubscribe,
+    update_preferences,
+)
+from mailer.tokens import ExpiredToken, InvalidToken, Purpose
+from mailer.web.csrf import csrf
+from mailer.web.reader import signup_form
+from mailer.web.reader.limits import per_ip_post_limit
+from mailer.web.request_info import page_language, request_context
+
+bp = Blueprint("public", __name__)
+
+
+@bp.get("/")
+@bp.get("/subscribe")
+def subscribe_form():
+    return signup_form.show_form()
+
+
+@bp.post("/subscribe")
+@csrf.exempt  # checked in the view: the embed snippet from an allowed origin has no token
+@per_ip_post_limit()
+def subscribe_submit():
+    return signup_form.submit()
+
+
+def _read_token(purpose: Purpose, token: str, language: str):
+    """The subscription id, or an error page explaining what is wrong with the link."""
+    try:
+        return runtime().tokens.read(purpose, token), None
+    except ExpiredToken:
+        page = render_template(
+            "link_error.html", language=language, expired=True, purpose=purpose.value, token=token
+        )
+        return None, (page, 400)
+    except InvalidToken:
+        page = render_template(
+            "link_error.html", language=language, expired=False, purpose=purpose.value
+        )
+        return None, (page, 400)
+
+
+def _reader_language(subscription_id: int, fallback: str) -> str:
+    """The language the reader chose (the link came in a mail in that language), unless
+    the page was asked for in another with ?lang=."""
+    if request.args.get("lang"):
+        return fallback
+    with runtime().db.session() as session:
+        subscription = session.get(Subscription, subscription_id)
+        return subscription.subscriber.language if subscription is not None else fallback
+
+
+@bp.route("/confirm/<path:token>", methods=["GET", "POST"])
+@csrf.exempt
+def confirm_page(token: str):
+    language = page_language()
+    subscription_id, error = _read_token(Purpose.CONFIRM, token, language)
+    if error:
+        return error
+    if request.method == "GET":
+        # A link scanner that follows the link only sees this page; the POST confirms.
+        language = _reader_language(subscription_id, language)
+        return render_template("confirm.html", language=language)
+    rt = runtime()
+    with rt.db.session() as session:
+        try:
+            subscription = confirm(
+                session,
+                subscription_id,
+                request_context("web"),
+                secret_keys=rt.settings.secret_keys,
+            )
+        except NotFound:
+            return render_template("link_error.html", language=language, expired=False), 400
+        language = subscription.subscriber.language
+        session.commit()
+    return render_template("confirmed.html", language=language)
+
+
+@bp.route("/unsubscribe/<path:token>", methods=["GET", "POST"])
+@csrf.exempt
+def unsubscribe_page(token: str):
+    language = page_language()
+    subscription_id, error = _read_token(Purpose.UNSUBSCRIBE, token, language)
+    if error:
+        return error
+    rt = runtime()
+    preferences_token = rt.tokens.make(Purpose.PREFERENCES, subscription_id)
+    if request.method == "GET":
+        language = _reader_language(subscription_id, language)
+        return render_template(
+            "unsubscribe.html", language=language, preferences_token=preferences_token
+        )
+    # RFC 8058: a POST (one-click from the mail client, or our button) unsubscribes at
+    # once, with no cookie and no CSRF token, and answers 200 rather than a redirect.
+    channel = "one-click" if request.form.get("List-Unsubscribe") == "One-Click" else "web"
+    with rt.db.session() as session:
+        try:
+            subscription = unsubscribe(session, subscription_id, request_context(channel))
+        except NotFound:
+            return render_template("link_error.html", language=language, expired=False), 400
+        language = subscription.subscriber.language
+        session.commit()
+    page = render_template(
+        "unsubscribed.html", language=language, preferences_token=preferences_token
+    )
+    return page, 200
+
+
+@bp.route("/preferences/<path:token>", methods=["GET", "POST"])
+def preferences(token: str):
+    language = page_language()
+    subscription_id, error = _read_token(Purpose.PREFERENCES, token, language)
+    if error:
+        return error
+    rt = runtime()
+    with rt.db.session() as session:
+        subscription = session.get(Subscription, subscription_id)
+        if subscription is None:
+            return render_template("link_error.html", language=language, expired=False), 400
+        subscriber = subscription.subscriber
+        topics = offered_topics(current_topics(session, rt.settings), subscription.topics or [])
+        values: dict[str, object] = {
+            "name": subscriber.name,
+            "language": subscriber.language,
+            "topics": list(subscription.topics or []),
+        }
+        errors: dict[str, str] = {}
+        saved = False
+        status = 200
+        if request.method == "POST":
+            values = {
+                "name": request.form.get("name", ""),
+                "language": request.form.get("language", ""),
+                "topics": request.form.getlist("topics"),
+            }
+            try:
+                prefs = parse_preferences(values, topics)
+            except ValidationFailed as exc:
+                errors, status = exc.errors, 400
+            else:
+                update_preferences(session, subscription_id, prefs, request_context("web"))
+                session.commit()
+                saved = True
+        language = str(values.get("language") or language) if not errors else language
+        unsubscribe_token = rt.tokens.make(Purpose.UNSUBSCRIBE, subscription_id)
+        page = render_template(
+            "preferences.html",
+            language=language if language in ("nb", "en") else "nb",
+            values=values,
+            errors=errors,
+            topics=topics,
+            saved=saved,
+            active=subscription.status == "active",
+            status=subscription.status,
+            unsubscribe_token=unsubscribe_token,
+            token=token,
+        )
+    return page, status
+
+
+@bp.get("/healthz")
+def healthz():
+    with runtime().db.session() as session:
+        session.execute(text("SELECT 1"))
+    return {"status": "ok"}

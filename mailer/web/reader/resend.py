@@ -1,0 +1,39 @@
+"""A new confirmation link for a reader whose link expired.
+
+The expired page posts the old token here. itsdangerous still reads the id from a
+correctly signed token past its age; a forged one gets the invalid-link page. The
+answer is the same whether a mail goes out or not (already confirmed, gone, or a
+link sent within the hour).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, render_template
+
+from mailer.app import runtime
+from mailer.subscribers.subscriptions import request_new_confirmation
+from mailer.tokens import InvalidToken, Purpose
+from mailer.web.reader.limits import per_ip_post_limit
+from mailer.web.request_info import page_language
+from worker.celery_app import enqueue
+
+bp = Blueprint("resend", __name__)
+
+
+@bp.post("/resend/<token>")
+@per_ip_post_limit()
+def resend_confirmation(token: str):
+    language = page_language()
+    rt = runtime()
+    try:
+        subscription_id = rt.tokens.read_expired(Purpose.CONFIRM, token)
+    except InvalidToken:
+        return render_template(
+            "link_error.html", language=language, expired=False, purpose="confirm"
+        ), 400
+    with rt.db.session() as session:
+        send = request_new_confirmation(session, subscription_id)
+        session.commit()
+    if send:
+        enqueue(current_app, "mailer.send_confirmation", subscription_id)
+    return render_template("resend_done.html", language=language)

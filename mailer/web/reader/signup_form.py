@@ -1,0 +1,142 @@
+"""The signup form's logic: our own page and the snippet embedded in the site's CMS.
+
+Our form carries a CSRF token and a signed fill-time stamp. The embedded snippet
+carries neither (it is static HTML on another origin): it is accepted without a
+CSRF token only when it says so (``embed=1``) *and* the browser's Origin (or
+Referer) is one of ``MAILER_ALLOWED_ORIGINS``. Both get the honeypot and the
+per-IP limits. Every rejection of a bot is silent: the same answer as a real
+signup, nothing stored, no mail.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import current_app, redirect, render_template, request
+from flask.typing import ResponseReturnValue
+
+from mailer.app import runtime
+from mailer.i18n import gettext
+from mailer.issues.newsletter import load_topics
+from mailer.origins import is_allowed, origin_of, safe_redirect
+from mailer.subscribers.abuse import (
+    EMBED_FIELD,
+    HONEYPOT_FIELD,
+    STAMP_FIELD,
+    filled_too_fast,
+    honeypot_filled,
+    make_form_stamp,
+)
+from mailer.subscribers.subscriptions import (
+    CONSENT_TEXT,
+    CONSENT_VERSION,
+    ValidationFailed,
+    parse_signup,
+    subscribe,
+)
+from mailer.web.csrf import csrf
+from mailer.web.request_info import page_language, request_context
+from worker.celery_app import enqueue
+
+log = logging.getLogger("mailer.subscribers.abuse")
+
+
+def _topics() -> tuple[str, ...]:
+    rt = runtime()
+    return load_topics(rt.db, rt.settings)
+
+
+def _next_url(value: str | None) -> str | None:
+    return safe_redirect(value, runtime().settings.allowed_origins)
+
+
+def signup_page(
+    language: str,
+    values: dict[str, object],
+    errors: dict[str, str],
+    status: int,
+    next_url: str | None = None,
+) -> ResponseReturnValue:
+    rt = runtime()
+    return (
+        render_template(
+            "subscribe.html",
+            language=language,
+            values=values,
+            errors=errors,
+            topics=_topics(),
+            consent_text=gettext(CONSENT_TEXT, language),
+            consent_version=CONSENT_VERSION,
+            form_stamp=make_form_stamp(rt.settings.secret_keys, time.time()),
+            stamp_field=STAMP_FIELD,
+            honeypot_field=HONEYPOT_FIELD,
+            next_url=next_url,
+        ),
+        status,
+    )
+
+
+def show_form() -> ResponseReturnValue:
+    return signup_page(page_language(), {}, {}, 200, _next_url(request.args.get("next")))
+
+
+def _request_origin() -> str | None:
+    origin = request.headers.get("Origin")
+    if origin and origin != "null":
+        return origin
+    referer = request.headers.get("Referer")
+    return origin_of(referer) if referer else None
+
+
+def is_embedded_post() -> bool:
+    """The embed snippet, posted from a page on an allowed origin."""
+    return request.form.get(EMBED_FIELD) == "1" and is_allowed(
+        _request_origin(), runtime().settings.allowed_origins
+    )
+
+
+def thank_you(language: str, next_url: str | None) -> ResponseReturnValue:
+    if next_url:
+        return redirect(next_url, code=303)
+    return render_template("subscribe_done.html", language=language)
+
+
+def submit() -> ResponseReturnValue:
+    embedded = is_embedded_post()
+    if not embedded:
+        csrf.protect()  # raises CSRFError: 400 naming csrf_token
+    rt = runtime()
+    language = page_language()
+    next_url = _next_url(request.form.get("next"))
+    data = {
+        "email": request.form.get("email", ""),
+        "name": request.form.get("name", ""),
+        "consent": request.form.get("consent"),
+        "consent_version": request.form.get("consent_version", ""),
+        "language": request.form.get("language", language),
+        "topics": request.form.getlist("topics"),
+    }
+    if honeypot_filled(request.form.get(HONEYPOT_FIELD)):
+        log.info("signup dropped: honeypot filled (%s)", "embed" if embedded else "form")
+        return thank_you(language, next_url)
+    try:
+        signup = parse_signup(data, _topics())
+    except ValidationFailed as exc:
+        # Back on our own form (with a CSRF token and a fresh stamp), the reader's
+        # thank-you page still where the embed said.
+        return signup_page(language, data, exc.errors, 400, next_url)
+    if not embedded and filled_too_fast(
+        rt.settings.secret_keys,
+        request.form.get(STAMP_FIELD),
+        time.time(),
+        rt.settings.min_fill_seconds,
+    ):
+        log.info("signup dropped: form filled faster than %ss", rt.settings.min_fill_seconds)
+        return thank_you(signup.language, next_url)
+    with rt.db.session() as session:
+        outcome = subscribe(session, signup, request_context("embed" if embedded else "web"))
+        session.commit()
+    if outcome.send_confirmation:
+        enqueue(current_app, "mailer.send_confirmation", outcome.subscription_id)
+    return thank_you(signup.language, next_url)
