@@ -84,32 +84,25 @@ def _init_web(app: Flask, settings: Settings) -> None:
     csrf.init_app(app)
     init_limits(app, settings)
 
-    from mailer.web import (
-        api,
-        api_articles,
-        api_issues,
-        archive,
-        embed,
-        errors,
-        gdpr_views,
-        public,
-        resend,
-        security,
-    )
+    from mailer.web import errors, security
+    from mailer.web.admin import bp as admin_bp
+    from mailer.web.api import articles as api_articles
+    from mailer.web.api import issues as api_issues
+    from mailer.web.api import newsletter as api_newsletter
+    from mailer.web.api import signup as api_signup
+    from mailer.web.api import subscribers as api_subscribers
+    from mailer.web.reader import archive, embed, public, resend
+    from mailer.web.reader import data as reader_data
 
     app.register_blueprint(public.bp)
     app.register_blueprint(resend.bp)
-    app.register_blueprint(gdpr_views.bp)
+    app.register_blueprint(reader_data.bp)
     app.register_blueprint(embed.bp)
     security.init_security(app)
     app.register_blueprint(archive.bp)
-    app.register_blueprint(api.bp)
+    app.register_blueprint(api_signup.bp)
     app.register_blueprint(api_issues.bp)
     app.register_blueprint(api_articles.bp)
-    from mailer.web.admin import bp as admin_bp
-    from mailer.web.api import newsletter as api_newsletter
-    from mailer.web.api import subscribers as api_subscribers
-
     app.register_blueprint(api_subscribers.bp)
     app.register_blueprint(api_newsletter.bp)
     app.register_blueprint(admin_bp)
