@@ -14,7 +14,11 @@ READER_TEMPLATES = [
     *(ROOT / "templates" / "email" / "data_export").glob("*"),
 ]
 CALL = re.compile(r"""_\(\s*(["'])(.+?)\1\s*\)""")
-PYTHON_STRINGS = ["mailer/web/errors.py", "mailer/subscriptions.py", "mailer/embed_snippet.py"]
+PYTHON_STRINGS = [
+    "mailer/web/errors.py",
+    "mailer/subscribers/subscriptions.py",
+    "mailer/subscribers/embed_snippet.py",
+]
 
 
 def test_every_reader_template_string_is_translated():
