@@ -612,9 +612,9 @@ def run_mailer(
 ) -> PhaseResult:
     from sqlalchemy import select
 
-    from mailer.app import runtime
     from mailer.issues import states as issue_states
     from mailer.models import Issue
+    from mailer.runtime import runtime
     from mailer.sending import ledger
     from mailer.sending import progress as send_progress
     from worker.celery_app import enqueue
@@ -698,9 +698,10 @@ CLEANUP: list[Callable[[], None]] = []
 
 
 def run_backend(backend: str, args: argparse.Namespace, sink: Sink) -> dict[str, Any]:
-    from mailer.app import create_app, runtime
+    from mailer.app import create_app
     from mailer.config import load_settings
     from mailer.migrate import upgrade
+    from mailer.runtime import runtime
     from mailer.subscribers.subscriptions import default_newsletter
 
     n = args.n

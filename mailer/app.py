@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
 from jinja2 import pass_context
 
 from mailer.config import ROOT, Settings, load_settings
 from mailer.db import Database
 from mailer.i18n import DEFAULT_LANGUAGE, format_date, gettext
+from mailer.runtime import Runtime
 from mailer.tokens import Tokens
-
-
-@dataclass
-class Runtime:
-    """What every request, command and task needs: settings, database, token signer."""
-
-    settings: Settings
-    db: Database
-    tokens: Tokens
-
-
-def runtime() -> Runtime:
-    return current_app.extensions["mailer"]  # type: ignore[no-any-return]
 
 
 def _bind_template_helpers(app: Flask) -> None:

@@ -12,11 +12,11 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
 
 from mailer import migrate
-from mailer.app import runtime
 from mailer.articles.cli import feeds_group
 from mailer.articles.feeds import FeedError, import_feed
 from mailer.editors.accounts import create_editor
 from mailer.issues.newsletter import current_topics
+from mailer.runtime import runtime
 from mailer.sending.cli import digest_group
 from mailer.sending.cli import fail as _fail
 from mailer.subscribers.csv_files import export_rows, import_csv

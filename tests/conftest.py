@@ -19,10 +19,11 @@ from sqlalchemy import create_engine, delete, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from mailer.app import Runtime, create_app
+from mailer.app import create_app
 from mailer.config import load_settings
 from mailer.migrate import upgrade
 from mailer.models import Base, Newsletter
+from mailer.runtime import Runtime
 from tests.support import CeleryWorker, FeedServer, SMTPSink
 
 SECRET = "test-secret-key-0123456789"

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailer.app import Runtime
 from mailer.models import Consent, Event, Subscriber, Subscription, Suppression
+from mailer.runtime import Runtime
 
 BASE_URL = "https://nyhetsbrev.example.no"
 SITE = "https://www.example.no"

@@ -243,7 +243,7 @@ def _reference_answer_with_old_stamp(client, session):  # type: ignore[no-untype
 
 
 def _post_with_stamp(client, email, served_seconds_ago, stamp=None):  # type: ignore[no-untyped-def]
-    from mailer.app import runtime
+    from mailer.runtime import runtime
 
     page = client.get("/subscribe")
     fields = hidden_fields(page.get_data(as_text=True))

@@ -30,11 +30,12 @@ from flask import Flask
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from mailer.app import Runtime, create_app
+from mailer.app import create_app
 from mailer.db import Database, utcnow
 from mailer.issues import states as issue_states
 from mailer.migrate import upgrade
 from mailer.models import Delivery, Subscriber, Subscription
+from mailer.runtime import Runtime
 from mailer.sending import batch as sending
 from mailer.sending import ledger
 from mailer.sending import progress as send_progress

@@ -8,10 +8,10 @@ from datetime import datetime
 from celery import shared_task
 from flask import current_app
 
-from mailer.app import runtime
 from mailer.db import utcnow
 from mailer.mail.smtp import TemporarySMTPError
 from mailer.models import Feed
+from mailer.runtime import runtime
 from mailer.sending import batch as sending
 from mailer.sending import dispatch, ledger
 from mailer.sending.pacing import limiter_for

@@ -9,9 +9,9 @@ from flask.cli import AppGroup
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from mailer.app import runtime
 from mailer.articles.feeds import URL_LENGTH, FeedError, import_feed, web_url
 from mailer.models import Article, Feed
+from mailer.runtime import runtime
 from mailer.sending.cli import fail
 
 

@@ -12,11 +12,11 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy.orm import Session
 
-from mailer.app import runtime
 from mailer.db import utcnow
 from mailer.issues import states as issue_states
 from mailer.issues.drafting import NothingToDraft, draft_issue, issue_subject
 from mailer.models import Issue
+from mailer.runtime import runtime
 from mailer.sending import ledger
 from mailer.sending import progress as send_progress
 from mailer.subscribers.subscriptions import ValidationFailed

@@ -8,8 +8,8 @@ from typing import Any
 
 from flask import g, request
 
-from mailer.app import runtime
 from mailer.editors.api_tokens import editor_for
+from mailer.runtime import runtime
 
 
 def token_required(view: Callable[..., Any]) -> Callable[..., Any]:

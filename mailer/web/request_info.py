@@ -27,7 +27,7 @@ def client_ip() -> str:
     """The client's address: with ``MAILER_TRUSTED_PROXIES`` = n, the n-th address from
     the right of X-Forwarded-For (each trusted proxy appends one); else the peer.
     Also the key of the per-IP request limits."""
-    from mailer.app import runtime
+    from mailer.runtime import runtime
 
     proxies = runtime().settings.trusted_proxies
     peer = request.remote_addr or ""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, request
 
-from mailer.app import runtime
+from mailer.runtime import runtime
 
 FRAMEABLE_ENDPOINTS = frozenset({"public.subscribe_form", "public.subscribe_submit"})
 TOKEN_PATH_PREFIXES = (

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, request, url_for
 
-from mailer.app import runtime
 from mailer.articles import catalogue as article_catalogue
 from mailer.articles import registry as feed_registry
 from mailer.articles.feeds import FeedError
+from mailer.runtime import runtime
 from mailer.subscribers.subscriptions import ValidationFailed
 from mailer.web.admin import audit, bp, page, t, translated
 

@@ -10,11 +10,11 @@ from flask import session as cookie
 from flask_limiter.util import get_remote_address
 from sqlalchemy import func, select
 
-from mailer.app import runtime
 from mailer.editors.accounts import WrongPassword, _hasher, change_password, verify_password
 from mailer.editors.api_tokens import create_token
 from mailer.i18n import LANGUAGES
 from mailer.models import ApiToken, Editor, record_event
+from mailer.runtime import runtime
 from mailer.subscribers.subscriptions import ValidationFailed, normalise_email
 from mailer.web.admin import (
     audit,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from mailer.app import runtime
 from mailer.db import utcnow
 from mailer.models import Editor, Event
 from mailer.reports.charts import bar_chart
 from mailer.reports.stats import monthly_activity, recent_issues, subscriber_counts
+from mailer.runtime import runtime
 from mailer.web.admin import admin_required, bp, language, page
 
 

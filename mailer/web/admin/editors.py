@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import abort, flash, redirect, request, url_for
 from sqlalchemy import func, select
 
-from mailer.app import runtime
 from mailer.editors.accounts import ROLES, create_editor
 from mailer.models import Editor
+from mailer.runtime import runtime
 from mailer.subscribers.subscriptions import ValidationFailed
 from mailer.web.admin import admin_required, audit, bp, current_editor, page, t, translated
 

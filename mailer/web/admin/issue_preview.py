@@ -7,13 +7,13 @@ import email.policy
 
 from flask import Response, flash, redirect, request, url_for
 
-from mailer.app import runtime
 from mailer.i18n import LANGUAGES
 from mailer.issues import editing as issue_editing
 from mailer.issues.drafting import issue_subject
 from mailer.issues.previews import NothingToPreview, preview_for, send_test
 from mailer.mail.messages import Outgoing
 from mailer.mail.smtp import SMTPFailure
+from mailer.runtime import runtime
 from mailer.subscribers.subscriptions import ValidationFailed
 from mailer.web.admin import audit, bp, current_editor, language, page, t
 from mailer.web.admin.issues import issue_or_404, issue_page

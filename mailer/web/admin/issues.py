@@ -9,7 +9,6 @@ from flask import abort, current_app, flash, redirect, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailer.app import runtime
 from mailer.db import utcnow
 from mailer.i18n import LANGUAGES
 from mailer.issues import editing as issue_editing
@@ -19,6 +18,7 @@ from mailer.issues.drafting import NothingToDraft, draft_issue, issue_subject
 from mailer.issues.intro import intro_html
 from mailer.models import Delivery, Issue, Subscriber, Subscription
 from mailer.reports.stats import recent_issues
+from mailer.runtime import runtime
 from mailer.sending import ledger
 from mailer.sending import progress as send_progress
 from mailer.sending import states as ds

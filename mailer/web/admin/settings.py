@@ -6,13 +6,13 @@ from typing import Any
 
 from flask import flash, redirect, request, url_for
 
-from mailer.app import runtime
 from mailer.issues.newsletter import (
     MAX_TOPICS,
     settings_as_dict,
     topics_from_lines,
     update_settings,
 )
+from mailer.runtime import runtime
 from mailer.subscribers.subscriptions import ValidationFailed
 from mailer.web.admin import admin_required, audit, bp, language, page, t
 

@@ -18,9 +18,9 @@ from flask import (
 )
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from mailer.app import runtime
 from mailer.issues.newsletter import current_topics, load_topics
 from mailer.reports.stats import SUBSCRIPTION_STATES
+from mailer.runtime import runtime
 from mailer.subscribers import csv_files as subscriber_csv
 from mailer.subscribers import csv_uploads
 from mailer.subscribers import directory as subscriber_directory

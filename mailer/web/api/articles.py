@@ -12,10 +12,10 @@ from flask import Blueprint, g, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from mailer.app import runtime
 from mailer.articles import feeds
 from mailer.articles.feeds import ArticleData
 from mailer.models import Article, record_event
+from mailer.runtime import runtime
 from mailer.subscribers.subscriptions import ValidationFailed
 from mailer.web.auth import token_required
 from mailer.web.csrf import csrf

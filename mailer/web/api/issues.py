@@ -9,12 +9,12 @@ from flask import Blueprint, current_app, g, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailer.app import runtime
 from mailer.i18n import gettext
 from mailer.issues import editing as issue_editing
 from mailer.issues.drafting import NothingToDraft, draft_issue, issue_subject
 from mailer.models import Delivery, Issue, Subscriber, Subscription, record_event
 from mailer.reports.stats import recent_issues
+from mailer.runtime import runtime
 from mailer.sending import ledger
 from mailer.sending import progress as send_progress
 from mailer.sending import states as ds

@@ -11,9 +11,9 @@ import logging
 
 from flask import Blueprint, Response, current_app, request
 
-from mailer.app import runtime
 from mailer.issues.newsletter import load_topics
 from mailer.origins import is_allowed
+from mailer.runtime import runtime
 from mailer.subscribers.abuse import HONEYPOT_FIELD, honeypot_filled
 from mailer.subscribers.subscriptions import ValidationFailed, parse_signup, subscribe
 from mailer.web.csrf import csrf

@@ -10,9 +10,9 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from mailer.app import runtime
 from mailer.i18n import gettext
 from mailer.issues.newsletter import load_topics
+from mailer.runtime import runtime
 from mailer.subscribers import directory as subscriber_directory
 from mailer.subscribers.subscriptions import ValidationFailed
 from mailer.web.auth import token_required

@@ -9,11 +9,11 @@ from flask import Blueprint, Response, abort, render_template
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from mailer.app import runtime
 from mailer.issues import states as issue_states
 from mailer.issues.drafting import issue_subject
 from mailer.issues.rendering import archive_page
 from mailer.models import Issue, IssueArticle
+from mailer.runtime import runtime
 from mailer.web.request_info import page_language
 
 bp = Blueprint("archive", __name__)

@@ -12,9 +12,9 @@ import json
 
 from flask import Blueprint, Response, current_app, render_template, request
 
-from mailer.app import runtime
 from mailer.db import utcnow
 from mailer.models import Subscription
+from mailer.runtime import runtime
 from mailer.subscribers.erasure import erase_subscriber, export_subscriber
 from mailer.subscribers.export import request_export
 from mailer.tokens import ExpiredToken, InvalidToken, Purpose

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
-from mailer.app import runtime
 from mailer.issues.newsletter import load_topics
+from mailer.runtime import runtime
 from mailer.subscribers.embed_snippet import embed_snippet
 from mailer.web.request_info import page_language
 

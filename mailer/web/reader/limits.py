@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mailer.app import runtime
+from mailer.runtime import runtime
 from mailer.web.limits import limiter
 from mailer.web.request_info import client_ip
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template
 
-from mailer.app import runtime
 from mailer.mail.outbox import read_outbox
+from mailer.runtime import runtime
 from mailer.web.request_info import page_language
 
 bp = Blueprint("outbox", __name__, url_prefix="/outbox")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request
 from sqlalchemy import text
 
-from mailer.app import runtime
 from mailer.issues.newsletter import current_topics, offered_topics
 from mailer.models import Subscription
+from mailer.runtime import runtime
 from mailer.subscribers.subscriptions import (
     NotFound,
     ValidationFailed,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
 
-from mailer.app import runtime
+from mailer.runtime import runtime
 from mailer.subscribers.subscriptions import request_new_confirmation
 from mailer.tokens import InvalidToken, Purpose
 from mailer.web.reader.limits import per_ip_post_limit

@@ -16,10 +16,10 @@ import time
 from flask import current_app, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 
-from mailer.app import runtime
 from mailer.i18n import gettext
 from mailer.issues.newsletter import load_topics
 from mailer.origins import is_allowed, origin_of, safe_redirect
+from mailer.runtime import runtime
 from mailer.subscribers.abuse import (
     EMBED_FIELD,
     HONEYPOT_FIELD,
