@@ -434,6 +434,7 @@ def load_subscribers(db: Any, n: int, newsletter_id: int) -> None:
 
     from mailer.db import utcnow
     from mailer.models import Subscriber, Subscription
+    from mailer.tokens import new_link_secret
 
     now = utcnow()
     if db.engine.dialect.name == "postgresql":
@@ -449,10 +450,12 @@ def load_subscribers(db: Any, n: int, newsletter_id: int) -> None:
                         copy.write_row((i, f"leser{i}@example.no", _name(i), "nb", naive))
                 with cur.copy(
                     "COPY subscription (id, subscriber_id, newsletter_id, status, topics, "
-                    "created_at, confirmed_at) FROM STDIN"
+                    "created_at, confirmed_at, link_secret) FROM STDIN"
                 ) as copy:
                     for i in range(1, n + 1):
-                        copy.write_row((i, i, newsletter_id, "active", "[]", naive, naive))
+                        copy.write_row(
+                            (i, i, newsletter_id, "active", "[]", naive, naive, new_link_secret())
+                        )
                 for table in ("subscriber", "subscription"):
                     cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {n})")
             pg.commit()

@@ -9,6 +9,13 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mailer.db import Base, UTCDateTime, utcnow
+from mailer.tokens import new_link_secret
+
+# SQLite hands a deleted highest id to the next row unless the table is AUTOINCREMENT.
+# Every table whose id leaves the database (a personal link, a VERP address, an admin or
+# API URL, an audit event) never reuses one: subscription, subscriber, delivery, issue,
+# article, feed, editor, api_token. (PostgreSQL's sequences never reuse ids anyway.)
+NO_ID_REUSE = {"sqlite_autoincrement": True}
 
 
 class Newsletter(Base):
@@ -24,6 +31,7 @@ class Newsletter(Base):
 
 class Subscriber(Base):
     __tablename__ = "subscriber"
+    __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -36,7 +44,7 @@ class Subscriber(Base):
 
 class Subscription(Base):
     __tablename__ = "subscription"
-    __table_args__ = (UniqueConstraint("subscriber_id", "newsletter_id"),)
+    __table_args__ = (UniqueConstraint("subscriber_id", "newsletter_id"), NO_ID_REUSE)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscriber.id", ondelete="CASCADE"))
@@ -47,6 +55,11 @@ class Subscription(Base):
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     confirmation_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # In every personal link next to the id, so a link can only ever open this row.
+    link_secret: Mapped[str] = mapped_column(String(32), default=new_link_secret)
+    # Set by migration 0005 on rows that existed before link secrets: until then their
+    # links mailed with the id alone still work (mailer.links.opens).
+    legacy_links_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     subscriber: Mapped[Subscriber] = relationship(back_populates="subscriptions")
     newsletter: Mapped[Newsletter] = relationship()
@@ -72,6 +85,7 @@ class Consent(Base):
 
 class Feed(Base):
     __tablename__ = "feed"
+    __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = mapped_column(primary_key=True)
     url: Mapped[str] = mapped_column(String(2000), unique=True)
@@ -83,7 +97,7 @@ class Feed(Base):
 
 class Article(Base):
     __tablename__ = "article"
-    __table_args__ = (UniqueConstraint("source", "guid"),)
+    __table_args__ = (UniqueConstraint("source", "guid"), NO_ID_REUSE)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source: Mapped[str] = mapped_column(String(2000))
@@ -108,6 +122,7 @@ class Issue(Base):
         UniqueConstraint(
             "newsletter_id", "scheduled_for", name="uq_issue_newsletter_scheduled_for"
         ),
+        NO_ID_REUSE,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -154,6 +169,7 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("issue_id", "subscription_id"),
         Index("ix_delivery_issue_status", "issue_id", "status"),
+        NO_ID_REUSE,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -173,6 +189,7 @@ class Delivery(Base):
 
 class Editor(Base):
     __tablename__ = "editor"
+    __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -198,6 +215,7 @@ class ApiToken(Base):
     """A bearer token for the JSON API; only its SHA-256 is stored."""
 
     __tablename__ = "api_token"
+    __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = mapped_column(primary_key=True)
     editor_id: Mapped[int] = mapped_column(ForeignKey("editor.id", ondelete="CASCADE"))

@@ -28,6 +28,13 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     engine = make_engine(_url(), poolclass=pool.NullPool)
     with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # Batch migrations rebuild a table by copying it and dropping the original:
+            # with foreign keys enforced, that DROP would first delete every row that
+            # refers to it (ON DELETE CASCADE). The pragma does nothing inside a
+            # transaction, so it is set before the migrations' transaction begins.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
         context.configure(
             connection=connection, target_metadata=target_metadata, render_as_batch=True
         )

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from mailer.models import Consent, Event, Subscriber, Subscription, Suppression
 from mailer.runtime import Runtime
+from mailer.tokens import Purpose, new_link_secret
 
 BASE_URL = "https://nyhetsbrev.example.no"
 SITE = "https://www.example.no"
@@ -90,3 +91,13 @@ def link_in(message: Any, path: str) -> str:
     )
     assert found, f"no {path} link in the mail"
     return str(found[0])
+
+
+def link_token(rt: Runtime, purpose: Purpose, subscription_id: int) -> str:
+    """The token the app mails this row for ``purpose`` (its id and secret, as committed);
+    for an id no row has, a well-formed token that names no one."""
+    with rt.db.session() as session:
+        secret = session.scalar(
+            select(Subscription.link_secret).where(Subscription.id == subscription_id)
+        )
+    return rt.tokens.make(purpose, subscription_id, secret or new_link_secret())

@@ -24,6 +24,7 @@ from tests.reader_support import (
     events,
     good_form,
     hidden_fields,
+    link_token,
     post_signup_form,
     subscription_of,
 )
@@ -163,14 +164,14 @@ def test_the_other_reader_posts_are_limited_too(client, session, rt, monkeypatch
     purpose = Purpose.CONFIRM if route == "resend" else Purpose.PREFERENCES
     other = factories.subscription(session, "per@example.no", status="pending")
     session.commit()
-    page = client.get(f"/preferences/{rt.tokens.make(Purpose.PREFERENCES, subscription.id)}")
+    page = client.get(f"/preferences/{link_token(rt, Purpose.PREFERENCES, subscription.id)}")
     token = hidden_fields(page.get_data(as_text=True))["csrf_token"]
 
     first = client.post(
-        f"/{route}/{rt.tokens.make(purpose, subscription.id)}", data={"csrf_token": token}
+        f"/{route}/{link_token(rt, purpose, subscription.id)}", data={"csrf_token": token}
     )
     second = client.post(
-        f"/{route}/{rt.tokens.make(purpose, other.id)}", data={"csrf_token": token}
+        f"/{route}/{link_token(rt, purpose, other.id)}", data={"csrf_token": token}
     )
 
     assert first.status_code == 200

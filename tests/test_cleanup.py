@@ -16,7 +16,15 @@ from mailer.subscribers.cleanup import delete_stale_pending
 from mailer.subscribers.subscriptions import RequestContext, SignupRequest, subscribe, unsubscribe
 from mailer.tokens import Purpose
 from tests import factories
-from tests.reader_support import configure, events, hidden_fields, link_in, local, subscription_of
+from tests.reader_support import (
+    configure,
+    events,
+    hidden_fields,
+    link_in,
+    link_token,
+    local,
+    subscription_of,
+)
 
 CTX = RequestContext(ip="192.0.2.7", user_agent="tests", channel="web")
 NOW = utcnow()
@@ -138,7 +146,7 @@ def _token_from(rt, monkeypatch, subscription_id: int, days_ago: float) -> str: 
 
     with monkeypatch.context() as patch:
         patch.setattr(itsdangerous.timed, "time", Past)
-        return rt.tokens.make(Purpose.CONFIRM, subscription_id)
+        return link_token(rt, Purpose.CONFIRM, subscription_id)
 
 
 @pytest.mark.parametrize(
@@ -202,7 +210,7 @@ def test_a_forged_token_gets_no_new_link(client, session, rt, monkeypatch):
     token = _token_from(rt, monkeypatch, subscription_id, days_ago=8)
     fields = hidden_fields(client.get(f"/confirm/{token}").get_data(as_text=True))
     forged = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
-    unsubscribe_token = rt.tokens.make(Purpose.UNSUBSCRIBE, subscription_id)
+    unsubscribe_token = link_token(rt, Purpose.UNSUBSCRIBE, subscription_id)
 
     for bad in (forged, unsubscribe_token):
         response = client.post(f"/resend/{bad}", data=fields)
@@ -215,8 +223,9 @@ def test_read_expired_still_refuses_forgeries(rt, monkeypatch):
     from mailer.tokens import InvalidToken
 
     token = _token_from(rt, monkeypatch, 42, days_ago=30)
-    assert rt.tokens.read_expired(Purpose.CONFIRM, token) == 42
-    assert rt.tokens.read_expired(Purpose.CONFIRM, rt.tokens.make(Purpose.CONFIRM, 7)) == 7
+    assert rt.tokens.read_expired(Purpose.CONFIRM, token).subscription_id == 42
+    fresh = link_token(rt, Purpose.CONFIRM, 7)
+    assert rt.tokens.read_expired(Purpose.CONFIRM, fresh).subscription_id == 7
     with pytest.raises(InvalidToken):
         rt.tokens.read_expired(Purpose.CONFIRM, token[:-2] + "xx")
     with pytest.raises(InvalidToken):

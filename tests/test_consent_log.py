@@ -10,7 +10,14 @@ from mailer.models import Consent
 from mailer.subscribers.subscriptions import ConsentLogIsAppendOnly
 from mailer.tokens import Purpose
 from tests import factories
-from tests.reader_support import counts, good_form, hidden_fields, post_signup_form, subscription_of
+from tests.reader_support import (
+    counts,
+    good_form,
+    hidden_fields,
+    link_token,
+    post_signup_form,
+    subscription_of,
+)
 
 EMAIL = "kari.nordmann@example.no"
 
@@ -21,11 +28,11 @@ def test_every_consent_action_is_logged_with_time_ip_agent_and_channel(client, s
     subscription = subscription_of(session, EMAIL)
     assert (
         client.post(
-            f"/confirm/{rt.tokens.make(Purpose.CONFIRM, subscription.id)}", headers=agent
+            f"/confirm/{link_token(rt, Purpose.CONFIRM, subscription.id)}", headers=agent
         ).status_code
         == 200
     )
-    preferences = f"/preferences/{rt.tokens.make(Purpose.PREFERENCES, subscription.id)}"
+    preferences = f"/preferences/{link_token(rt, Purpose.PREFERENCES, subscription.id)}"
     page = client.get(preferences).get_data(as_text=True)
     saved = client.post(
         preferences,
@@ -35,7 +42,7 @@ def test_every_consent_action_is_logged_with_time_ip_agent_and_channel(client, s
     assert saved.status_code == 200
     assert (
         client.post(
-            f"/unsubscribe/{rt.tokens.make(Purpose.UNSUBSCRIBE, subscription.id)}",
+            f"/unsubscribe/{link_token(rt, Purpose.UNSUBSCRIBE, subscription.id)}",
             data={"List-Unsubscribe": "One-Click"},
             headers=agent,
         ).status_code

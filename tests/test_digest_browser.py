@@ -34,7 +34,7 @@ def _digest_html(session, rt, language: str) -> str:
     issue.intro = "Her er månedens saker fra Europakontoret i Oslo og Brussel."
     session.commit()
     compiled = compiled_digest(rt.settings, issue, language)
-    recipient = Recipient(0, 1, "kare@example.no", "Kåre Ødegård", language, 0, [])
+    recipient = Recipient(0, 1, "secret", "kare@example.no", "Kåre Ødegård", language, 0, [])
     message = personal_copy(rt.settings, rt.tokens, compiled, recipient)
     assert message is not None
     import email

@@ -15,6 +15,7 @@ from mailer.sending import ledger
 from mailer.sending import progress as send_progress
 from mailer.tokens import Purpose
 from tests import factories
+from tests.reader_support import link_token
 from tests.support import links
 
 
@@ -104,8 +105,10 @@ def test_every_mail_links_preferences_unsubscribe_and_the_web_version(session, r
         [prefs] = set(links(body, "/preferences/"))
         [unsub] = set(links(body, "/unsubscribe/"))
         assert f"{rt.settings.base_url}/archive/{issue.id}" in body
-        assert rt.tokens.read(Purpose.PREFERENCES, prefs.rsplit("/", 1)[1]) == reader.id
-        assert rt.tokens.read(Purpose.UNSUBSCRIBE, unsub.rsplit("/", 1)[1]) == reader.id
+        # The row's own id and secret: a link that opens this reader and no later one.
+        for purpose, url in ((Purpose.PREFERENCES, prefs), (Purpose.UNSUBSCRIBE, unsub)):
+            link = rt.tokens.read(purpose, url.rsplit("/", 1)[1])
+            assert (link.subscription_id, link.secret) == (reader.id, reader.link_secret)
 
 
 def test_twenty_articles_stay_under_gmails_clipping_limit(session, rt, smtp_sink):
@@ -202,7 +205,7 @@ def test_bounce_domain_gives_each_mail_a_signed_verp_sender(session, rt, smtp_si
 def test_preferences_page_changes_topics_language_and_name(client, session, rt):
     reader = _with_topics(session, "pref@example.no", ["Klima"])
     session.commit()
-    path = f"/preferences/{rt.tokens.make(Purpose.PREFERENCES, reader.id)}"
+    path = f"/preferences/{link_token(rt, Purpose.PREFERENCES, reader.id)}"
     page = client.get(path)
     assert page.status_code == 200 and 'value="Klima" checked' in page.get_data(as_text=True)
     from tests.support import csrf_token
@@ -224,7 +227,7 @@ def test_preferences_page_changes_topics_language_and_name(client, session, rt):
     assert bad.status_code == 400
     session.expire_all()
     assert session.get(Subscription, reader.id).topics == ["Forskning"]
-    forged = client.get(f"/preferences/{rt.tokens.make(Purpose.UNSUBSCRIBE, reader.id)}")
+    forged = client.get(f"/preferences/{link_token(rt, Purpose.UNSUBSCRIBE, reader.id)}")
     assert forged.status_code == 400
 
 

@@ -14,7 +14,7 @@ from mailer.subscribers.subscriptions import (
 )
 from mailer.tokens import Purpose
 from tests import factories
-from tests.reader_support import events, good_form, hidden_fields, post_signup_form
+from tests.reader_support import events, good_form, hidden_fields, link_token, post_signup_form
 
 CTX = RequestContext(ip="192.0.2.1", user_agent="tests", channel="web")
 
@@ -83,7 +83,7 @@ def test_new_link_answers_are_identical_whatever_became_of_the_signup(client, se
     answers = {}
     csrf = hidden_fields(client.get("/subscribe").get_data(as_text=True))["csrf_token"]
     for state, subscription_id in ids.items():
-        token = rt.tokens.make(Purpose.CONFIRM, subscription_id)
+        token = link_token(rt, Purpose.CONFIRM, subscription_id)
         response = client.post(f"/resend/{token}", data={"csrf_token": csrf})
         answers[state] = (response.status_code, response.get_data(as_text=True))
 

@@ -33,6 +33,7 @@ from tests.reader_support import (
     good_form,
     hidden_fields,
     link_in,
+    link_token,
     local,
     post_signup_form,
     subscription_of,
@@ -129,7 +130,7 @@ def test_send_me_my_data_mails_a_link_to_everything_the_database_holds(
     other_id = _reader(session, OTHER, "Per Hansen")
     _deliveries(session, {subscription_id: EMAIL, other_id: OTHER})
     smtp_sink.clear()
-    token = rt.tokens.make(Purpose.PREFERENCES, subscription_id)
+    token = link_token(rt, Purpose.PREFERENCES, subscription_id)
     preferences = client.get(f"/preferences/{token}")
     page = preferences.get_data(as_text=True)
     assert "Send me my data" in page  # the reader chose English in their preferences
@@ -192,7 +193,7 @@ def _old_token(rt, monkeypatch, purpose: Purpose, subscription_id: int, days: fl
 
     with monkeypatch.context() as patch:
         patch.setattr(itsdangerous.timed, "time", Past)
-        return rt.tokens.make(purpose, subscription_id)
+        return link_token(rt, purpose, subscription_id)
 
 
 def test_export_link_expires_after_seven_days(client, session, rt, monkeypatch):
@@ -206,7 +207,7 @@ def test_export_link_expires_after_seven_days(client, session, rt, monkeypatch):
     assert expired.status_code == 400
     assert "Nedlastingslenken virker i 7 dager" in expired.get_data(as_text=True)
     # A preferences token (another purpose) is no export link.
-    other = client.get(f"/data/{rt.tokens.make(Purpose.PREFERENCES, subscription.id)}")
+    other = client.get(f"/data/{link_token(rt, Purpose.PREFERENCES, subscription.id)}")
     assert other.status_code == 400
     assert "Ugyldig lenke" in other.get_data(as_text=True)
 
@@ -245,7 +246,7 @@ def test_delete_me_asks_first_then_leaves_only_a_keyed_hash(client, session, rt)
     other_id = _reader(session, OTHER, "Per Hansen")
     _deliveries(session, {subscription_id: EMAIL, other_id: OTHER})
     assert any(EMAIL in value for _, _, value in _text_values(session))  # the control
-    token = rt.tokens.make(Purpose.PREFERENCES, subscription_id)
+    token = link_token(rt, Purpose.PREFERENCES, subscription_id)
     before = counts(session)
 
     question = client.get(f"/erase/{token}")
@@ -296,7 +297,7 @@ def test_delete_me_asks_first_then_leaves_only_a_keyed_hash(client, session, rt)
 def test_erase_needs_the_csrf_token_from_our_page(client, session, rt):
     subscription = factories.subscription(session, EMAIL, "Kari")
     session.commit()
-    response = client.post(f"/erase/{rt.tokens.make(Purpose.PREFERENCES, subscription.id)}")
+    response = client.post(f"/erase/{link_token(rt, Purpose.PREFERENCES, subscription.id)}")
     assert response.status_code == 400
     assert counts(session)["Subscriber"] == 1
 

@@ -25,6 +25,7 @@ from mailer.tokens import Purpose
 from mailer.web.limits import limiter
 from tests import factories
 from tests.admin_support import log_in, make_editors, token_from
+from tests.reader_support import link_token
 from tests.support import csrf_token
 
 SEED = ("Innovasjon", "Klima", "Forskning")  # MAILER_TOPICS in the test environment
@@ -247,7 +248,7 @@ def test_a_removed_topic_stays_with_its_readers_and_still_cuts_the_digest(
     assert research.title in text and climate.title not in text
 
     # The reader's preferences still show the retired topic, ticked; saving keeps it.
-    link = f"/preferences/{rt.tokens.make(Purpose.PREFERENCES, reader_id)}"
+    link = f"/preferences/{link_token(rt, Purpose.PREFERENCES, reader_id)}"
     page = client.get(link).get_data(as_text=True)
     assert _topic_boxes(page) == ["Klima", "Energi", "Forskning"]
     assert 'value="Forskning" checked' in page

@@ -23,7 +23,7 @@ from mailer.subscribers.subscriptions import MAX_NAME, has_control_characters, n
 from mailer.tokens import Purpose
 from mailer.web.limits import limiter
 from tests import factories
-from tests.reader_support import SITE, configure, hidden_fields
+from tests.reader_support import SITE, configure, hidden_fields, link_token
 
 # --- profiles: ~200 examples locally, 2 000 in CI (CI=true) -----------------------------------
 
@@ -274,9 +274,9 @@ def test_link_pages_never_fail_and_store_only_valid_rows(
     kind, value = token
     rt = world["rt"]
     if kind == "valid":
-        path_token = rt.tokens.make(value, _reader_id(world))
+        path_token = link_token(rt, value, _reader_id(world))
     elif kind == "gone":
-        path_token = rt.tokens.make(value, 987_654_321)
+        path_token = link_token(rt, value, 987_654_321)
     else:
         path_token = quote(value, safe="")
     data = dict(body)

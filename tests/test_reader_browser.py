@@ -22,7 +22,7 @@ from tests.browser_support import (
     shoot,
     submit,
 )
-from tests.reader_support import configure, link_in, local, subscription_of
+from tests.reader_support import configure, link_in, link_token, local, subscription_of
 
 
 @pytest.fixture
@@ -117,13 +117,12 @@ def test_reader_signs_up_confirms_changes_topics_unsubscribes_and_comes_back(
 
     # The unsubscribe page (from a digest) links back to the preferences.
     subscription_id = subscription_of(session, email).id
-    page.goto(f"{live_server}/unsubscribe/{rt.tokens.make(Purpose.UNSUBSCRIBE, subscription_id)}")
+    page.goto(f"{live_server}/unsubscribe/{link_token(rt, Purpose.UNSUBSCRIBE, subscription_id)}")
     [href] = page.eval_on_selector_all(
         "main a[href^='/preferences/']", "links => links.map(a => a.getAttribute('href'))"
     )
-    assert rt.tokens.read(Purpose.PREFERENCES, href.removeprefix("/preferences/")) == (
-        subscription_id
-    )
+    preferences_link = rt.tokens.read(Purpose.PREFERENCES, href.removeprefix("/preferences/"))
+    assert preferences_link.subscription_id == subscription_id
     shoot(page, f"unsubscribe-{language}")
     submit(page, page.locator("form button[type=submit]").click)
     assert page.locator("h1").inner_text().startswith(text["unsubscribed"])
@@ -162,7 +161,7 @@ def test_gdpr_pages_send_my_data_and_delete_me(
     subscription = factories.subscription(session, "gdpr@example.no", "Gunn Dahl")
     session.commit()
     preferences = (
-        f"{live_server}/preferences/{rt.tokens.make(Purpose.PREFERENCES, subscription.id)}"
+        f"{live_server}/preferences/{link_token(rt, Purpose.PREFERENCES, subscription.id)}"
     )
     watch = reader_page()
     page = watch.page
@@ -203,7 +202,7 @@ def test_expired_link_page_sends_a_new_link(
 
     with monkeypatch.context() as patch:
         patch.setattr(itsdangerous.timed, "time", Past)
-        token = rt.tokens.make(Purpose.CONFIRM, subscription.id)
+        token = link_token(rt, Purpose.CONFIRM, subscription.id)
     page = reader_page().page
     page.goto(f"{live_server}/confirm/{token}")
     assert page.locator("h1").inner_text() == "Lenken har utløpt"

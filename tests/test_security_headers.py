@@ -9,7 +9,7 @@ import pytest
 
 from mailer.tokens import Purpose
 from tests import factories
-from tests.reader_support import SITE, configure
+from tests.reader_support import SITE, configure, link_token
 
 ROOT = Path(__file__).resolve().parent.parent
 CSP = (
@@ -23,7 +23,7 @@ CSP = (
 def tokens(rt, session):  # type: ignore[no-untyped-def]
     subscription = factories.subscription(session, "kari@example.no", "Kari")
     session.commit()
-    return {purpose: rt.tokens.make(purpose, subscription.id) for purpose in Purpose}
+    return {purpose: link_token(rt, purpose, subscription.id) for purpose in Purpose}
 
 
 def _pages(tokens) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]

@@ -11,9 +11,11 @@ from sqlalchemy.orm import Session
 from mailer.models import Consent, Event, Subscription
 from mailer.subscribers.subscriptions import RequestContext, SignupRequest, confirm, subscribe
 from mailer.tokens import CONFIRM_MAX_AGE, ExpiredToken, InvalidToken, Purpose, Tokens
+from tests.reader_support import link_token
 
 DAY = 24 * 3600
 T0 = 1_800_000_000  # a fixed "now" in 2027
+SECRET = "c2VjcmV0LXNlY3Jl"
 
 
 class FrozenClock:
@@ -47,15 +49,18 @@ def _tamper(token: str, index: int) -> str:
 def test_round_trip(purpose, subscription_id):
     tokens = Tokens(("key-one",))
 
-    token = tokens.make(purpose, subscription_id)
+    token = tokens.make(purpose, subscription_id, SECRET)
 
     assert isinstance(token, str) and token.isascii()
-    assert tokens.read(purpose, token) == subscription_id
+    link = tokens.read(purpose, token)
+    assert (link.subscription_id, link.secret) == (subscription_id, SECRET)
+    # Short enough for any URL, and for a line of a plain-text mail with the base URL.
+    assert len(token) <= 90
 
 
 def test_tokens_for_different_ids_differ():
     tokens = Tokens(("key-one",))
-    assert tokens.make(Purpose.CONFIRM, 1) != tokens.make(Purpose.CONFIRM, 2)
+    assert tokens.make(Purpose.CONFIRM, 1, SECRET) != tokens.make(Purpose.CONFIRM, 2, SECRET)
 
 
 def test_the_clock_fixture_controls_the_timestamp(clock):
@@ -72,7 +77,7 @@ def test_the_clock_fixture_controls_the_timestamp(clock):
 @pytest.mark.parametrize("purpose", list(Purpose))
 def test_tampered_token_is_invalid(purpose, where):
     tokens = Tokens(("key-one",))
-    token = tokens.make(purpose, 42)
+    token = tokens.make(purpose, 42, SECRET)
     payload, timestamp, signature = token.split(".")
     index = {
         "payload": 0,
@@ -99,8 +104,8 @@ def test_garbage_is_invalid(bad):
 
 def test_payload_of_another_token_with_a_valid_signature_part_is_invalid():
     tokens = Tokens(("key-one",))
-    one = tokens.make(Purpose.UNSUBSCRIBE, 1)
-    two = tokens.make(Purpose.UNSUBSCRIBE, 2)
+    one = tokens.make(Purpose.UNSUBSCRIBE, 1, SECRET)
+    two = tokens.make(Purpose.UNSUBSCRIBE, 2, SECRET)
     forged = two.split(".")[0] + "." + ".".join(one.split(".")[1:])
     assert forged not in (one, two)
 
@@ -110,14 +115,14 @@ def test_payload_of_another_token_with_a_valid_signature_part_is_invalid():
 
 def test_truncated_and_extended_tokens_are_invalid():
     tokens = Tokens(("key-one",))
-    token = tokens.make(Purpose.CONFIRM, 42)
+    token = tokens.make(Purpose.CONFIRM, 42, SECRET)
     for bad in (token[:-1], token + "A", token[1:], token.rsplit(".", 1)[0]):
         with pytest.raises(InvalidToken):
             tokens.read(Purpose.CONFIRM, bad)
 
 
 def test_token_signed_with_another_key_is_invalid():
-    forged = Tokens(("attacker-key",)).make(Purpose.UNSUBSCRIBE, 42)
+    forged = Tokens(("attacker-key",)).make(Purpose.UNSUBSCRIBE, 42, SECRET)
     with pytest.raises(InvalidToken):
         Tokens(("key-one",)).read(Purpose.UNSUBSCRIBE, forged)
 
@@ -129,19 +134,36 @@ def test_token_signed_with_another_key_is_invalid():
 )
 def test_token_is_refused_for_another_purpose(made_for, used_for):
     tokens = Tokens(("key-one",))
-    token = tokens.make(made_for, 42)
+    token = tokens.make(made_for, 42, SECRET)
 
-    assert tokens.read(made_for, token) == 42
+    assert tokens.read(made_for, token).subscription_id == 42
     with pytest.raises(InvalidToken):
         tokens.read(used_for, token)
 
 
-@pytest.mark.parametrize("value", ["42", True, None, 4.2, [42], {"id": 42}])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "42",
+        True,
+        None,
+        4.2,
+        [42],
+        {"id": 42},
+        [42, ""],
+        [True, SECRET],
+        ["42", SECRET],
+        [42, 5],
+        [42, SECRET, "x"],
+    ],
+)
 def test_correctly_signed_value_that_is_not_an_id_is_invalid(value):
     # Signed with the right key and salt, as a future bug elsewhere might do.
     serializer = URLSafeTimedSerializer(["key-one"], salt="mailer.confirm")
     tokens = Tokens(("key-one",))
-    assert tokens.read(Purpose.CONFIRM, serializer.dumps(42)) == 42  # the salt here is the real one
+    # The salt here is the real one: both the current and the legacy form read.
+    assert tokens.read(Purpose.CONFIRM, serializer.dumps([42, SECRET])).secret == SECRET
+    assert tokens.read(Purpose.CONFIRM, serializer.dumps(42)).secret is None
     signed = serializer.dumps(value)
 
     with pytest.raises(InvalidToken):
@@ -150,12 +172,13 @@ def test_correctly_signed_value_that_is_not_an_id_is_invalid(value):
 
 def test_confirm_token_expires_after_seven_days(clock):
     tokens = Tokens(("key-one",))
-    token = tokens.make(Purpose.CONFIRM, 42)
+    token = tokens.make(Purpose.CONFIRM, 42, SECRET)
 
     clock.now = T0 + 7 * DAY - 1
-    assert tokens.read(Purpose.CONFIRM, token) == 42
+    assert tokens.read(Purpose.CONFIRM, token).subscription_id == 42
     clock.now = T0 + CONFIRM_MAX_AGE
-    assert tokens.read(Purpose.CONFIRM, token) == 42  # exactly seven days is still fine
+    # Exactly seven days is still fine.
+    assert tokens.read(Purpose.CONFIRM, token).subscription_id == 42
 
     clock.now = T0 + 7 * DAY + 1
     with pytest.raises(ExpiredToken):
@@ -167,20 +190,20 @@ def test_confirm_token_expires_after_seven_days(clock):
 
 def test_unsubscribe_token_does_not_expire(clock):
     tokens = Tokens(("key-one",))
-    token = tokens.make(Purpose.UNSUBSCRIBE, 42)
+    token = tokens.make(Purpose.UNSUBSCRIBE, 42, SECRET)
 
     for days in (8, 400, 10 * 365):
         clock.now = T0 + days * DAY
-        assert tokens.read(Purpose.UNSUBSCRIBE, token) == 42
+        assert tokens.read(Purpose.UNSUBSCRIBE, token).subscription_id == 42
 
 
 def test_expired_tampered_token_is_still_just_invalid(clock):
     tokens = Tokens(("key-one",))
-    token = tokens.make(Purpose.CONFIRM, 42)
+    token = tokens.make(Purpose.CONFIRM, 42, SECRET)
     clock.now = T0 + 30 * DAY
 
     with pytest.raises(InvalidToken) as raised:
-        tokens.read(Purpose.CONFIRM, Tokens(("other",)).make(Purpose.CONFIRM, 42))
+        tokens.read(Purpose.CONFIRM, Tokens(("other",)).make(Purpose.CONFIRM, 42, SECRET))
     assert not isinstance(raised.value, ExpiredToken)
     with pytest.raises(ExpiredToken):
         tokens.read(Purpose.CONFIRM, token)
@@ -192,20 +215,20 @@ def test_key_rotation_accepts_old_tokens_and_signs_with_the_new_key(purpose):
     rotated = Tokens(("new", "old"))
     new_only = Tokens(("new",))
 
-    old_token = old.make(purpose, 42)
-    assert rotated.read(purpose, old_token) == 42
+    old_token = old.make(purpose, 42, SECRET)
+    assert rotated.read(purpose, old_token).subscription_id == 42
     with pytest.raises(InvalidToken):
         new_only.read(purpose, old_token)
 
-    rotated_token = rotated.make(purpose, 43)
-    assert rotated.read(purpose, rotated_token) == 43
-    assert new_only.read(purpose, rotated_token) == 43
+    rotated_token = rotated.make(purpose, 43, SECRET)
+    assert rotated.read(purpose, rotated_token).subscription_id == 43
+    assert new_only.read(purpose, rotated_token).subscription_id == 43
     with pytest.raises(InvalidToken):
         old.read(purpose, rotated_token)
 
 
 def test_key_rotation_keeps_the_purpose_separate():
-    token = Tokens(("old",)).make(Purpose.UNSUBSCRIBE, 42)
+    token = Tokens(("old",)).make(Purpose.UNSUBSCRIBE, 42, SECRET)
     with pytest.raises(InvalidToken):
         Tokens(("new", "old")).read(Purpose.CONFIRM, token)
 
@@ -247,7 +270,7 @@ def _snapshot(session: Session, subscription_id: int) -> tuple[object, ...]:
 def test_http_tampered_confirm_token_is_refused_and_changes_nothing(client, session, rt):
     subscription_id = _signup(session)
     before = _snapshot(session, subscription_id)
-    token = rt.tokens.make(Purpose.CONFIRM, subscription_id)
+    token = link_token(rt, Purpose.CONFIRM, subscription_id)
     tampered = _tamper(token, len(token.split(".")[0]) + len(token.split(".")[1]) + 2)
 
     for method in (client.get, client.post):
@@ -265,7 +288,7 @@ def test_http_tampered_confirm_token_is_refused_and_changes_nothing(client, sess
 def test_http_forged_unsubscribe_token_is_refused_and_changes_nothing(client, session, rt):
     subscription_id = _signup(session, active=True)
     before = _snapshot(session, subscription_id)
-    forged = Tokens(("attacker-key",)).make(Purpose.UNSUBSCRIBE, subscription_id)
+    forged = Tokens(("attacker-key",)).make(Purpose.UNSUBSCRIBE, subscription_id, SECRET)
 
     response = client.post(
         f"/unsubscribe/{forged}",
@@ -279,7 +302,7 @@ def test_http_forged_unsubscribe_token_is_refused_and_changes_nothing(client, se
     assert _snapshot(session, subscription_id) == before
     assert before[0] == "active"
     # The control: the app's own token does unsubscribe.
-    real = rt.tokens.make(Purpose.UNSUBSCRIBE, subscription_id)
+    real = link_token(rt, Purpose.UNSUBSCRIBE, subscription_id)
     assert client.post(f"/unsubscribe/{real}").status_code == 200
     assert _snapshot(session, subscription_id)[0] == "unsubscribed"
 
@@ -287,7 +310,7 @@ def test_http_forged_unsubscribe_token_is_refused_and_changes_nothing(client, se
 def test_http_unsubscribe_token_on_confirm_is_refused_and_stays_pending(client, session, rt):
     subscription_id = _signup(session)
     before = _snapshot(session, subscription_id)
-    token = rt.tokens.make(Purpose.UNSUBSCRIBE, subscription_id)
+    token = link_token(rt, Purpose.UNSUBSCRIBE, subscription_id)
 
     assert client.get(f"/confirm/{token}").status_code == 400
     assert client.post(f"/confirm/{token}").status_code == 400
@@ -301,7 +324,7 @@ def test_http_unsubscribe_token_on_confirm_is_refused_and_stays_pending(client, 
 def test_http_confirm_token_on_unsubscribe_is_refused_and_stays_active(client, session, rt):
     subscription_id = _signup(session, active=True)
     before = _snapshot(session, subscription_id)
-    token = rt.tokens.make(Purpose.CONFIRM, subscription_id)
+    token = link_token(rt, Purpose.CONFIRM, subscription_id)
 
     assert client.post(f"/unsubscribe/{token}").status_code == 400
 
@@ -312,7 +335,7 @@ def test_http_confirm_token_on_unsubscribe_is_refused_and_stays_active(client, s
 def test_http_expired_confirm_link_is_refused_and_stays_pending(client, session, rt, clock):
     subscription_id = _signup(session)
     before = _snapshot(session, subscription_id)
-    token = rt.tokens.make(Purpose.CONFIRM, subscription_id)
+    token = link_token(rt, Purpose.CONFIRM, subscription_id)
     clock.now = T0 + 8 * DAY
 
     response = client.post(f"/confirm/{token}")
@@ -328,8 +351,8 @@ def test_http_token_for_a_deleted_subscription_is_refused(client, session, rt):
     session.commit()
 
     for path in (
-        f"/confirm/{rt.tokens.make(Purpose.CONFIRM, subscription_id)}",
-        f"/unsubscribe/{rt.tokens.make(Purpose.UNSUBSCRIBE, subscription_id)}",
+        f"/confirm/{link_token(rt, Purpose.CONFIRM, subscription_id)}",
+        f"/unsubscribe/{link_token(rt, Purpose.UNSUBSCRIBE, subscription_id)}",
     ):
         response = client.post(path)
         assert response.status_code == 400, path

@@ -43,6 +43,7 @@ def preview_for(
     recipient = Recipient(
         delivery_id=delivery_id or 0,
         subscription_id=subscription.id,
+        link_secret=subscription.link_secret,
         email=subscriber.email,
         name=subscriber.name,
         language=subscriber.language,
@@ -70,7 +71,10 @@ def send_test(
     email = normalise_email(address, "en")
     recipient = Recipient(
         delivery_id=0,
-        subscription_id=0,  # its links lead to the "invalid link" page, never to a reader
+        # Its links lead to the "invalid link" page, never to a reader: no row has id 0,
+        # and no row's secret is empty.
+        subscription_id=0,
+        link_secret="",
         email=email,
         name="",
         language=language or issue.language or default_newsletter(session).language,

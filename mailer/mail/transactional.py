@@ -41,7 +41,7 @@ def mail_reader(
     variable in ``links`` gets the link for its purpose) and always the preferences link."""
     subscriber = subscription.subscriber
     urls = {
-        name: personal_link(settings, tokens, purpose, subscription.id)
+        name: personal_link(settings, tokens, purpose, subscription.id, subscription.link_secret)
         for name, purpose in {**links, "preferences_url": Purpose.PREFERENCES}.items()
     }
     rendered = render_email(

@@ -103,7 +103,9 @@ def personal_copy(
     selection = compiled.selection(recipient.topics)
     if not selection:
         return None
-    url = personal_link(settings, tokens, Purpose.UNSUBSCRIBE, recipient.subscription_id)
+    url = personal_link(
+        settings, tokens, Purpose.UNSUBSCRIBE, recipient.subscription_id, recipient.link_secret
+    )
     message = compiled.template_for(selection).personalise(
         to_name=recipient.name,
         to_address=recipient.email,
@@ -111,7 +113,11 @@ def personal_copy(
             GREETING_NAME: f" {recipient.name}" if recipient.name else "",
             UNSUBSCRIBE_URL: url,
             PREFERENCES_URL: personal_link(
-                settings, tokens, Purpose.PREFERENCES, recipient.subscription_id
+                settings,
+                tokens,
+                Purpose.PREFERENCES,
+                recipient.subscription_id,
+                recipient.link_secret,
             ),
         },
         list_unsubscribe=(url, f"mailto:{settings.from_address}?subject=unsubscribe"),

@@ -24,6 +24,8 @@ from mailer.sending import states as ds
 class Recipient:
     delivery_id: int
     subscription_id: int
+    # Read with the claim (same statement), not once per reader: the links need it.
+    link_secret: str
     email: str
     name: str
     language: str
@@ -67,6 +69,7 @@ _recipients_stmt = (
     select(
         Delivery.id,
         Subscription.id,
+        Subscription.link_secret,
         Subscriber.email,
         Subscriber.name,
         Subscriber.language,
@@ -87,6 +90,7 @@ _claim_recipients_stmt = (
     select(
         _claimed.c.id,
         Subscription.id,
+        Subscription.link_secret,
         Subscriber.email,
         Subscriber.name,
         Subscriber.language,

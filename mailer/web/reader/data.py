@@ -13,11 +13,11 @@ import json
 from flask import Blueprint, Response, current_app, render_template, request
 
 from mailer.db import utcnow
-from mailer.models import Subscription
 from mailer.runtime import runtime
 from mailer.subscribers.erasure import erase_subscriber, export_subscriber
 from mailer.subscribers.export import request_export
-from mailer.tokens import ExpiredToken, InvalidToken, Purpose
+from mailer.tokens import Purpose
+from mailer.web.personal_links import open_link
 from mailer.web.reader.limits import per_ip_post_limit
 from mailer.web.request_info import page_language, request_context
 from worker.celery_app import enqueue
@@ -25,40 +25,21 @@ from worker.celery_app import enqueue
 bp = Blueprint("gdpr", __name__)
 
 
-def _link_error(language: str, purpose: Purpose, expired: bool):
-    page = render_template(
-        "link_error.html", language=language, expired=expired, purpose=purpose.value
-    )
-    return page, 400
-
-
 def _language(subscriber_language: str) -> str:
     """The reader's own language, unless the page was asked for in another (?lang=)."""
     return page_language() if request.args.get("lang") else subscriber_language
-
-
-def _subscription_id(purpose: Purpose, token: str) -> tuple[int | None, bool]:
-    """(id, expired): id None when the token is not valid for ``purpose``."""
-    try:
-        return runtime().tokens.read(purpose, token), False
-    except ExpiredToken:
-        return None, True
-    except InvalidToken:
-        return None, False
 
 
 @bp.post("/data-request/<token>")
 @per_ip_post_limit()
 def data_request(token: str):
     language = page_language()
-    subscription_id, expired = _subscription_id(Purpose.PREFERENCES, token)
-    if subscription_id is None:
-        return _link_error(language, Purpose.PREFERENCES, expired)
     rt = runtime()
     with rt.db.session() as session:
-        subscription = session.get(Subscription, subscription_id)
+        subscription, error = open_link(session, Purpose.PREFERENCES, token, language)
         if subscription is None:
-            return _link_error(language, Purpose.PREFERENCES, False)
+            return error
+        subscription_id = subscription.id
         language = _language(subscription.subscriber.language)
         send = request_export(session, subscription_id, utcnow())
         session.commit()
@@ -70,13 +51,10 @@ def data_request(token: str):
 @bp.get("/data/<token>")
 def data_download(token: str):
     language = page_language()
-    subscription_id, expired = _subscription_id(Purpose.EXPORT, token)
-    if subscription_id is None:
-        return _link_error(language, Purpose.EXPORT, expired)
     with runtime().db.session() as session:
-        subscription = session.get(Subscription, subscription_id)
+        subscription, error = open_link(session, Purpose.EXPORT, token, language)
         if subscription is None:
-            return _link_error(language, Purpose.EXPORT, False)
+            return error
         data = export_subscriber(session, subscription.subscriber_id)
     body = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True)
     return Response(
@@ -93,15 +71,14 @@ def data_download(token: str):
 @per_ip_post_limit()
 def erase(token: str):
     language = page_language()
-    subscription_id, expired = _subscription_id(Purpose.PREFERENCES, token)
-    if subscription_id is None:
-        return _link_error(language, Purpose.PREFERENCES, expired)
     rt = runtime()
     with rt.db.session() as session:
-        subscription = session.get(Subscription, subscription_id)
+        # Already erased (a second click, or the back button): say so again.
+        subscription, error = open_link(
+            session, Purpose.PREFERENCES, token, language, gone="erased.html"
+        )
         if subscription is None:
-            # Already erased (a second click, or the back button): say so again.
-            return render_template("erased.html", language=language)
+            return error
         language = _language(subscription.subscriber.language)
         if request.method == "GET":
             return render_template("erase_confirm.html", language=language, token=token)

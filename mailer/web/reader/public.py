@@ -9,15 +9,15 @@ from mailer.issues.newsletter import current_topics, offered_topics
 from mailer.models import Subscription
 from mailer.runtime import runtime
 from mailer.subscribers.subscriptions import (
-    NotFound,
     ValidationFailed,
     confirm,
     parse_preferences,
     unsubscribe,
     update_preferences,
 )
-from mailer.tokens import ExpiredToken, InvalidToken, Purpose
+from mailer.tokens import Purpose
 from mailer.web.csrf import csrf
+from mailer.web.personal_links import open_link
 from mailer.web.reader import signup_form
 from mailer.web.reader.limits import per_ip_post_limit
 from mailer.web.request_info import page_language, request_context
@@ -38,54 +38,32 @@ def subscribe_submit():
     return signup_form.submit()
 
 
-def _read_token(purpose: Purpose, token: str, language: str):
-    """The subscription id, or an error page explaining what is wrong with the link."""
-    try:
-        return runtime().tokens.read(purpose, token), None
-    except ExpiredToken:
-        page = render_template(
-            "link_error.html", language=language, expired=True, purpose=purpose.value, token=token
-        )
-        return None, (page, 400)
-    except InvalidToken:
-        page = render_template(
-            "link_error.html", language=language, expired=False, purpose=purpose.value
-        )
-        return None, (page, 400)
-
-
-def _reader_language(subscription_id: int, fallback: str) -> str:
+def _reader_language(subscription: Subscription, fallback: str) -> str:
     """The language the reader chose (the link came in a mail in that language), unless
     the page was asked for in another with ?lang=."""
-    if request.args.get("lang"):
-        return fallback
-    with runtime().db.session() as session:
-        subscription = session.get(Subscription, subscription_id)
-        return subscription.subscriber.language if subscription is not None else fallback
+    return fallback if request.args.get("lang") else subscription.subscriber.language
 
 
 @bp.route("/confirm/<path:token>", methods=["GET", "POST"])
 @csrf.exempt
 def confirm_page(token: str):
     language = page_language()
-    subscription_id, error = _read_token(Purpose.CONFIRM, token, language)
-    if error:
-        return error
-    if request.method == "GET":
-        # A link scanner that follows the link only sees this page; the POST confirms.
-        language = _reader_language(subscription_id, language)
-        return render_template("confirm.html", language=language)
     rt = runtime()
     with rt.db.session() as session:
-        try:
-            subscription = confirm(
-                session,
-                subscription_id,
-                request_context("web"),
-                secret_keys=rt.settings.secret_keys,
+        subscription, error = open_link(session, Purpose.CONFIRM, token, language)
+        if subscription is None:
+            return error
+        if request.method == "GET":
+            # A link scanner that follows the link only sees this page; the POST confirms.
+            return render_template(
+                "confirm.html", language=_reader_language(subscription, language)
             )
-        except NotFound:
-            return render_template("link_error.html", language=language, expired=False), 400
+        confirm(
+            session,
+            subscription.id,
+            request_context("web"),
+            secret_keys=rt.settings.secret_keys,
+        )
         language = subscription.subscriber.language
         session.commit()
     return render_template("confirmed.html", language=language)
@@ -95,24 +73,24 @@ def confirm_page(token: str):
 @csrf.exempt
 def unsubscribe_page(token: str):
     language = page_language()
-    subscription_id, error = _read_token(Purpose.UNSUBSCRIBE, token, language)
-    if error:
-        return error
     rt = runtime()
-    preferences_token = rt.tokens.make(Purpose.PREFERENCES, subscription_id)
-    if request.method == "GET":
-        language = _reader_language(subscription_id, language)
-        return render_template(
-            "unsubscribe.html", language=language, preferences_token=preferences_token
-        )
-    # RFC 8058: a POST (one-click from the mail client, or our button) unsubscribes at
-    # once, with no cookie and no CSRF token, and answers 200 rather than a redirect.
-    channel = "one-click" if request.form.get("List-Unsubscribe") == "One-Click" else "web"
     with rt.db.session() as session:
-        try:
-            subscription = unsubscribe(session, subscription_id, request_context(channel))
-        except NotFound:
-            return render_template("link_error.html", language=language, expired=False), 400
+        subscription, error = open_link(session, Purpose.UNSUBSCRIBE, token, language)
+        if subscription is None:
+            return error
+        preferences_token = rt.tokens.make(
+            Purpose.PREFERENCES, subscription.id, subscription.link_secret
+        )
+        if request.method == "GET":
+            return render_template(
+                "unsubscribe.html",
+                language=_reader_language(subscription, language),
+                preferences_token=preferences_token,
+            )
+        # RFC 8058: a POST (one-click from the mail client, or our button) unsubscribes at
+        # once, with no cookie and no CSRF token, and answers 200 rather than a redirect.
+        channel = "one-click" if request.form.get("List-Unsubscribe") == "One-Click" else "web"
+        unsubscribe(session, subscription.id, request_context(channel))
         language = subscription.subscriber.language
         session.commit()
     page = render_template(
@@ -124,14 +102,12 @@ def unsubscribe_page(token: str):
 @bp.route("/preferences/<path:token>", methods=["GET", "POST"])
 def preferences(token: str):
     language = page_language()
-    subscription_id, error = _read_token(Purpose.PREFERENCES, token, language)
-    if error:
-        return error
     rt = runtime()
     with rt.db.session() as session:
-        subscription = session.get(Subscription, subscription_id)
+        subscription, error = open_link(session, Purpose.PREFERENCES, token, language)
         if subscription is None:
-            return render_template("link_error.html", language=language, expired=False), 400
+            return error
+        subscription_id = subscription.id
         subscriber = subscription.subscriber
         topics = offered_topics(current_topics(session, rt.settings), subscription.topics or [])
         values: dict[str, object] = {
@@ -157,7 +133,9 @@ def preferences(token: str):
                 session.commit()
                 saved = True
         language = str(values.get("language") or language) if not errors else language
-        unsubscribe_token = rt.tokens.make(Purpose.UNSUBSCRIBE, subscription_id)
+        unsubscribe_token = rt.tokens.make(
+            Purpose.UNSUBSCRIBE, subscription_id, subscription.link_secret
+        )
         page = render_template(
             "preferences.html",
             language=language if language in ("nb", "en") else "nb",
