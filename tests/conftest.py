@@ -24,7 +24,7 @@ from mailer.config import load_settings
 from mailer.migrate import upgrade
 from mailer.models import Base, Newsletter
 from mailer.runtime import Runtime
-from tests.support import CeleryWorker, FeedServer, SMTPSink
+from tests.harness.servers import CeleryWorker, FeedServer, SMTPSink
 
 SECRET = "test-secret-key-0123456789"
 

@@ -1,0 +1,73 @@
+"""Helpers for the admin tests: editors, a logged-in test client, a small world of rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from mailer.editors.accounts import create_editor
+from mailer.models import Editor, Feed, Subscription
+from mailer.web.admin import session_stamp
+from tests.harness import factories
+from tests.harness.servers import csrf_token
+
+PASSWORD = "et langt og trygt passord"
+ADMIN = "admin@example.no"
+EDITOR = "redaktor@example.no"
+
+
+def make_editors(session: Session) -> dict[str, int]:
+    admin = create_editor(session, ADMIN, PASSWORD, "admin")
+    editor = create_editor(session, EDITOR, PASSWORD, "editor")
+    session.commit()
+    return {"admin": admin.id, "editor": editor.id}
+
+
+def log_in(client: FlaskClient, editor_id: int) -> FlaskClient:
+    """A logged-in session without the login form (the login itself has its own tests)."""
+    app = client.application
+    with app.extensions["mailer"].db.session() as session:
+        editor = session.get(Editor, editor_id)
+        assert editor is not None
+        stamp = session_stamp(app.secret_key or "", editor.password_hash)
+    with client.session_transaction() as cookie:
+        cookie["editor_id"] = editor_id
+        cookie["stamp"] = stamp
+    return client
+
+
+def token_from(client: FlaskClient, path: str = "/admin/") -> str:
+    return csrf_token(client.get(path).get_data(as_text=True))
+
+
+@dataclass
+class World:
+    issue_id: int
+    article_ids: list[int]
+    extra_article_id: int
+    subscriber_id: int
+    subscriber_email: str
+    feed_id: int
+
+
+def make_world(session: Session) -> World:
+    """A drafted issue with three articles, one more article to add, a reader and a feed."""
+    reader = factories.subscription(session, "kare@example.no", "Kåre Ødegård")
+    factories.subscription(session, "ingrid@example.no", "Ingrid Åsland")
+    issue = factories.drafted_issue(session, articles=3)
+    extra = factories.article(session, "ekstra", "Ekstra sak fra Brussel", days_ago=40)
+    feed = Feed(url="http://127.0.0.1:9/feed.xml")
+    session.add(feed)
+    session.commit()
+    subscription = session.get(Subscription, reader.id)
+    assert subscription is not None
+    return World(
+        issue_id=issue.id,
+        article_ids=[item.article_id for item in issue.items],
+        extra_article_id=extra.id,
+        subscriber_id=subscription.subscriber_id,
+        subscriber_email="kare@example.no",
+        feed_id=feed.id,
+    )

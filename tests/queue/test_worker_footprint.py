@@ -1,0 +1,38 @@
+"""The worker process loads only what tasks need: its memory is a target (bench/README.md)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.harness.servers import ROOT
+
+WEB_ONLY = [
+    "flask_wtf",
+    "flask_limiter",
+    "wtforms",
+    "argon2",
+    "mailer.web.reader.public",
+    "mailer.cli",
+]
+LOADED_WHEN_USED = ["cryptography", "requests", "feedparser"]
+
+
+def test_worker_app_leaves_the_web_side_and_unused_libraries_out(test_env):
+    probe = (
+        "import json, sys\n"
+        "import worker.app, worker.tasks\n"
+        "print(json.dumps(sorted({m for m in sys.modules})))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env=test_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    loaded = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert "worker.tasks" in loaded and "mailer.sending.batch" in loaded
+    assert not loaded & set(WEB_ONLY + LOADED_WHEN_USED)
