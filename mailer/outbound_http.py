@@ -54,6 +54,12 @@ NOT_A_URL = "not an http:// or https:// URL"
 
 # NAT64 (RFC 6052) carries an IPv4 address in its last 32 bits.
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# Not globally reachable (IANA special-purpose registries), but not known as such to every
+# Python version's ipaddress: listed here so the rule does not depend on the interpreter.
+_NOT_PUBLIC = tuple(
+    ipaddress.ip_network(n)
+    for n in ("0.0.0.0/8", "192.0.0.0/24", "64:ff9b:1::/48", "100::/64", "5f00::/16")
+)
 
 
 class FetchError(Exception):
@@ -144,14 +150,15 @@ def _embedded_ipv4(address: IPAddress) -> list[ipaddress.IPv4Address]:
     found = [a for a in (address.sixtofour,) if a is not None]
     if address.teredo is not None:
         found.extend(address.teredo)
-    if address in _NAT64:
-        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
     return found
 
 
 def is_public(address: IPAddress) -> bool:
     """True only for an address on the public internet, also for what an IPv6 form embeds."""
     address = _plain(address)
+    if isinstance(address, ipaddress.IPv6Address) and address in _NAT64:
+        # On an IPv6-only network DNS64 gives every IPv4 site this form: judge what it carries.
+        return is_public(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
     if (
         address.is_loopback
         or address.is_private
@@ -163,6 +170,8 @@ def is_public(address: IPAddress) -> bool:
     ):
         return False
     if isinstance(address, ipaddress.IPv6Address) and address.is_site_local:
+        return False
+    if any(address.version == n.version and address in n for n in _NOT_PUBLIC):
         return False
     return all(is_public(inner) for inner in _embedded_ipv4(address))
 
