@@ -95,6 +95,7 @@ def articles_import_feed(url: str) -> None:
     else:
         click.echo(
             f"{url}: {result.new} new, {result.updated} updated, {result.unchanged} unchanged"
+            + (f"; {result.note}" if result.note else "")
         )
 
 
