@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from mailer.config import Settings
 from mailer.db import Database
-from mailer.feeds import URL_LENGTH, FeedError, ImportResult, import_feed, web_url
+from mailer.feeds import POLL_FAILED, URL_LENGTH, FeedError, ImportResult, import_feed, web_url
 from mailer.models import Article, Feed, record_event
 from mailer.outbound_http import FetchError, Refused, check_url, policy_for
 from mailer.subscriptions import ValidationFailed
@@ -21,7 +21,6 @@ NOT_A_URL = "Skriv en fullstendig adresse som begynner med http:// eller https:/
 TOO_LONG = "Adressen er for lang."
 ALREADY_THERE = "Denne strømmen er allerede lagt inn."
 PRIVATE_ADDRESS = "Denne adressen er på et privat nett, og strømmer hentes ikke derfra."
-POLL_FAILED = "polling failed (internal error); see the log"
 
 log = logging.getLogger(__name__)
 

@@ -35,6 +35,7 @@ SUMMARY_LENGTH = 400
 CAPTION_LENGTH = 1000
 ALT_LENGTH = 500
 STORE_FAILED = "the articles could not be stored (database error)"
+POLL_FAILED = "polling failed (internal error); see the log"
 USER_AGENT = outbound_http.USER_AGENT
 
 # Text a CMS puts where it hides things from us; it means nothing in a digest.

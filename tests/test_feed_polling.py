@@ -20,7 +20,6 @@ from tests.support import LocalHTTPServer, QuietHandler
 
 def test_every_task_has_a_soft_and_a_hard_time_limit(app, rt):
     import worker.tasks  # noqa: F401  (registers the tasks, as the worker does at start)
-    from worker.celery_app import batch_time_limits
 
     tasks = {n: t for n, t in app.extensions["celery"].tasks.items() if n.startswith("mailer.")}
     assert {"mailer.send_confirmation", "mailer.send_batch", "mailer.poll_feed"} <= set(tasks)
@@ -31,6 +30,8 @@ def test_every_task_has_a_soft_and_a_hard_time_limit(app, rt):
     assert tasks["mailer.send_confirmation"].time_limit <= 120
     # A feed's task outlives its fetch's deadline, so the fetch reports its own timeout.
     assert tasks["mailer.poll_feed"].soft_time_limit > rt.settings.feed_deadline_seconds
+    from worker.celery_app import batch_time_limits
+
     assert (tasks["mailer.send_batch"].soft_time_limit, tasks["mailer.send_batch"].time_limit) == (
         batch_time_limits(rt.settings.send_rate, sending.BATCH_SIZE)
     )
