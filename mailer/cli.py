@@ -82,9 +82,10 @@ def articles_group() -> None:
 @articles_group.command("import-feed", help="Import the articles of an RSS or Atom feed.")
 @click.argument("url")
 def articles_import_feed(url: str) -> None:
-    with runtime().db.session() as session:
+    rt = runtime()
+    with rt.db.session() as session:
         try:
-            result = import_feed(session, url)
+            result = import_feed(session, rt.settings, url)
         except FeedError as exc:
             session.commit()  # keeps the error on the feed row; no article was added
             _fail(str(exc))
@@ -94,6 +95,7 @@ def articles_import_feed(url: str) -> None:
     else:
         click.echo(
             f"{url}: {result.new} new, {result.updated} updated, {result.unchanged} unchanged"
+            + (f"; {result.note}" if result.note else "")
         )
 
 

@@ -11,6 +11,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from email.utils import parseaddr
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,6 +87,11 @@ class Settings:
     trusted_proxies: int = 0
     # The broker queue: several installations (or test runs) can share one Redis.
     queue: str = "mailer"
+    # Outbound fetches (feeds): inside addresses are refused unless allowed here, and each
+    # fetch ends after the deadline however slowly the server answers.
+    feed_allow_private: bool = False
+    feed_allowed_networks: tuple[IPv4Network | IPv6Network, ...] = ()
+    feed_deadline_seconds: float = 30.0
 
     @property
     def outbox_dir(self) -> Path:
@@ -189,6 +195,28 @@ def _load_reader_protection() -> tuple[int, float, str, int]:
     return pending_days, min_fill, signup_limits, proxies
 
 
+def _load_outbound_fetch() -> tuple[bool, tuple[IPv4Network | IPv6Network, ...], float]:
+    """(allow private addresses, networks allowed anyway, deadline of one fetch)."""
+    from mailer.outbound_http import policy_networks
+
+    allow = _env("FEED_ALLOW_PRIVATE", "false").lower()
+    if allow not in ("true", "false", "1", "0", "yes", "no"):
+        raise ConfigError(f"MAILER_FEED_ALLOW_PRIVATE must be true or false, not {allow!r}")
+    try:
+        networks = policy_networks(_env("FEED_ALLOWED_NETWORKS"))
+    except ValueError as exc:
+        raise ConfigError(f"MAILER_FEED_ALLOWED_NETWORKS: {exc}") from exc
+    try:
+        deadline = float(_env("FEED_DEADLINE_SECONDS", "30"))
+    except ValueError as exc:
+        raise ConfigError(f"MAILER_FEED_DEADLINE_SECONDS must be a number: {exc}") from exc
+    if not 0 < deadline <= 3600:
+        raise ConfigError(
+            f"MAILER_FEED_DEADLINE_SECONDS must be above 0 and at most 3600, not {deadline}"
+        )
+    return allow in ("true", "1", "yes"), networks, deadline
+
+
 def load_settings() -> Settings:
     var_dir = Path(_env("VAR_DIR", str(ROOT / "var"))).resolve()
     port = int(os.environ.get("PORT", "5000") or 5000)
@@ -221,6 +249,7 @@ def load_settings() -> Settings:
         raise ConfigError(f"MAILER_DIGEST_AUTOSEND must be true or false, not {autosend!r}")
     dkim_domain, dkim_selector, dkim_key = _load_dkim()
     pending_days, min_fill, signup_limits, proxies = _load_reader_protection()
+    allow_private, allowed_networks, feed_deadline = _load_outbound_fetch()
     return Settings(
         var_dir=var_dir,
         database_url=_env("DATABASE_URL", f"sqlite:///{var_dir / 'mailer.db'}"),
@@ -252,4 +281,7 @@ def load_settings() -> Settings:
         signup_limits=signup_limits,
         trusted_proxies=proxies,
         queue=_env("QUEUE", "mailer"),
+        feed_allow_private=allow_private,
+        feed_allowed_networks=allowed_networks,
+        feed_deadline_seconds=feed_deadline,
     )

@@ -346,6 +346,10 @@ EN: dict[str, str] = {
     ),
     "Adressen er for lang.": "The address is too long.",
     "Denne strømmen er allerede lagt inn.": "This feed is already registered.",
+    "Denne adressen er på et privat nett, og strømmer hentes ikke derfra.": (
+        "This address is on a private network; feeds are not fetched from there."
+    ),
+    "hoppet over": "skipped",
     # Editors, account, audit
     "Administrator": "Administrator",
     "Administratorer styrer redaktørkontoer. Redaktører lager og sender utsendelser og "

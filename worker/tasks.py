@@ -12,7 +12,6 @@ from mailer import dispatch, ledger, sending
 from mailer.app import runtime
 from mailer.confirmation import send_confirmation_mail
 from mailer.db import utcnow
-from mailer.models import Feed
 from mailer.rate_limit import limiter_for
 from mailer.smtp import TemporarySMTPError
 from worker.celery_app import enqueue
@@ -153,20 +152,26 @@ def notify_paused(issue_id: int) -> None:
 
 
 @shared_task(name="mailer.poll_feeds")
-def poll_feeds() -> None:
+def poll_feeds() -> list[int]:
+    """One task per feed: each has its own time limit, and one stuck feed holds up no other."""
+    from mailer.feed_registry import feed_ids
+
+    with runtime().db.session() as session:
+        ids = feed_ids(session)
+    for feed_id in ids:
+        enqueue(current_app, "mailer.poll_feed", feed_id)
+    return ids
+
+
+@shared_task(name="mailer.poll_feed")
+def poll_feed(feed_id: int) -> None:
     # Imported here: the sending processes never need feedparser.
-    from mailer.feeds import FeedError, import_feed
+    from mailer.feed_registry import poll_one
 
     rt = runtime()
-    with rt.db.session() as session:
-        urls = list(session.scalars(Feed.__table__.select().with_only_columns(Feed.url)))
-    for url in urls:
-        with rt.db.session() as session:
-            try:
-                import_feed(session, url)
-            except FeedError as exc:
-                log.warning("feed %s: %s", url, exc)
-            session.commit()
+    outcome = poll_one(rt.db, rt.settings, feed_id)
+    if outcome is not None and outcome.error:
+        log.warning("feed %s: %s", outcome.url, outcome.error)
 
 
 @shared_task(name="mailer.monthly_digest")
