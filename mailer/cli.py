@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 import time
 from pathlib import Path
@@ -13,6 +12,7 @@ from flask.cli import AppGroup, FlaskGroup, with_appcontext
 
 from mailer import migrate
 from mailer.app import runtime
+from mailer.csv_cells import SafeCsvWriter
 from mailer.digest_cli import digest_group
 from mailer.digest_cli import fail as _fail
 from mailer.editors import create_editor
@@ -141,7 +141,7 @@ def subscribers_import(file: Path, already_consented: bool) -> None:
 
 @subscribers_group.command("export", help="Write all subscribers as CSV to standard output.")
 def subscribers_export() -> None:
-    writer = csv.writer(sys.stdout)
+    writer = SafeCsvWriter(sys.stdout)
     with runtime().db.session() as session:
         for row in export_rows(session):
             writer.writerow(row)
