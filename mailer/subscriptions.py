@@ -93,14 +93,21 @@ def normalise_email(raw: str, language: str = "nb") -> str:
 def parse_signup(data: dict[str, Any], allowed_topics: tuple[str, ...]) -> SignupRequest:
     """Check every field at once so the reader sees all problems together."""
 
+    errors: dict[str, str] = {}
+    wrong_types: dict[str, str] = {}
+
     def text(name: str) -> str:
+        # JSON may send a number, list or object where text belongs: refuse it rather than
+        # store its str() (or walk a deeply nested value to print it).
         value = data.get(name, "")
         if value is None:
             return ""
-        return value if isinstance(value, str) else str(value)
+        if not isinstance(value, str):
+            wrong_types[name] = "Må være tekst."
+            return ""
+        return value
 
     language = text("language").strip().lower() or "nb"
-    errors: dict[str, str] = {}
     if language not in LANGUAGES:
         errors["language"] = gettext("Ukjent språk.", "nb")
         language = "nb"
@@ -125,18 +132,18 @@ def parse_signup(data: dict[str, Any], allowed_topics: tuple[str, ...]) -> Signu
             "Samtykketeksten er endret. Last siden på nytt og prøv igjen.", language
         )
     raw_topics = data.get("topics") or []
-    if isinstance(raw_topics, str):
-        raw_topics = [raw_topics]
     topics: list[str] = []
-    if not isinstance(raw_topics, list):
-        errors["topics"] = gettext("Ukjent tema", language)
+    if not isinstance(raw_topics, list) or not all(isinstance(t, str) for t in raw_topics):
+        errors["topics"] = gettext("Temaer må være en liste med tekster.", language)
     else:
         for topic in raw_topics:
-            if not isinstance(topic, str) or topic not in allowed_topics:
-                errors["topics"] = f"{gettext('Ukjent tema', language)}: {str(topic)[:40]}"
+            if topic not in allowed_topics:
+                errors["topics"] = f"{gettext('Ukjent tema', language)}: {topic[:40]}"
                 break
             if topic not in topics:
                 topics.append(topic)
+    # A field of the wrong type is named as such, not by what its empty stand-in implied.
+    errors.update({name: gettext(message, language) for name, message in wrong_types.items()})
     if errors:
         raise ValidationFailed(errors)
     return SignupRequest(
