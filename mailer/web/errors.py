@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from mailer.i18n import gettext
 from mailer.web.request_info import page_language
+from mailer.web.request_input import RefusedInput
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,15 @@ def register(app: Flask) -> None:
             return {"errors": {"csrf_token": message}}, 400
         return render_template(
             "error.html", language=language, title=message, field="csrf_token"
+        ), 400
+
+    @app.errorhandler(RefusedInput)
+    def refused_input(exc: RefusedInput):
+        if _wants_json():
+            return {"errors": {exc.field: gettext(exc.message, "en")}}, 400
+        language = page_language()
+        return render_template(
+            "error.html", language=language, title=gettext(exc.message, language), field=exc.field
         ), 400
 
     @app.errorhandler(429)
