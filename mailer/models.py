@@ -46,7 +46,8 @@ class Subscription(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    confirmation_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Indexed: the hourly confirmation limit looks up the last hour's mails by mailbox.
+    confirmation_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     subscriber: Mapped[Subscriber] = relationship(back_populates="subscriptions")
     newsletter: Mapped[Newsletter] = relationship()
