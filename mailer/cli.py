@@ -240,8 +240,13 @@ def register_commands(app: Flask) -> None:
 
 def _create_app() -> Flask:
     from mailer.app import create_app
+    from mailer.config import ConfigError
 
-    return create_app()
+    try:
+        return create_app()
+    except ConfigError as exc:
+        # `mailer run` and every command: "Error: <what to set>", exit status 1.
+        raise click.ClickException(str(exc)) from None
 
 
 def main() -> None:

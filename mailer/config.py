@@ -1,8 +1,9 @@
 """Settings read once from ``MAILER_*`` environment variables.
 
 Every setting has an embedded default so that ``make run`` works on a fresh
-machine: a SQLite file and a filesystem broker under ``var/``, and the dev
-SMTP outbox on loopback.
+machine: a SQLite file and a filesystem broker under ``var/``. SMTP alone has
+none: ``MAILER_SMTP_HOST``, or ``MAILER_DEV_OUTBOX=true`` (which ``make run``
+sets) for the dev outbox on loopback.
 """
 
 from __future__ import annotations
@@ -24,6 +25,37 @@ class ConfigError(ValueError):
 
 def _env(name: str, default: str = "") -> str:
     return os.environ.get(f"MAILER_{name}", "").strip() or default
+
+
+def _flag(name: str, default: str = "false") -> bool:
+    value = _env(name, default).lower()
+    if value not in ("true", "false", "1", "0", "yes", "no"):
+        raise ConfigError(f"MAILER_{name} must be true or false, not {value!r}")
+    return value in ("true", "1", "yes")
+
+
+NO_SMTP = (
+    "No SMTP server is set: set MAILER_SMTP_HOST (with MAILER_SMTP_PORT, "
+    "MAILER_SMTP_SECURITY, MAILER_SMTP_USERNAME and MAILER_SMTP_PASSWORD as your server "
+    "needs) to send mail, or MAILER_DEV_OUTBOX=true on a developer's machine to keep every "
+    "mail in the local outbox (`make run` sets it). The outbox page shows every reader's "
+    "links without a login: never turn it on in production."
+)
+
+
+def _load_smtp_target() -> tuple[str, bool]:
+    """(SMTP host, dev outbox on). The dev outbox is never a silent default: it serves
+    every reader's personal links unauthenticated on /outbox."""
+    smtp_host = _env("SMTP_HOST")
+    dev_outbox = _flag("DEV_OUTBOX")
+    if smtp_host and dev_outbox:
+        raise ConfigError(
+            "MAILER_SMTP_HOST and MAILER_DEV_OUTBOX=true are both set: set MAILER_SMTP_HOST "
+            "to send through that server, or MAILER_DEV_OUTBOX=true for the local outbox"
+        )
+    if not smtp_host and not dev_outbox:
+        raise ConfigError(NO_SMTP)
+    return smtp_host, dev_outbox
 
 
 def _load_secret_keys(var_dir: Path) -> tuple[str, ...]:
@@ -192,8 +224,7 @@ def _load_reader_protection() -> tuple[int, float, str, int]:
 def load_settings() -> Settings:
     var_dir = Path(_env("VAR_DIR", str(ROOT / "var"))).resolve()
     port = int(os.environ.get("PORT", "5000") or 5000)
-    smtp_host = _env("SMTP_HOST")
-    dev_outbox = not smtp_host
+    smtp_host, dev_outbox = _load_smtp_target()
     security = _env("SMTP_SECURITY", "none").lower()
     if security not in SMTP_SECURITY_CHOICES:
         raise ConfigError(
@@ -216,9 +247,6 @@ def load_settings() -> Settings:
             f"MAILER_DIGEST_CRON must have five fields (minute hour day month weekday), "
             f"not {digest_cron!r}"
         )
-    autosend = _env("DIGEST_AUTOSEND", "false").lower()
-    if autosend not in ("true", "false", "1", "0", "yes", "no"):
-        raise ConfigError(f"MAILER_DIGEST_AUTOSEND must be true or false, not {autosend!r}")
     dkim_domain, dkim_selector, dkim_key = _load_dkim()
     pending_days, min_fill, signup_limits, proxies = _load_reader_protection()
     return Settings(
@@ -239,7 +267,7 @@ def load_settings() -> Settings:
         port=port,
         newsletter_topics=topics,
         digest_cron=digest_cron,
-        digest_autosend=autosend in ("true", "1", "yes"),
+        digest_autosend=_flag("DIGEST_AUTOSEND"),
         organisation=_env("ORGANISATION"),
         postal_address=_env("POSTAL_ADDRESS"),
         bounce_domain=_env("BOUNCE_DOMAIN").encode("idna").decode("ascii"),
