@@ -9,10 +9,12 @@ sets) for the dev outbox on loopback.
 from __future__ import annotations
 
 import os
+import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from email.utils import parseaddr
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SMTP_SECURITY_CHOICES = ("none", "starttls", "tls")
@@ -58,6 +60,38 @@ def _load_smtp_target() -> tuple[str, bool]:
     return smtp_host, dev_outbox
 
 
+def private_dir(path: Path) -> Path:
+    """var/ holds the secret key, the SQLite database, the dev outbox and uploaded CSVs:
+    only the service's own user may enter it. A var/ made by an older version (0755) is
+    tightened too."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = path.stat()
+    if info.st_mode & 0o077 and info.st_uid == os.geteuid():
+        path.chmod(0o700)
+    return path
+
+
+def create_private_file(path: Path, text: str) -> None:
+    """A new file that is 0600 from its first byte (never written, then chmod'ed).
+
+    Written under a temporary name and linked into place, so that a process starting at
+    the same moment reads either nothing or the whole key; if it won, its key stays.
+    """
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            pass
+    finally:
+        temp.unlink(missing_ok=True)
+
+
 def _load_secret_keys(var_dir: Path) -> tuple[str, ...]:
     """Comma-separated keys; the first signs, all verify (key rotation).
 
@@ -69,10 +103,28 @@ def _load_secret_keys(var_dir: Path) -> tuple[str, ...]:
         return tuple(k.strip() for k in raw.split(",") if k.strip())
     key_file = var_dir / "secret_key"
     if not key_file.exists():
-        var_dir.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(secrets.token_urlsafe(48))
-        key_file.chmod(0o600)
+        create_private_file(key_file, secrets.token_urlsafe(48))
     return (key_file.read_text().strip(),)
+
+
+REDACTED = "***"
+# scheme://user:PASSWORD@host — in database, broker and Redis URLs alike.
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*:)[^/\s]+@")
+
+
+def redact_url(value: str) -> str:
+    return _URL_PASSWORD.sub(rf"\g<head>{REDACTED}@", value)
+
+
+def _redacted(value: Any, secret: bool) -> Any:
+    if secret:
+        if isinstance(value, tuple):
+            return tuple(REDACTED for _ in value)
+        return REDACTED if value else value
+    return redact_url(value) if isinstance(value, str) else value
+
+
+SECRET = {"secret": True}
 
 
 def _idna_address(address: str, variable: str) -> str:
@@ -82,19 +134,19 @@ def _idna_address(address: str, variable: str) -> str:
     return f"{local}@{domain.encode('idna').decode('ascii')}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Settings:
     var_dir: Path
     database_url: str
     broker_url: str
-    secret_keys: tuple[str, ...]
+    secret_keys: tuple[str, ...] = field(metadata=SECRET)
     base_url: str
     from_name: str
     from_address: str
     smtp_host: str
     smtp_port: int
     smtp_username: str
-    smtp_password: str
+    smtp_password: str = field(metadata=SECRET)
     smtp_security: str
     send_rate: float
     dev_outbox: bool
@@ -107,8 +159,7 @@ class Settings:
     bounce_domain: str = ""
     dkim_domain: str = ""
     dkim_selector: str = ""
-    # repr=False: a Settings in a log or traceback must not show the key.
-    dkim_private_key: bytes = field(default=b"", repr=False)
+    dkim_private_key: bytes = field(default=b"", metadata=SECRET)
     # Reader side: sites allowed to embed the signup form and call the API from a
     # browser (origins, "https://www.example.no"), clean-up and abuse protection.
     allowed_origins: tuple[str, ...] = ()
@@ -118,6 +169,15 @@ class Settings:
     trusted_proxies: int = 0
     # The broker queue: several installations (or test runs) can share one Redis.
     queue: str = "mailer"
+
+    def __repr__(self) -> str:
+        """A Settings in a log or a traceback shows no key, password or token: fields
+        marked SECRET as ***, and the password in any URL (database, broker, Redis)."""
+        shown = (
+            f"{f.name}={_redacted(getattr(self, f.name), bool(f.metadata.get('secret')))!r}"
+            for f in fields(self)
+        )
+        return f"Settings({', '.join(shown)})"
 
     @property
     def outbox_dir(self) -> Path:
@@ -222,7 +282,7 @@ def _load_reader_protection() -> tuple[int, float, str, int]:
 
 
 def load_settings() -> Settings:
-    var_dir = Path(_env("VAR_DIR", str(ROOT / "var"))).resolve()
+    var_dir = private_dir(Path(_env("VAR_DIR", str(ROOT / "var"))).resolve())
     port = int(os.environ.get("PORT", "5000") or 5000)
     smtp_host, dev_outbox = _load_smtp_target()
     security = _env("SMTP_SECURITY", "none").lower()

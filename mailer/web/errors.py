@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from mailer.i18n import gettext
+from mailer.web.access_log import redact_tokens
 from mailer.web.request_info import page_language
 from mailer.web.request_input import RefusedInput
 
@@ -63,7 +64,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
-        log.exception("unhandled error on %s", request.path)
+        log.exception("unhandled error on %s", redact_tokens(request.path))
         message = gettext("Noe gikk galt hos oss. Prøv igjen om litt.", page_language())
         if _wants_json():
             return {"errors": {"server": message}}, 500
