@@ -78,9 +78,13 @@ def create_app(settings: Settings | None = None, *, web: bool = True, **override
 
 
 def _init_web(app: Flask, settings: Settings) -> None:
+    from mailer.web.access_log import init_access_log
     from mailer.web.csrf import csrf
     from mailer.web.limits import init_limits
+    from mailer.web.request_input import init_request_input
 
+    init_access_log()
+    init_request_input(app)
     csrf.init_app(app)
     init_limits(app, settings)
 

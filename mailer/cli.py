@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 import time
 from pathlib import Path
@@ -13,6 +12,7 @@ from flask.cli import AppGroup, FlaskGroup, with_appcontext
 
 from mailer import migrate
 from mailer.app import runtime
+from mailer.csv_cells import SafeCsvWriter
 from mailer.digest_cli import digest_group
 from mailer.digest_cli import fail as _fail
 from mailer.editors import create_editor
@@ -143,7 +143,7 @@ def subscribers_import(file: Path, already_consented: bool) -> None:
 
 @subscribers_group.command("export", help="Write all subscribers as CSV to standard output.")
 def subscribers_export() -> None:
-    writer = csv.writer(sys.stdout)
+    writer = SafeCsvWriter(sys.stdout)
     with runtime().db.session() as session:
         for row in export_rows(session):
             writer.writerow(row)
@@ -242,8 +242,13 @@ def register_commands(app: Flask) -> None:
 
 def _create_app() -> Flask:
     from mailer.app import create_app
+    from mailer.config import ConfigError
 
-    return create_app()
+    try:
+        return create_app()
+    except ConfigError as exc:
+        # `mailer run` and every command: "Error: <what to set>", exit status 1.
+        raise click.ClickException(str(exc)) from None
 
 
 def main() -> None:

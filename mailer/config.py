@@ -1,18 +1,21 @@
 """Settings read once from ``MAILER_*`` environment variables.
 
 Every setting has an embedded default so that ``make run`` works on a fresh
-machine: a SQLite file and a filesystem broker under ``var/``, and the dev
-SMTP outbox on loopback.
+machine: a SQLite file and a filesystem broker under ``var/``. SMTP alone has
+none: ``MAILER_SMTP_HOST``, or ``MAILER_DEV_OUTBOX=true`` (which ``make run``
+sets) for the dev outbox on loopback.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from email.utils import parseaddr
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SMTP_SECURITY_CHOICES = ("none", "starttls", "tls")
@@ -27,6 +30,69 @@ def _env(name: str, default: str = "") -> str:
     return os.environ.get(f"MAILER_{name}", "").strip() or default
 
 
+def _flag(name: str, default: str = "false") -> bool:
+    value = _env(name, default).lower()
+    if value not in ("true", "false", "1", "0", "yes", "no"):
+        raise ConfigError(f"MAILER_{name} must be true or false, not {value!r}")
+    return value in ("true", "1", "yes")
+
+
+NO_SMTP = (
+    "No SMTP server is set: set MAILER_SMTP_HOST (with MAILER_SMTP_PORT, "
+    "MAILER_SMTP_SECURITY, MAILER_SMTP_USERNAME and MAILER_SMTP_PASSWORD as your server "
+    "needs) to send mail, or MAILER_DEV_OUTBOX=true on a developer's machine to keep every "
+    "mail in the local outbox (`make run` sets it). The outbox page shows every reader's "
+    "links without a login: never turn it on in production."
+)
+
+
+def _load_smtp_target() -> tuple[str, bool]:
+    """(SMTP host, dev outbox on). The dev outbox is never a silent default: it serves
+    every reader's personal links unauthenticated on /outbox."""
+    smtp_host = _env("SMTP_HOST")
+    dev_outbox = _flag("DEV_OUTBOX")
+    if smtp_host and dev_outbox:
+        raise ConfigError(
+            "MAILER_SMTP_HOST and MAILER_DEV_OUTBOX=true are both set: set MAILER_SMTP_HOST "
+            "to send through that server, or MAILER_DEV_OUTBOX=true for the local outbox"
+        )
+    if not smtp_host and not dev_outbox:
+        raise ConfigError(NO_SMTP)
+    return smtp_host, dev_outbox
+
+
+def private_dir(path: Path) -> Path:
+    """var/ holds the secret key, the SQLite database, the dev outbox and uploaded CSVs:
+    only the service's own user may enter it. A var/ made by an older version (0755) is
+    tightened too."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = path.stat()
+    if info.st_mode & 0o077 and info.st_uid == os.geteuid():
+        path.chmod(0o700)
+    return path
+
+
+def create_private_file(path: Path, text: str) -> None:
+    """A new file that is 0600 from its first byte (never written, then chmod'ed).
+
+    Written under a temporary name and linked into place, so that a process starting at
+    the same moment reads either nothing or the whole key; if it won, its key stays.
+    """
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            pass
+    finally:
+        temp.unlink(missing_ok=True)
+
+
 def _load_secret_keys(var_dir: Path) -> tuple[str, ...]:
     """Comma-separated keys; the first signs, all verify (key rotation).
 
@@ -38,10 +104,28 @@ def _load_secret_keys(var_dir: Path) -> tuple[str, ...]:
         return tuple(k.strip() for k in raw.split(",") if k.strip())
     key_file = var_dir / "secret_key"
     if not key_file.exists():
-        var_dir.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(secrets.token_urlsafe(48))
-        key_file.chmod(0o600)
+        create_private_file(key_file, secrets.token_urlsafe(48))
     return (key_file.read_text().strip(),)
+
+
+REDACTED = "***"
+# scheme://user:PASSWORD@host — in database, broker and Redis URLs alike.
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*:)[^/\s]+@")
+
+
+def redact_url(value: str) -> str:
+    return _URL_PASSWORD.sub(rf"\g<head>{REDACTED}@", value)
+
+
+def _redacted(value: Any, secret: bool) -> Any:
+    if secret:
+        if isinstance(value, tuple):
+            return tuple(REDACTED for _ in value)
+        return REDACTED if value else value
+    return redact_url(value) if isinstance(value, str) else value
+
+
+SECRET = {"secret": True}
 
 
 def _idna_address(address: str, variable: str) -> str:
@@ -51,19 +135,19 @@ def _idna_address(address: str, variable: str) -> str:
     return f"{local}@{domain.encode('idna').decode('ascii')}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Settings:
     var_dir: Path
     database_url: str
     broker_url: str
-    secret_keys: tuple[str, ...]
+    secret_keys: tuple[str, ...] = field(metadata=SECRET)
     base_url: str
     from_name: str
     from_address: str
     smtp_host: str
     smtp_port: int
     smtp_username: str
-    smtp_password: str
+    smtp_password: str = field(metadata=SECRET)
     smtp_security: str
     send_rate: float
     dev_outbox: bool
@@ -76,8 +160,7 @@ class Settings:
     bounce_domain: str = ""
     dkim_domain: str = ""
     dkim_selector: str = ""
-    # repr=False: a Settings in a log or traceback must not show the key.
-    dkim_private_key: bytes = field(default=b"", repr=False)
+    dkim_private_key: bytes = field(default=b"", metadata=SECRET)
     # Reader side: sites allowed to embed the signup form and call the API from a
     # browser (origins, "https://www.example.no"), clean-up and abuse protection.
     allowed_origins: tuple[str, ...] = ()
@@ -92,6 +175,15 @@ class Settings:
     feed_allow_private: bool = False
     feed_allowed_networks: tuple[IPv4Network | IPv6Network, ...] = ()
     feed_deadline_seconds: float = 30.0
+
+    def __repr__(self) -> str:
+        """A Settings in a log or a traceback shows no key, password or token: fields
+        marked SECRET as ***, and the password in any URL (database, broker, Redis)."""
+        shown = (
+            f"{f.name}={_redacted(getattr(self, f.name), bool(f.metadata.get('secret')))!r}"
+            for f in fields(self)
+        )
+        return f"Settings({', '.join(shown)})"
 
     @property
     def outbox_dir(self) -> Path:
@@ -218,10 +310,9 @@ def _load_outbound_fetch() -> tuple[bool, tuple[IPv4Network | IPv6Network, ...],
 
 
 def load_settings() -> Settings:
-    var_dir = Path(_env("VAR_DIR", str(ROOT / "var"))).resolve()
+    var_dir = private_dir(Path(_env("VAR_DIR", str(ROOT / "var"))).resolve())
     port = int(os.environ.get("PORT", "5000") or 5000)
-    smtp_host = _env("SMTP_HOST")
-    dev_outbox = not smtp_host
+    smtp_host, dev_outbox = _load_smtp_target()
     security = _env("SMTP_SECURITY", "none").lower()
     if security not in SMTP_SECURITY_CHOICES:
         raise ConfigError(
@@ -244,9 +335,6 @@ def load_settings() -> Settings:
             f"MAILER_DIGEST_CRON must have five fields (minute hour day month weekday), "
             f"not {digest_cron!r}"
         )
-    autosend = _env("DIGEST_AUTOSEND", "false").lower()
-    if autosend not in ("true", "false", "1", "0", "yes", "no"):
-        raise ConfigError(f"MAILER_DIGEST_AUTOSEND must be true or false, not {autosend!r}")
     dkim_domain, dkim_selector, dkim_key = _load_dkim()
     pending_days, min_fill, signup_limits, proxies = _load_reader_protection()
     allow_private, allowed_networks, feed_deadline = _load_outbound_fetch()
@@ -268,7 +356,7 @@ def load_settings() -> Settings:
         port=port,
         newsletter_topics=topics,
         digest_cron=digest_cron,
-        digest_autosend=autosend in ("true", "1", "yes"),
+        digest_autosend=_flag("DIGEST_AUTOSEND"),
         organisation=_env("ORGANISATION"),
         postal_address=_env("POSTAL_ADDRESS"),
         bounce_domain=_env("BOUNCE_DOMAIN").encode("idna").decode("ascii"),

@@ -54,7 +54,8 @@ class Subscription(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    confirmation_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Indexed: the hourly confirmation limit looks up the last hour's mails by mailbox.
+    confirmation_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     # In every personal link next to the id, so a link can only ever open this row.
     link_secret: Mapped[str] = mapped_column(String(32), default=new_link_secret)
     # Set by migration 0005 on rows that existed before link secrets: until then their

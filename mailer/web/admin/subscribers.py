@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator
 
@@ -20,6 +19,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from mailer import csv_uploads, gdpr, subscriber_csv, subscriber_directory
 from mailer.app import runtime
+from mailer.csv_cells import SafeCsvWriter
 from mailer.newsletter_settings import current_topics, load_topics
 from mailer.stats import SUBSCRIPTION_STATES
 from mailer.subscriptions import ValidationFailed
@@ -252,7 +252,7 @@ def export():
 
     def rows() -> Iterator[str]:
         buffer = io.StringIO()
-        writer = csv.writer(buffer)
+        writer = SafeCsvWriter(buffer)
         with rt.db.session() as session:
             for row in subscriber_csv.export_rows(session):
                 writer.writerow(row)
