@@ -146,7 +146,7 @@ def test_access_logs_record_no_tokens(procfile, session, rt, test_env, tmp_path)
     subscription = factories.subscription(session, "kari@example.no", "Kari")
     session.commit()
     links = [
-        personal_link(rt.settings, rt.tokens, purpose, subscription.id)
+        personal_link(rt.settings, rt.tokens, purpose, subscription.id, subscription.link_secret)
         for purpose in (Purpose.UNSUBSCRIBE, Purpose.CONFIRM, Purpose.PREFERENCES)
     ]
     tokens = [link.rpartition("/")[2] for link in links]
