@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 from sqlalchemy import select
@@ -34,6 +36,25 @@ def create_editor(session: Session, email: str, password: str, role: str = "edit
     session.flush()
     record_event(session, "editor.created", data={"editor_id": editor.id, "role": role})
     return editor
+
+
+def login_identity(typed: str) -> str:
+    """The account a login attempt names: what login looks the editor up by, and the key
+    its failures are counted on. Both must be one function, or a look-alike spelling
+    (other case, fullwidth letters, a trailing dot, an IDN domain in Unicode or
+    punycode) reaches the same account through a fresh failure count.
+
+    Editors' addresses are ASCII (create_editor refuses others), so NFKC folding and a
+    dropped trailing dot on the domain lose nothing a real address needs. Text that is no
+    address still gets a stable key, though no account can match it."""
+    folded = unicodedata.normalize("NFKC", typed).strip()
+    local, at, domain = folded.rpartition("@")
+    if at:
+        folded = f"{local}@{domain.rstrip('.')}"
+    try:
+        return normalise_email(folded, "en")
+    except ValidationFailed:
+        return "invalid:" + folded.casefold()[:400]
 
 
 def verify_password(editor: Editor, password: str) -> bool:

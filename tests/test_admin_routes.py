@@ -350,6 +350,34 @@ def test_failed_logins_are_throttled_per_account(client, session):
     assert _login(client, "redaktor@example.no", "et langt og trygt passord").status_code == 302
 
 
+LOOK_ALIKES = [
+    ("ed@example.no", "ＥＤ@example.no."),
+    ("ed@example.no", "Ed@EXAMPLE.NO"),
+    ("ed@example.no", "ed@ＥＸＡＭＰＬＥ.no"),
+    ("ed@example.no", "ed@example.no."),
+    ("ed@bücher.no", "ed@xn--bcher-kva.no"),
+    ("ed@xn--bcher-kva.no", "ED@BÜCHER.NO"),
+]
+
+
+@pytest.mark.parametrize(("failed_as", "then_as"), LOOK_ALIKES)
+def test_the_lockout_counts_on_the_account_login_uses_not_the_spelling(
+    client, session, failed_as, then_as
+):
+    from mailer.editors import create_editor
+
+    create_editor(session, failed_as, PASSWORD)
+    session.commit()
+    # The other spelling is a real way in: unlocked, it logs in to the same account.
+    assert _login(client, then_as, PASSWORD).status_code == 302
+    client.post("/admin/logout", data={"csrf_token": token_from(client)})
+    for _ in range(5):
+        assert _login(client, failed_as, "feil passord her").status_code == 401
+    locked = _login(client, then_as, PASSWORD)
+    assert locked.status_code == 429
+    assert client.get("/admin/").status_code == 302
+
+
 def test_login_posts_are_throttled_per_ip(client, session):
     make_editors(session)
     answers = [

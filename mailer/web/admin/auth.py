@@ -12,10 +12,16 @@ from sqlalchemy import func, select
 
 from mailer.api_tokens import create_token
 from mailer.app import runtime
-from mailer.editors import WrongPassword, _hasher, change_password, verify_password
+from mailer.editors import (
+    WrongPassword,
+    _hasher,
+    change_password,
+    login_identity,
+    verify_password,
+)
 from mailer.i18n import LANGUAGES
 from mailer.models import ApiToken, Editor, record_event
-from mailer.subscriptions import ValidationFailed, normalise_email
+from mailer.subscriptions import ValidationFailed
 from mailer.web.admin import (
     audit,
     bp,
@@ -43,9 +49,10 @@ def _account_limit() -> str:
 
 
 def _account_key() -> str:
-    """Failed logins count per address typed, whether or not an account has it."""
-    typed = request.form.get("email", "").strip().lower()[:400]
-    return "account:" + hashlib.sha256(typed.encode("utf-8")).hexdigest()
+    """Failed logins count per account named, whether or not it exists: on exactly the
+    identity login looks up, so no other spelling of the address starts a fresh count."""
+    identity = login_identity(request.form.get("email", "")[:400])
+    return "account:" + hashlib.sha256(identity.encode("utf-8")).hexdigest()
 
 
 def _failed(response) -> bool:  # type: ignore[no-untyped-def]
@@ -85,12 +92,7 @@ def login_submit():
     typed = request.form.get("email", "")
     password = request.form.get("password", "")
     with runtime().db.session() as session:
-        editor = None
-        try:
-            address = normalise_email(typed, "en")
-            editor = session.scalar(select(Editor).where(Editor.email == address))
-        except ValidationFailed:
-            pass
+        editor = session.scalar(select(Editor).where(Editor.email == login_identity(typed)))
         if editor is None:
             # The same argon2 work as for a real account: the answer's timing tells nothing.
             verify_password(Editor(password_hash=_dummy_hash()), password)
