@@ -378,6 +378,64 @@ def test_the_lockout_counts_on_the_account_login_uses_not_the_spelling(
     assert client.get("/admin/").status_code == 302
 
 
+PROXY = {"REMOTE_ADDR": "10.0.0.1"}
+
+
+def _login_via(client, email: str, password: str, forwarded: str):
+    """A login through a reverse proxy at 10.0.0.1 that appends the client's address."""
+    headers = {"X-Forwarded-For": forwarded}
+    page = client.get("/admin/login", environ_base=PROXY, headers=headers)
+    return client.post(
+        "/admin/login",
+        data={"email": email, "password": password, "csrf_token": csrf_token(page.text)},
+        environ_base=PROXY,
+        headers=headers,
+    )
+
+
+def _last(session, kind: str) -> Event:
+    session.expire_all()
+    return session.scalars(
+        select(Event).where(Event.kind == kind).order_by(Event.id.desc())
+    ).first()
+
+
+def test_behind_a_trusted_proxy_each_editor_has_their_own_ip_and_bucket(app_behind_proxy, session):
+    make_editors(session)
+    first, second = app_behind_proxy.test_client(), app_behind_proxy.test_client()
+    for _ in range(2):  # the fixture's ADMIN_LOGIN_IP_LIMIT: 2 a minute
+        assert (
+            _login_via(first, "admin@example.no", "feil passord", "203.0.113.5").status_code == 401
+        )
+    assert _login_via(first, "admin@example.no", PASSWORD, "203.0.113.5").status_code == 429
+    assert _last(session, "admin.login_failed").data["ip"] == "203.0.113.5"
+    # Another editor behind the same proxy is not in the first one's bucket.
+    assert _login_via(second, "redaktor@example.no", PASSWORD, "203.0.113.6").status_code == 302
+    assert _last(session, "admin.login").data["ip"] == "203.0.113.6"
+    changed = second.post(
+        "/admin/language",
+        data={"language": "en", "csrf_token": token_from(second)},
+        environ_base=PROXY,
+        headers={"X-Forwarded-For": "198.51.100.7, 203.0.113.6"},
+    )
+    assert changed.status_code == 302
+    # The audit log records the client, never the proxy, nor what the client claims.
+    assert _last(session, "admin.language").data["ip"] == "203.0.113.6"
+
+
+def test_without_trusted_proxies_the_forwarded_header_is_ignored(app, client, session, monkeypatch):
+    monkeypatch.setitem(app.config, "ADMIN_LOGIN_IP_LIMIT", "2 per minute")
+    make_editors(session)
+    other = app.test_client()
+    for _ in range(2):
+        assert (
+            _login_via(client, "admin@example.no", "feil passord", "203.0.113.5").status_code == 401
+        )
+    assert _last(session, "admin.login_failed").data["ip"] == "10.0.0.1"
+    # A header anyone can send: the peer's bucket is the one that counts.
+    assert _login_via(other, "redaktor@example.no", PASSWORD, "203.0.113.6").status_code == 429
+
+
 def test_login_posts_are_throttled_per_ip(client, session):
     make_editors(session)
     answers = [

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from flask import Flask
 from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 
 from mailer.config import Settings
+from mailer.web.request_info import client_ip
 
-limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+limiter = Limiter(key_func=client_ip, default_limits=[], headers_enabled=True)
 
 
 def storage_uri(settings: Settings) -> str:

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from mailer.app import runtime
 from mailer.i18n import LANGUAGES, LOCAL_ZONE, gettext
 from mailer.models import Editor, record_event
-from mailer.web.request_info import page_language
+from mailer.web.request_info import client_ip, page_language
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -145,7 +145,7 @@ def audit(session: Session, action: str, **fields: Any) -> None:
     record_event(
         session,
         f"admin.{action}",
-        data={"editor_id": editor.id, "editor": editor.email, "ip": request.remote_addr, **data},
+        data={"editor_id": editor.id, "editor": editor.email, "ip": client_ip(), **data},
         **fields,
     )
 

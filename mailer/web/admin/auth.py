@@ -7,7 +7,6 @@ from functools import cache
 
 from flask import current_app, flash, g, redirect, request, url_for
 from flask import session as cookie
-from flask_limiter.util import get_remote_address
 from sqlalchemy import func, select
 
 from mailer.api_tokens import create_token
@@ -33,6 +32,7 @@ from mailer.web.admin import (
     translated,
 )
 from mailer.web.limits import limiter
+from mailer.web.request_info import client_ip
 
 IP_LIMIT = "10 per minute"
 ACCOUNT_LIMIT = "5 per 15 minutes"
@@ -84,7 +84,7 @@ def login():
 
 
 @bp.post("/login")
-@limiter.limit(_ip_limit, key_func=get_remote_address, scope="admin-login-ip")
+@limiter.limit(_ip_limit, key_func=client_ip, scope="admin-login-ip")
 @limiter.limit(
     _account_limit, key_func=_account_key, deduct_when=_failed, scope="admin-login-account"
 )
@@ -100,7 +100,7 @@ def login_submit():
         else:
             ok = verify_password(editor, password)
         if not ok:
-            record_event(session, "admin.login_failed", data={"ip": request.remote_addr})
+            record_event(session, "admin.login_failed", data={"ip": client_ip()})
             session.commit()
             return page(
                 "login.html",
@@ -111,7 +111,7 @@ def login_submit():
             )
         start_session(editor)
         record_event(
-            session, "admin.login", data={"editor_id": editor.id, "ip": request.remote_addr}
+            session, "admin.login", data={"editor_id": editor.id, "ip": client_ip()}
         )
         session.commit()
     return redirect(safe_next(request.form.get("next")))
@@ -185,7 +185,7 @@ def password():
 
 
 @bp.post("/account/password")
-@limiter.limit(_ip_limit, key_func=get_remote_address, scope="admin-password-ip")
+@limiter.limit(_ip_limit, key_func=client_ip, scope="admin-password-ip")
 @limiter.limit(
     _account_limit, key_func=_editor_key, deduct_when=_wrong_password, scope="admin-password"
 )
