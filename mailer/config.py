@@ -86,6 +86,9 @@ class Settings:
     trusted_proxies: int = 0
     # The broker queue: several installations (or test runs) can share one Redis.
     queue: str = "mailer"
+    # The store several processes share (web request limits, the send pacer); "" = none,
+    # each process (limits) or machine (pacer) keeps its own. It may hold a password.
+    redis_url: str = field(default="", repr=False)
 
     @property
     def outbox_dir(self) -> Path:
@@ -189,6 +192,27 @@ def _load_reader_protection() -> tuple[int, float, str, int]:
     return pending_days, min_fill, signup_limits, proxies
 
 
+REDIS_SCHEMES = ("redis://", "rediss://")
+
+
+def _load_redis_url(broker_url: str) -> str:
+    """MAILER_REDIS_URL; MAILER_RATELIMIT_STORAGE_URL is the security issue's name for
+    it. Unset, the broker when that is Redis, so a Redis setup shares state as it is."""
+    url, alias = _env("REDIS_URL"), _env("RATELIMIT_STORAGE_URL")
+    if url and alias and url != alias:
+        raise ConfigError(
+            "MAILER_REDIS_URL and MAILER_RATELIMIT_STORAGE_URL are both set and differ; "
+            "set MAILER_REDIS_URL alone"
+        )
+    url = url or alias
+    if url and not url.startswith(REDIS_SCHEMES):
+        name = "MAILER_REDIS_URL" if _env("REDIS_URL") else "MAILER_RATELIMIT_STORAGE_URL"
+        raise ConfigError(f"{name} must be a redis:// or rediss:// URL")
+    if not url and broker_url.startswith(REDIS_SCHEMES):
+        return broker_url
+    return url
+
+
 def load_settings() -> Settings:
     var_dir = Path(_env("VAR_DIR", str(ROOT / "var"))).resolve()
     port = int(os.environ.get("PORT", "5000") or 5000)
@@ -221,10 +245,11 @@ def load_settings() -> Settings:
         raise ConfigError(f"MAILER_DIGEST_AUTOSEND must be true or false, not {autosend!r}")
     dkim_domain, dkim_selector, dkim_key = _load_dkim()
     pending_days, min_fill, signup_limits, proxies = _load_reader_protection()
+    broker_url = _env("BROKER_URL", "filesystem://")
     return Settings(
         var_dir=var_dir,
         database_url=_env("DATABASE_URL", f"sqlite:///{var_dir / 'mailer.db'}"),
-        broker_url=_env("BROKER_URL", "filesystem://"),
+        broker_url=broker_url,
         secret_keys=_load_secret_keys(var_dir),
         base_url=_env("BASE_URL", f"http://127.0.0.1:{port}").rstrip("/"),
         from_name=from_name,
@@ -252,4 +277,5 @@ def load_settings() -> Settings:
         signup_limits=signup_limits,
         trusted_proxies=proxies,
         queue=_env("QUEUE", "mailer"),
+        redis_url=_load_redis_url(broker_url),
     )
