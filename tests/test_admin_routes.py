@@ -42,7 +42,7 @@ CSV = b"email,name\nny@example.no,Ny Leser\n"
 @dataclass(frozen=True)
 class Route:
     method: str
-    path: str  # with {issue}, {article}, {extra}, {subscriber}, {feed}, {editor}, {email}
+    path: str  # {issue}, {article}, {extra}, {subscriber}, {feed}, {editor}, {email}, {token}
     admin_only: bool = False
     data: Callable[[World], dict[str, Any]] | None = None
     # What a permitted editor gets in a fresh world.
@@ -59,6 +59,7 @@ class Route:
             feed=world.feed_id,
             editor=editor_id,
             email=world.subscriber_email,
+            token=world.token_id,
         )
 
 
@@ -66,6 +67,11 @@ ROUTES = [
     Route("GET", "/admin/"),
     Route("GET", "/admin/account"),
     Route("POST", "/admin/account/token"),
+    Route("POST", "/admin/account/token", data=lambda w: {"expires_days": "30"}),
+    Route("POST", "/admin/account/sessions/end", expect=302),
+    Route("GET", "/admin/tokens", admin_only=True),
+    # The editor's own token: its owner may revoke it, and so may an admin.
+    Route("POST", "/admin/tokens/{token}/revoke", expect=302),
     Route("GET", "/admin/account/password"),
     Route(
         "POST",
@@ -103,6 +109,9 @@ ROUTES = [
         data=lambda w: {"role": "admin"},
         expect=302,
     ),
+    Route("POST", "/admin/editors/{editor}/sessions/end", admin_only=True, expect=302),
+    Route("POST", "/admin/editors/{editor}/disable", admin_only=True, expect=302),
+    Route("POST", "/admin/editors/{editor}/enable", admin_only=True, expect=302),
     Route("GET", "/admin/articles"),
     Route("POST", "/admin/articles/{article}/hide", expect=302),
     Route("POST", "/admin/articles/{article}/show", expect=302),
@@ -196,6 +205,7 @@ def test_the_route_table_covers_every_admin_route(app):
                 ("subscriber_id", "{subscriber}"),
                 ("feed_id", "{feed}"),
                 ("editor_id", "{editor}"),
+                ("token_id", "{token}"),
             ):
                 path = path.replace(f"<int:{name}>", placeholder)
             article = "{extra}" if "show" in path else "{article}"
