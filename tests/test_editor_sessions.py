@@ -3,16 +3,21 @@ API tokens that can be listed, revoked, expire and record their last use."""
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from alembic import command
+from sqlalchemy import create_engine, inspect, select, text
 
 from mailer.api_tokens import LAST_USED_PRECISION, create_token, editor_for
 from mailer.db import utcnow
+from mailer.migrate import alembic_config
 from mailer.models import ApiToken, Editor, Event
 from tests.admin_support import ADMIN, EDITOR, PASSWORD, log_in, make_editors, token_from
+from tests.conftest import _drop_postgres_database, _postgres_database
 from tests.support import csrf_token
 
 API = "/api/v1/issues"
@@ -288,3 +293,47 @@ def test_cli_disables_enables_ends_sessions_and_manages_tokens(app, cli, session
 def test_cli_names_an_unknown_editor(cli, session, command):
     result = cli.invoke(args=["editor", command, "ingen@example.no"])
     assert result.exit_code == 1 and "no editor with the address ingen@example.no" in result.output
+
+
+# ---- the migration -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def empty_database(tmp_path) -> Iterator[str]:
+    """A database of its own on the run's backend (SQLite, or PostgreSQL when set)."""
+    server = os.environ.get("MAILER_TEST_DATABASE_URL", "")
+    if not server:
+        yield f"sqlite:///{tmp_path / 'migration.db'}"
+        return
+    url, name = _postgres_database(server)
+    yield url
+    _drop_postgres_database(server, name)
+
+
+def test_migration_0006_adds_and_removes_the_columns_keeping_editors(empty_database):
+    cfg = alembic_config(empty_database)
+    engine = create_engine(empty_database)
+
+    def columns(table: str) -> set[str]:
+        return {c["name"] for c in inspect(engine).get_columns(table)}
+
+    try:
+        command.upgrade(cfg, "0004")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO editor (email, password_hash, role, language, created_at) "
+                    "VALUES ('ed@example.no', 'x', 'editor', 'nb', CURRENT_TIMESTAMP)"
+                )
+            )
+        command.upgrade(cfg, "0006")
+        assert {"session_epoch", "disabled_at"} <= columns("editor")
+        assert "expires_at" in columns("api_token")
+        with engine.connect() as conn:
+            row = conn.execute(text("SELECT session_epoch, disabled_at FROM editor")).one()
+        assert tuple(row) == (0, None)
+        command.downgrade(cfg, "0004")
+        assert not {"session_epoch", "disabled_at"} & columns("editor")
+        assert "expires_at" not in columns("api_token")
+    finally:
+        engine.dispose()
