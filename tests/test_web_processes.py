@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.fault_servers import RedisServer, wait_until
@@ -148,10 +149,18 @@ def test_gunicorn_with_two_workers_and_per_process_limits_refuses_to_start(
         assert "Booting worker" not in output
 
 
-def test_one_worker_with_per_process_limits_starts(test_env, tmp_path):
-    server = Gunicorn([*CONFIG, "--workers", "1"], _env(test_env, tmp_path), tmp_path / "g.log")
+def test_one_worker_with_per_process_limits_starts_and_refuses_a_second(test_env, tmp_path):
+    log = tmp_path / "gunicorn.log"
+    server = Gunicorn([*CONFIG, "--workers", "1"], _env(test_env, tmp_path), log)
     try:
         server.wait_ready()
+        workers = psutil.Process(server.proc.pid).children()
+        assert len(workers) == 1
+        # TTIN asks the master for one worker more: refused, and it keeps serving.
+        server.proc.send_signal(signal.SIGTTIN)
+        wait_until(lambda: "not adding a worker" in log.read_text(), "the refusal in the log")
+        assert "MAILER_REDIS_URL=redis://" in log.read_text()
         assert server.request("GET", "/healthz")[0] == 200
+        assert psutil.Process(server.proc.pid).children() == workers
     finally:
         server.stop()
