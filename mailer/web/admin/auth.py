@@ -37,12 +37,12 @@ from mailer.web.limits import limiter
 from mailer.web.request_info import client_ip
 
 IP_LIMIT = "10 per minute"
-# The choices for a new API token's lifetime; 0 = until revoked.
-EXPIRY_DAYS = (0, 30, 90, 365)
 ACCOUNT_LIMIT = "5 per 15 minutes"
 WRONG_LOGIN = "Feil e-postadresse eller passord."
 DISABLED = "Kontoen er deaktivert. Spør en administrator om å aktivere den igjen."
 THROTTLED = "For mange forsøk. Vent litt og prøv igjen senere."
+# The choices for a new API token's lifetime; 0 = until revoked.
+EXPIRY_DAYS = (0, 30, 90, 365)
 
 
 def _ip_limit() -> str:
