@@ -176,6 +176,10 @@ class Settings:
     feed_allowed_networks: tuple[IPv4Network | IPv6Network, ...] = ()
     feed_deadline_seconds: float = 30.0
 
+    # The store several processes share (web request limits, the send pacer); "" = none,
+    # each process (limits) or machine (pacer) keeps its own (repr hides its password).
+    redis_url: str = ""
+
     def __repr__(self) -> str:
         """A Settings in a log or a traceback shows no key, password or token: fields
         marked SECRET as ***, and the password in any URL (database, broker, Redis)."""
@@ -309,6 +313,27 @@ def _load_outbound_fetch() -> tuple[bool, tuple[IPv4Network | IPv6Network, ...],
     return allow in ("true", "1", "yes"), networks, deadline
 
 
+REDIS_SCHEMES = ("redis://", "rediss://")
+
+
+def _load_redis_url(broker_url: str) -> str:
+    """MAILER_REDIS_URL; MAILER_RATELIMIT_STORAGE_URL is the security issue's name for
+    it. Unset, the broker when that is Redis, so a Redis setup shares state as it is."""
+    url, alias = _env("REDIS_URL"), _env("RATELIMIT_STORAGE_URL")
+    if url and alias and url != alias:
+        raise ConfigError(
+            "MAILER_REDIS_URL and MAILER_RATELIMIT_STORAGE_URL are both set and differ; "
+            "set MAILER_REDIS_URL alone"
+        )
+    url = url or alias
+    if url and not url.startswith(REDIS_SCHEMES):
+        name = "MAILER_REDIS_URL" if _env("REDIS_URL") else "MAILER_RATELIMIT_STORAGE_URL"
+        raise ConfigError(f"{name} must be a redis:// or rediss:// URL")
+    if not url and broker_url.startswith(REDIS_SCHEMES):
+        return broker_url
+    return url
+
+
 def load_settings() -> Settings:
     var_dir = private_dir(Path(_env("VAR_DIR", str(ROOT / "var"))).resolve())
     port = int(os.environ.get("PORT", "5000") or 5000)
@@ -338,10 +363,11 @@ def load_settings() -> Settings:
     dkim_domain, dkim_selector, dkim_key = _load_dkim()
     pending_days, min_fill, signup_limits, proxies = _load_reader_protection()
     allow_private, allowed_networks, feed_deadline = _load_outbound_fetch()
+    broker_url = _env("BROKER_URL", "filesystem://")
     return Settings(
         var_dir=var_dir,
         database_url=_env("DATABASE_URL", f"sqlite:///{var_dir / 'mailer.db'}"),
-        broker_url=_env("BROKER_URL", "filesystem://"),
+        broker_url=broker_url,
         secret_keys=_load_secret_keys(var_dir),
         base_url=_env("BASE_URL", f"http://127.0.0.1:{port}").rstrip("/"),
         from_name=from_name,
@@ -372,4 +398,5 @@ def load_settings() -> Settings:
         feed_allow_private=allow_private,
         feed_allowed_networks=allowed_networks,
         feed_deadline_seconds=feed_deadline,
+        redis_url=_load_redis_url(broker_url),
     )

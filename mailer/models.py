@@ -198,6 +198,14 @@ class Editor(Base):
     role: Mapped[str] = mapped_column(String(16), default="editor")
     language: Mapped[str] = mapped_column(String(8), default="nb")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # In every session's stamp: raising it ends all of this editor's sessions.
+    session_epoch: Mapped[int] = mapped_column(default=0)
+    # A disabled editor cannot log in nor use an API token.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def active(self) -> bool:
+        return self.disabled_at is None
 
 
 class Suppression(Base):
@@ -219,10 +227,11 @@ class ApiToken(Base):
     __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    editor_id: Mapped[int] = mapped_column(ForeignKey("editor.id", ondelete="CASCADE"))
+    editor_id: Mapped[int] = mapped_column(ForeignKey("editor.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     editor: Mapped[Editor] = relationship()
 
