@@ -7,6 +7,11 @@ STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 # Links in mails must point at the web process, whatever port honcho gives the others.
 export MAILER_BASE_URL ?= http://127.0.0.1:$(PORT)
+# Without an SMTP server `make run` keeps every mail in the dev outbox, and says so: the
+# services themselves refuse to start with neither (the outbox page shows readers' links).
+ifeq ($(strip $(MAILER_SMTP_HOST)),)
+export MAILER_DEV_OUTBOX ?= true
+endif
 
 .PHONY: run test install lint bench clean chromium
 

@@ -65,9 +65,22 @@ def create_app(settings: Settings | None = None, *, web: bool = True, **override
 
 
 def _init_web(app: Flask, settings: Settings) -> None:
+    if settings.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Once, here: request.remote_addr is then the client's address for every view,
+        # limit and log line. Only X-Forwarded-For: links are built from MAILER_BASE_URL,
+        # so the scheme and host a proxy reports are not needed.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.trusted_proxies, x_proto=0, x_host=0, x_port=0
+        )
+    from mailer.web.access_log import init_access_log
     from mailer.web.csrf import csrf
     from mailer.web.limits import init_limits
+    from mailer.web.request_input import init_request_input
 
+    init_access_log()
+    init_request_input(app)
     csrf.init_app(app)
     init_limits(app, settings)
 

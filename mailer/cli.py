@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from mailer import migrate
 from mailer.articles.cli import feeds_group
 from mailer.articles.feeds import FeedError, import_feed
-from mailer.editors.accounts import create_editor
+from mailer.csv_cells import SafeCsvWriter
+from mailer.db import utcnow
+from mailer.editors.accounts import create_editor, disable_editor, enable_editor, end_sessions
 from mailer.issues.newsletter import current_topics
+from mailer.models import Editor
 from mailer.runtime import runtime
 from mailer.sending.cli import digest_group
 from mailer.sending.cli import fail as _fail
 from mailer.subscribers.csv_files import export_rows, import_csv
-from mailer.subscribers.subscriptions import ValidationFailed
+from mailer.subscribers.subscriptions import ValidationFailed, normalise_email
 from worker.celery_app import enqueue
 
 
@@ -62,16 +67,101 @@ def editor_create(email: str, role: str, password_stdin: bool) -> None:
 
 @editor_group.command("token", help="Print a new API token for an editor (shown once).")
 @click.argument("email")
-def editor_token(email: str) -> None:
+@click.option(
+    "--expires-days",
+    type=click.IntRange(min=1),
+    help="Valid this many days (default: until revoked).",
+)
+def editor_token(email: str, expires_days: int | None) -> None:
     from mailer.editors.api_tokens import create_token
 
+    expires_at = utcnow() + timedelta(days=expires_days) if expires_days else None
     with runtime().db.session() as session:
         try:
-            token = create_token(session, email)
+            token = create_token(session, email, expires_at)
         except ValidationFailed as exc:
             _fail("; ".join(f"{k}: {v}" for k, v in exc.errors.items()))
         session.commit()
     click.echo(token)
+
+
+def _editor(session: Session, email: str) -> Editor:
+    try:
+        address = normalise_email(email, "en")
+    except ValidationFailed as exc:
+        _fail("; ".join(f"{k}: {v}" for k, v in exc.errors.items()))
+    editor = session.scalar(select(Editor).where(Editor.email == address))
+    if editor is None:
+        _fail(f"no editor with the address {address}")
+    return editor
+
+
+@editor_group.command("disable", help="Disable an editor: sessions end, API tokens are revoked.")
+@click.argument("email")
+def editor_disable(email: str) -> None:
+    with runtime().db.session() as session:
+        editor = _editor(session, email)
+        try:
+            revoked = disable_editor(session, editor)
+        except ValidationFailed:
+            _fail(f"{editor.email} is the last active admin: enable or make another admin first")
+        session.commit()
+        click.echo(f"editor {editor.email} disabled; {revoked} API token(s) revoked")
+
+
+@editor_group.command("enable", help="Let a disabled editor log in again.")
+@click.argument("email")
+def editor_enable(email: str) -> None:
+    with runtime().db.session() as session:
+        editor = _editor(session, email)
+        enable_editor(session, editor)
+        session.commit()
+        click.echo(f"editor {editor.email} enabled")
+
+
+@editor_group.command("end-sessions", help="Log an editor out of every browser.")
+@click.argument("email")
+def editor_end_sessions(email: str) -> None:
+    with runtime().db.session() as session:
+        editor = _editor(session, email)
+        end_sessions(session, editor)
+        session.commit()
+        click.echo(f"every session of {editor.email} has ended")
+
+
+@click.group("tokens", cls=AppGroup, help="The editors' API tokens.")
+def tokens_group() -> None:
+    pass
+
+
+@tokens_group.command("list", help="One line a token: id, editor, created, last used, expires.")
+@click.option("--editor", "email", help="Only this editor's tokens.")
+def tokens_list(email: str | None) -> None:
+    from mailer.editors.api_tokens import tokens_of
+
+    def when(value: datetime | None) -> str:
+        return value.strftime("%Y-%m-%dT%H:%MZ") if value else "-"
+
+    with runtime().db.session() as session:
+        editor_id = _editor(session, email).id if email else None
+        emails = {row.id: row.email for row in session.execute(select(Editor.id, Editor.email))}
+        for token in tokens_of(session, editor_id):
+            click.echo(
+                f"{token.id}\t{emails[token.editor_id]}\tcreated {when(token.created_at)}"
+                f"\tlast used {when(token.last_used_at)}\texpires {when(token.expires_at)}"
+            )
+
+
+@tokens_group.command("revoke", help="Revoke an API token by its id (from `tokens list`).")
+@click.argument("token_id", type=int)
+def tokens_revoke(token_id: int) -> None:
+    from mailer.editors.api_tokens import revoke_token
+
+    with runtime().db.session() as session:
+        if not revoke_token(session, token_id):
+            _fail(f"no API token with id {token_id}")
+        session.commit()
+    click.echo(f"API token {token_id} revoked")
 
 
 @click.group("articles", cls=AppGroup, help="Articles from the site.")
@@ -82,9 +172,10 @@ def articles_group() -> None:
 @articles_group.command("import-feed", help="Import the articles of an RSS or Atom feed.")
 @click.argument("url")
 def articles_import_feed(url: str) -> None:
-    with runtime().db.session() as session:
+    rt = runtime()
+    with rt.db.session() as session:
         try:
-            result = import_feed(session, url)
+            result = import_feed(session, rt.settings, url)
         except FeedError as exc:
             session.commit()  # keeps the error on the feed row; no article was added
             _fail(str(exc))
@@ -94,6 +185,7 @@ def articles_import_feed(url: str) -> None:
     else:
         click.echo(
             f"{url}: {result.new} new, {result.updated} updated, {result.unchanged} unchanged"
+            + (f"; {result.note}" if result.note else "")
         )
 
 
@@ -141,7 +233,7 @@ def subscribers_import(file: Path, already_consented: bool) -> None:
 
 @subscribers_group.command("export", help="Write all subscribers as CSV to standard output.")
 def subscribers_export() -> None:
-    writer = csv.writer(sys.stdout)
+    writer = SafeCsvWriter(sys.stdout)
     with runtime().db.session() as session:
         for row in export_rows(session):
             writer.writerow(row)
@@ -224,6 +316,7 @@ def outbox_command() -> None:
 COMMANDS = (
     db_group,
     editor_group,
+    tokens_group,
     articles_group,
     feeds_group,
     digest_group,
@@ -240,8 +333,13 @@ def register_commands(app: Flask) -> None:
 
 def _create_app() -> Flask:
     from mailer.app import create_app
+    from mailer.config import ConfigError
 
-    return create_app()
+    try:
+        return create_app()
+    except ConfigError as exc:
+        # `mailer run` and every command: "Error: <what to set>", exit status 1.
+        raise click.ClickException(str(exc)) from None
 
 
 def main() -> None:

@@ -1,17 +1,21 @@
 """Settings read once from ``MAILER_*`` environment variables.
 
 Every setting has an embedded default so that ``make run`` works on a fresh
-machine: a SQLite file and a filesystem broker under ``var/``, and the dev
-SMTP outbox on loopback.
+machine: a SQLite file and a filesystem broker under ``var/``. SMTP alone has
+none: ``MAILER_SMTP_HOST``, or ``MAILER_DEV_OUTBOX=true`` (which ``make run``
+sets) for the dev outbox on loopback.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from email.utils import parseaddr
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SMTP_SECURITY_CHOICES = ("none", "starttls", "tls")
@@ -26,6 +30,69 @@ def _env(name: str, default: str = "") -> str:
     return os.environ.get(f"MAILER_{name}", "").strip() or default
 
 
+def _flag(name: str, default: str = "false") -> bool:
+    value = _env(name, default).lower()
+    if value not in ("true", "false", "1", "0", "yes", "no"):
+        raise ConfigError(f"MAILER_{name} must be true or false, not {value!r}")
+    return value in ("true", "1", "yes")
+
+
+NO_SMTP = (
+    "No SMTP server is set: set MAILER_SMTP_HOST (with MAILER_SMTP_PORT, "
+    "MAILER_SMTP_SECURITY, MAILER_SMTP_USERNAME and MAILER_SMTP_PASSWORD as your server "
+    "needs) to send mail, or MAILER_DEV_OUTBOX=true on a developer's machine to keep every "
+    "mail in the local outbox (`make run` sets it). The outbox page shows every reader's "
+    "links without a login: never turn it on in production."
+)
+
+
+def _load_smtp_target() -> tuple[str, bool]:
+    """(SMTP host, dev outbox on). The dev outbox is never a silent default: it serves
+    every reader's personal links unauthenticated on /outbox."""
+    smtp_host = _env("SMTP_HOST")
+    dev_outbox = _flag("DEV_OUTBOX")
+    if smtp_host and dev_outbox:
+        raise ConfigError(
+            "MAILER_SMTP_HOST and MAILER_DEV_OUTBOX=true are both set: set MAILER_SMTP_HOST "
+            "to send through that server, or MAILER_DEV_OUTBOX=true for the local outbox"
+        )
+    if not smtp_host and not dev_outbox:
+        raise ConfigError(NO_SMTP)
+    return smtp_host, dev_outbox
+
+
+def private_dir(path: Path) -> Path:
+    """var/ holds the secret key, the SQLite database, the dev outbox and uploaded CSVs:
+    only the service's own user may enter it. A var/ made by an older version (0755) is
+    tightened too."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = path.stat()
+    if info.st_mode & 0o077 and info.st_uid == os.geteuid():
+        path.chmod(0o700)
+    return path
+
+
+def create_private_file(path: Path, text: str) -> None:
+    """A new file that is 0600 from its first byte (never written, then chmod'ed).
+
+    Written under a temporary name and linked into place, so that a process starting at
+    the same moment reads either nothing or the whole key; if it won, its key stays.
+    """
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            pass
+    finally:
+        temp.unlink(missing_ok=True)
+
+
 def _load_secret_keys(var_dir: Path) -> tuple[str, ...]:
     """Comma-separated keys; the first signs, all verify (key rotation).
 
@@ -37,10 +104,28 @@ def _load_secret_keys(var_dir: Path) -> tuple[str, ...]:
         return tuple(k.strip() for k in raw.split(",") if k.strip())
     key_file = var_dir / "secret_key"
     if not key_file.exists():
-        var_dir.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(secrets.token_urlsafe(48))
-        key_file.chmod(0o600)
+        create_private_file(key_file, secrets.token_urlsafe(48))
     return (key_file.read_text().strip(),)
+
+
+REDACTED = "***"
+# scheme://user:PASSWORD@host — in database, broker and Redis URLs alike.
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*:)[^/\s]+@")
+
+
+def redact_url(value: str) -> str:
+    return _URL_PASSWORD.sub(rf"\g<head>{REDACTED}@", value)
+
+
+def _redacted(value: Any, secret: bool) -> Any:
+    if secret:
+        if isinstance(value, tuple):
+            return tuple(REDACTED for _ in value)
+        return REDACTED if value else value
+    return redact_url(value) if isinstance(value, str) else value
+
+
+SECRET = {"secret": True}
 
 
 def _idna_address(address: str, variable: str) -> str:
@@ -50,19 +135,19 @@ def _idna_address(address: str, variable: str) -> str:
     return f"{local}@{domain.encode('idna').decode('ascii')}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Settings:
     var_dir: Path
     database_url: str
     broker_url: str
-    secret_keys: tuple[str, ...]
+    secret_keys: tuple[str, ...] = field(metadata=SECRET)
     base_url: str
     from_name: str
     from_address: str
     smtp_host: str
     smtp_port: int
     smtp_username: str
-    smtp_password: str
+    smtp_password: str = field(metadata=SECRET)
     smtp_security: str
     send_rate: float
     dev_outbox: bool
@@ -75,8 +160,7 @@ class Settings:
     bounce_domain: str = ""
     dkim_domain: str = ""
     dkim_selector: str = ""
-    # repr=False: a Settings in a log or traceback must not show the key.
-    dkim_private_key: bytes = field(default=b"", repr=False)
+    dkim_private_key: bytes = field(default=b"", metadata=SECRET)
     # Reader side: sites allowed to embed the signup form and call the API from a
     # browser (origins, "https://www.example.no"), clean-up and abuse protection.
     allowed_origins: tuple[str, ...] = ()
@@ -86,6 +170,24 @@ class Settings:
     trusted_proxies: int = 0
     # The broker queue: several installations (or test runs) can share one Redis.
     queue: str = "mailer"
+    # Outbound fetches (feeds): inside addresses are refused unless allowed here, and each
+    # fetch ends after the deadline however slowly the server answers.
+    feed_allow_private: bool = False
+    feed_allowed_networks: tuple[IPv4Network | IPv6Network, ...] = ()
+    feed_deadline_seconds: float = 30.0
+
+    # The store several processes share (web request limits, the send pacer); "" = none,
+    # each process (limits) or machine (pacer) keeps its own (repr hides its password).
+    redis_url: str = ""
+
+    def __repr__(self) -> str:
+        """A Settings in a log or a traceback shows no key, password or token: fields
+        marked SECRET as ***, and the password in any URL (database, broker, Redis)."""
+        shown = (
+            f"{f.name}={_redacted(getattr(self, f.name), bool(f.metadata.get('secret')))!r}"
+            for f in fields(self)
+        )
+        return f"Settings({', '.join(shown)})"
 
     @property
     def outbox_dir(self) -> Path:
@@ -189,11 +291,53 @@ def _load_reader_protection() -> tuple[int, float, str, int]:
     return pending_days, min_fill, signup_limits, proxies
 
 
+def _load_outbound_fetch() -> tuple[bool, tuple[IPv4Network | IPv6Network, ...], float]:
+    """(allow private addresses, networks allowed anyway, deadline of one fetch)."""
+    from mailer.outbound_http import policy_networks
+
+    allow = _env("FEED_ALLOW_PRIVATE", "false").lower()
+    if allow not in ("true", "false", "1", "0", "yes", "no"):
+        raise ConfigError(f"MAILER_FEED_ALLOW_PRIVATE must be true or false, not {allow!r}")
+    try:
+        networks = policy_networks(_env("FEED_ALLOWED_NETWORKS"))
+    except ValueError as exc:
+        raise ConfigError(f"MAILER_FEED_ALLOWED_NETWORKS: {exc}") from exc
+    try:
+        deadline = float(_env("FEED_DEADLINE_SECONDS", "30"))
+    except ValueError as exc:
+        raise ConfigError(f"MAILER_FEED_DEADLINE_SECONDS must be a number: {exc}") from exc
+    if not 0 < deadline <= 3600:
+        raise ConfigError(
+            f"MAILER_FEED_DEADLINE_SECONDS must be above 0 and at most 3600, not {deadline}"
+        )
+    return allow in ("true", "1", "yes"), networks, deadline
+
+
+REDIS_SCHEMES = ("redis://", "rediss://")
+
+
+def _load_redis_url(broker_url: str) -> str:
+    """MAILER_REDIS_URL; MAILER_RATELIMIT_STORAGE_URL is the security issue's name for
+    it. Unset, the broker when that is Redis, so a Redis setup shares state as it is."""
+    url, alias = _env("REDIS_URL"), _env("RATELIMIT_STORAGE_URL")
+    if url and alias and url != alias:
+        raise ConfigError(
+            "MAILER_REDIS_URL and MAILER_RATELIMIT_STORAGE_URL are both set and differ; "
+            "set MAILER_REDIS_URL alone"
+        )
+    url = url or alias
+    if url and not url.startswith(REDIS_SCHEMES):
+        name = "MAILER_REDIS_URL" if _env("REDIS_URL") else "MAILER_RATELIMIT_STORAGE_URL"
+        raise ConfigError(f"{name} must be a redis:// or rediss:// URL")
+    if not url and broker_url.startswith(REDIS_SCHEMES):
+        return broker_url
+    return url
+
+
 def load_settings() -> Settings:
-    var_dir = Path(_env("VAR_DIR", str(ROOT / "var"))).resolve()
+    var_dir = private_dir(Path(_env("VAR_DIR", str(ROOT / "var"))).resolve())
     port = int(os.environ.get("PORT", "5000") or 5000)
-    smtp_host = _env("SMTP_HOST")
-    dev_outbox = not smtp_host
+    smtp_host, dev_outbox = _load_smtp_target()
     security = _env("SMTP_SECURITY", "none").lower()
     if security not in SMTP_SECURITY_CHOICES:
         raise ConfigError(
@@ -216,15 +360,14 @@ def load_settings() -> Settings:
             f"MAILER_DIGEST_CRON must have five fields (minute hour day month weekday), "
             f"not {digest_cron!r}"
         )
-    autosend = _env("DIGEST_AUTOSEND", "false").lower()
-    if autosend not in ("true", "false", "1", "0", "yes", "no"):
-        raise ConfigError(f"MAILER_DIGEST_AUTOSEND must be true or false, not {autosend!r}")
     dkim_domain, dkim_selector, dkim_key = _load_dkim()
     pending_days, min_fill, signup_limits, proxies = _load_reader_protection()
+    allow_private, allowed_networks, feed_deadline = _load_outbound_fetch()
+    broker_url = _env("BROKER_URL", "filesystem://")
     return Settings(
         var_dir=var_dir,
         database_url=_env("DATABASE_URL", f"sqlite:///{var_dir / 'mailer.db'}"),
-        broker_url=_env("BROKER_URL", "filesystem://"),
+        broker_url=broker_url,
         secret_keys=_load_secret_keys(var_dir),
         base_url=_env("BASE_URL", f"http://127.0.0.1:{port}").rstrip("/"),
         from_name=from_name,
@@ -239,7 +382,7 @@ def load_settings() -> Settings:
         port=port,
         newsletter_topics=topics,
         digest_cron=digest_cron,
-        digest_autosend=autosend in ("true", "1", "yes"),
+        digest_autosend=_flag("DIGEST_AUTOSEND"),
         organisation=_env("ORGANISATION"),
         postal_address=_env("POSTAL_ADDRESS"),
         bounce_domain=_env("BOUNCE_DOMAIN").encode("idna").decode("ascii"),
@@ -252,4 +395,8 @@ def load_settings() -> Settings:
         signup_limits=signup_limits,
         trusted_proxies=proxies,
         queue=_env("QUEUE", "mailer"),
+        feed_allow_private=allow_private,
+        feed_allowed_networks=allowed_networks,
+        feed_deadline_seconds=feed_deadline,
+        redis_url=_load_redis_url(broker_url),
     )

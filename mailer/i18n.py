@@ -61,6 +61,12 @@ EN: dict[str, str] = {
     "Navnet er for langt (høyst 200 tegn).": "The name is too long (at most 200 characters).",
     "Ukjent språk.": "Unknown language.",
     "Ukjent tema": "Unknown topic",
+    "Må være tekst.": "Must be text.",
+    "Forespørselen er nestet for dypt (JSON).": "The request is nested too deeply (JSON).",
+    "Feltet kan ikke inneholde NUL-tegn (\\u0000).": (
+        "The field cannot contain NUL characters (\\u0000)."
+    ),
+    "Temaer må være en liste med tekster.": "Topics must be a list of texts.",
     "Skjemaet er utløpt eller ugyldig. Last siden på nytt og prøv igjen.": (
         "The form has expired or is invalid. Reload the page and try again."
     ),

@@ -346,6 +346,10 @@ EN: dict[str, str] = {
     ),
     "Adressen er for lang.": "The address is too long.",
     "Denne strømmen er allerede lagt inn.": "This feed is already registered.",
+    "Denne adressen er på et privat nett, og strømmer hentes ikke derfra.": (
+        "This address is on a private network; feeds are not fetched from there."
+    ),
+    "hoppet over": "skipped",
     # Editors, account, audit
     "Administrator": "Administrator",
     "Administratorer styrer redaktørkontoer. Redaktører lager og sender utsendelser og "
@@ -426,4 +430,48 @@ EN: dict[str, str] = {
     "Det nye passordet må være et annet enn det du har nå.": (
         "The new password must differ from the one you have now."
     ),
+    # Sessions, disabled accounts, API tokens
+    "Kontoen er deaktivert. Spør en administrator om å aktivere den igjen.": (
+        "The account is disabled. Ask an administrator to enable it again."
+    ),
+    "Det må finnes minst én aktiv administrator.": (
+        "There must be at least one active administrator."
+    ),
+    "Du kan ikke deaktivere din egen konto.": "You cannot disable your own account.",
+    "Alle innlogginger er avsluttet for": "All sessions have been ended for",
+    "Kontoen er deaktivert:": "The account has been disabled:",
+    "Kontoen er aktivert igjen:": "The account has been enabled again:",
+    "Velg en av varighetene i listen.": "Choose one of the durations in the list.",
+    "API-nøkkelen er trukket tilbake.": "The API token has been revoked.",
+    "Nøkkel": "Token",
+    "Sist brukt": "Last used",
+    "Utløper": "Expires",
+    "Handling": "Action",
+    "Aldri": "Never",
+    "Utløpt": "Expired",
+    "Trekk tilbake": "Revoke",
+    "Trekk tilbake nøkkel": "Revoke token",
+    "Ingen API-nøkler.": "No API tokens.",
+    "Innlogginger": "Sessions",
+    "Logger deg ut overalt der du er logget inn, også her. En kopi av innloggingen virker ikke "
+    "lenger.": (
+        "Logs you out wherever you are logged in, here too. A copy of the session no longer works."
+    ),
+    "Avslutt alle innlogginger": "End all sessions",
+    "Avslutt innlogginger": "End sessions",
+    "Gyldig": "Valid",
+    "til den trekkes tilbake": "until revoked",
+    "dager": "days",
+    "Alle redaktørers nøkler til JSON-API-et. Når en konto deaktiveres, trekkes nøklene tilbake.": (
+        "Every editor's tokens for the JSON API. When an account is disabled, its tokens are "
+        "revoked."
+    ),
+    "Deaktivert": "Disabled",
+    "Deaktiver": "Disable",
+    "Aktiver": "Enable",
+    "En deaktivert redaktør kan ikke logge inn, og alle API-nøklene til redaktøren er trukket "
+    "tilbake.": (
+        "A disabled editor cannot log in, and all of the editor's API tokens have been revoked."
+    ),
+    "Alle API-nøkler": "All API tokens",
 }

@@ -54,7 +54,8 @@ class Subscription(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    confirmation_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Indexed: the hourly confirmation limit looks up the last hour's mails by mailbox.
+    confirmation_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     # In every personal link next to the id, so a link can only ever open this row.
     link_secret: Mapped[str] = mapped_column(String(32), default=new_link_secret)
     # Set by migration 0005 on rows that existed before link secrets: until then their
@@ -197,6 +198,14 @@ class Editor(Base):
     role: Mapped[str] = mapped_column(String(16), default="editor")
     language: Mapped[str] = mapped_column(String(8), default="nb")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # In every session's stamp: raising it ends all of this editor's sessions.
+    session_epoch: Mapped[int] = mapped_column(default=0)
+    # A disabled editor cannot log in nor use an API token.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def active(self) -> bool:
+        return self.disabled_at is None
 
 
 class Suppression(Base):
@@ -218,10 +227,11 @@ class ApiToken(Base):
     __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    editor_id: Mapped[int] = mapped_column(ForeignKey("editor.id", ondelete="CASCADE"))
+    editor_id: Mapped[int] = mapped_column(ForeignKey("editor.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     editor: Mapped[Editor] = relationship()
 

@@ -8,6 +8,7 @@ cannot be reached.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 from collections.abc import Iterator
@@ -94,6 +95,9 @@ def test_env(
         # Test clients post a form the moment they fetched it; tests of the minimum fill
         # time (test_abuse.py) raise it on rt.settings.
         "MAILER_MIN_FILL_SECONDS": "0",
+        # Every test feed is served on loopback; tests of the address rule turn this off
+        # on their own settings (tests/test_outbound_http.py).
+        "MAILER_FEED_ALLOW_PRIVATE": "true",
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
@@ -139,6 +143,23 @@ def session(app: Flask, rt: Runtime, smtp_sink: SMTPSink) -> Iterator[Session]:
                 conn.execute(delete(table))
         # The one newsletter row stays; settings a test saved go back to the migration's seed.
         conn.execute(update(Newsletter).values(name="Nyhetsbrev", language="nb", topics=[]))
+
+
+@pytest.fixture
+def app_behind_proxy(app: Flask, session: Session) -> Iterator[Flask]:
+    """The app as the factory builds it with MAILER_TRUSTED_PROXIES=1 (one proxy in front),
+    on the same database and limiter storage; low admin limits for the tests of them."""
+    rt: Runtime = app.extensions["mailer"]
+    proxied = create_app(
+        dataclasses.replace(rt.settings, trusted_proxies=1),
+        RATELIMIT_STORAGE_URI=app.config["RATELIMIT_STORAGE_URI"],
+        ADMIN_LOGIN_IP_LIMIT="2 per minute",
+    )
+    proxied.config.update(TESTING=True)
+    yield proxied
+    proxied.extensions["mailer"].db.engine.dispose()
+    # create_app makes its Celery app the default: give it back to the session's app.
+    app.extensions["celery"].set_default()
 
 
 @pytest.fixture

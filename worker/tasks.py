@@ -10,7 +10,6 @@ from flask import current_app
 
 from mailer.db import utcnow
 from mailer.mail.smtp import TemporarySMTPError
-from mailer.models import Feed
 from mailer.runtime import runtime
 from mailer.sending import batch as sending
 from mailer.sending import dispatch, ledger
@@ -154,20 +153,26 @@ def notify_paused(issue_id: int) -> None:
 
 
 @shared_task(name="mailer.poll_feeds")
-def poll_feeds() -> None:
+def poll_feeds() -> list[int]:
+    """One task per feed: each has its own time limit, and one stuck feed holds up no other."""
+    from mailer.articles.registry import feed_ids
+
+    with runtime().db.session() as session:
+        ids = feed_ids(session)
+    for feed_id in ids:
+        enqueue(current_app, "mailer.poll_feed", feed_id)
+    return ids
+
+
+@shared_task(name="mailer.poll_feed")
+def poll_feed(feed_id: int) -> None:
     # Imported here: the sending processes never need feedparser.
-    from mailer.articles.feeds import FeedError, import_feed
+    from mailer.articles.registry import poll_one
 
     rt = runtime()
-    with rt.db.session() as session:
-        urls = list(session.scalars(Feed.__table__.select().with_only_columns(Feed.url)))
-    for url in urls:
-        with rt.db.session() as session:
-            try:
-                import_feed(session, url)
-            except FeedError as exc:
-                log.warning("feed %s: %s", url, exc)
-            session.commit()
+    outcome = poll_one(rt.db, rt.settings, feed_id)
+    if outcome is not None and outcome.error:
+        log.warning("feed %s: %s", outcome.url, outcome.error)
 
 
 @shared_task(name="mailer.monthly_digest")

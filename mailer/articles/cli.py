@@ -7,12 +7,16 @@ from datetime import datetime
 import click
 from flask.cli import AppGroup
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
-from mailer.articles.feeds import URL_LENGTH, FeedError, import_feed, web_url
+from mailer.articles import registry as feed_registry
+from mailer.articles.feeds import URL_LENGTH
+from mailer.articles.registry import add_feed, feed_ids, poll_one
+from mailer.i18n import gettext
 from mailer.models import Article, Feed
+from mailer.outbound_http import PRIVATE
 from mailer.runtime import runtime
 from mailer.sending.cli import fail
+from mailer.subscribers.subscriptions import ValidationFailed
 
 
 @click.group("feeds", cls=AppGroup, help="Site feeds the digest takes its articles from.")
@@ -20,28 +24,28 @@ def feeds_group() -> None:
     pass
 
 
-def _valid_url(raw: str) -> str:
-    url = raw.strip()
-    if len(url) > URL_LENGTH:
-        fail(f"the URL is longer than {URL_LENGTH} characters")
-    if web_url(url) != url:
-        fail(f"{url!r} is not an http:// or https:// URL")
-    return url
+def _cli_message(url: str, error: str) -> str:
+    """The registry's reason, as the (English) CLI has always said it."""
+    return {
+        feed_registry.TOO_LONG: f"the URL is longer than {URL_LENGTH} characters",
+        feed_registry.NOT_A_URL: f"{url!r} is not an http:// or https:// URL",
+        feed_registry.ALREADY_THERE: f"{url} is already registered",
+        feed_registry.PRIVATE_ADDRESS: f"{url}: {PRIVATE}",
+    }.get(error, f"{url}: {gettext(error, 'en')}")
 
 
 @feeds_group.command("add", help="Register a feed URL; it is then polled with the others.")
 @click.argument("url")
 def feeds_add(url: str) -> None:
-    url = _valid_url(url)
-    with runtime().db.session() as session:
-        if session.scalar(select(Feed.id).where(Feed.url == url)) is not None:
-            fail(f"{url} is already registered")
-        session.add(Feed(url=url))
+    rt = runtime()
+    with rt.db.session() as session:
         try:
-            session.commit()
-        except IntegrityError:  # added by someone else a moment ago
+            feed = add_feed(session, rt.settings, url)
+        except ValidationFailed as exc:
             session.rollback()
-            fail(f"{url} is already registered")
+            fail(_cli_message(url.strip(), exc.errors["url"]))
+        session.commit()
+        url = feed.url
     click.echo(f"feed {url} added; `mailer feeds poll` imports it now, the beat every hour")
 
 
@@ -72,26 +76,25 @@ def feeds_list() -> None:
 def feeds_poll() -> None:
     rt = runtime()
     with rt.db.session() as session:
-        urls = list(session.scalars(select(Feed.url).order_by(Feed.id)))
-    if not urls:
+        ids = feed_ids(session)
+    if not ids:
         click.echo("no feeds to poll")
         return
     failed = 0
-    for url in urls:
-        with rt.db.session() as session:
-            try:
-                result = import_feed(session, url)
-            except FeedError as exc:
-                session.commit()  # keeps the error on the feed row; no article was added
-                failed += 1
-                click.echo(f"{url}: failed: {exc}", err=True)
-                continue
-            session.commit()
-        if result.not_modified:
-            click.echo(f"{url}: not modified since the last poll")
+    for feed_id in ids:
+        outcome = poll_one(rt.db, rt.settings, feed_id)
+        if outcome is None:
+            continue  # removed while we polled the others
+        result = outcome.result
+        if result is None:
+            failed += 1
+            click.echo(f"{outcome.url}: failed: {outcome.error}", err=True)
+        elif result.not_modified:
+            click.echo(f"{outcome.url}: not modified since the last poll")
         else:
             click.echo(
-                f"{url}: {result.new} new, {result.updated} updated, {result.unchanged} unchanged"
+                f"{outcome.url}: {result.new} new, {result.updated} updated, "
+                f"{result.unchanged} unchanged" + (f"; {result.note}" if result.note else "")
             )
     if failed:
-        fail(f"{failed} of {len(urls)} feeds failed")
+        fail(f"{failed} of {len(ids)} feeds failed")

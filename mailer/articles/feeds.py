@@ -1,7 +1,11 @@
 """Fetch, parse and clean a site's RSS/Atom feed into articles. No Flask, no Celery.
 
-An import is all or nothing: every entry is parsed and checked before the
-first row is written, and the caller commits once.
+An import is all or nothing for a feed that is broken (an entry without a
+title, a date or an id): every entry is parsed and checked before the first
+row is written, and the caller commits once. An entry whose link is not
+http(s) is different: that is one article we refuse, not a feed we misread,
+so it is skipped, the reason kept on the feed row, and the others imported.
+The rows are written in a savepoint: a database error fails this feed only.
 """
 
 from __future__ import annotations
@@ -12,28 +16,27 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html.parser import HTMLParser
-from typing import TYPE_CHECKING
-from urllib.parse import urljoin, urlsplit
 
 import feedparser
 import nh3
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from mailer import outbound_http
+from mailer.config import Settings
 from mailer.db import utcnow
+from mailer.mail.links import URL_LENGTH, web_url
 from mailer.models import Article, Feed, record_event
-
-if TYPE_CHECKING:
-    import requests
+from mailer.outbound_http import Fetched, FetchError, TooLarge
 
 MAX_FEED_BYTES = 5 * 1024 * 1024
-MAX_REDIRECTS = 5
-TIMEOUT_SECONDS = 20
 SUMMARY_LENGTH = 400
 CAPTION_LENGTH = 1000
 ALT_LENGTH = 500
-URL_LENGTH = 2000
-USER_AGENT = "mailer-feed-reader/0.1 (+newsletter digest)"
+STORE_FAILED = "the articles could not be stored (database error)"
+POLL_FAILED = "polling failed (internal error); see the log"
+USER_AGENT = outbound_http.USER_AGENT
 
 # Text a CMS puts where it hides things from us; it means nothing in a digest.
 BOILERPLATE = [
@@ -103,6 +106,15 @@ class ImportResult:
     updated: int = 0
     unchanged: int = 0
     not_modified: bool = False
+    # Entries left out, each with its reason ("entry 3: its link is not http(s)").
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def note(self) -> str | None:
+        """What the feed row keeps when entries were skipped; None when all were taken."""
+        if not self.skipped:
+            return None
+        return f"{len(self.skipped)} skipped: " + "; ".join(self.skipped)
 
 
 def clean_text(raw_html: str) -> str:
@@ -127,23 +139,6 @@ def _published(entry: feedparser.FeedParserDict) -> datetime | None:
         if value:
             return datetime.fromtimestamp(calendar.timegm(value), UTC)
     return None
-
-
-def web_url(value: str, base: str = "") -> str | None:
-    """``value`` as an absolute http(s) URL (resolved against ``base``), else None."""
-    value = (value or "").strip()
-    if not value:
-        return None
-    try:
-        url = urljoin(base, value) if base else value
-        parts = urlsplit(url)
-    except ValueError:  # e.g. a broken IPv6 literal
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return None
-    if len(url) > URL_LENGTH or any(c.isspace() for c in url):
-        return None
-    return url
 
 
 class _FirstImage(HTMLParser):
@@ -226,18 +221,25 @@ def _media_image(entry: feedparser.FeedParserDict, link: str) -> str | None:
     return None
 
 
-def parse_feed(content: bytes, url: str) -> list[ArticleData]:
+def parse_feed(content: bytes, url: str) -> tuple[list[ArticleData], list[str]]:
+    """The feed's articles, and why each entry that is not one was skipped."""
     parsed = feedparser.parse(content)
     if not parsed.get("version"):
-        reason = parsed.get("bozo_exception")
-        raise FeedError(f"{url} is not an RSS or Atom feed" + (f" ({reason})" if reason else ""))
+        # The parser's own message would echo the document; the class is enough.
+        raise FeedError(f"{url} is not an RSS or Atom feed")
     articles: list[ArticleData] = []
+    skipped: list[str] = []
     for index, entry in enumerate(parsed.entries, start=1):
-        link = str(entry.get("link") or "").strip()
-        guid = str(entry.get("id") or link).strip()
+        raw_link = str(entry.get("link") or "").strip()
+        guid = str(entry.get("id") or raw_link).strip()
         title = clean_text(str(entry.get("title") or ""))
-        if not guid or not link:
+        if not guid or not raw_link:
             raise FeedError(f"{url}: entry {index} has neither a guid nor a link")
+        # Only http(s) ever becomes an href: javascript: and data: links are not articles.
+        link = web_url(raw_link, url)
+        if link is None:
+            skipped.append(f"entry {index}: its link is not an http:// or https:// URL")
+            continue
         if not title:
             raise FeedError(f"{url}: entry {index} ({link}) has no title")
         published = _published(entry)
@@ -254,7 +256,7 @@ def parse_feed(content: bytes, url: str) -> list[ArticleData]:
         articles.append(
             ArticleData(
                 guid=guid[:2000],
-                url=link[:2000],
+                url=link,
                 title=title[:500],
                 summary=cleaned.summary,
                 published_at=published,
@@ -268,45 +270,30 @@ def parse_feed(content: bytes, url: str) -> list[ArticleData]:
                 image_caption=cleaned.image_caption,
             )
         )
-    return articles
+    return articles, skipped
 
 
-def fetch(url: str, etag: str | None, last_modified: str | None) -> requests.Response | None:
-    """The feed's bytes, or None when the server says nothing changed (304)."""
-    import requests  # here, not at the top: a sending worker never loads it (~5 MB)
-
-    headers = {"User-Agent": USER_AGENT}
+def fetch(
+    settings: Settings, url: str, etag: str | None, last_modified: str | None
+) -> Fetched | None:
+    """The feed's bytes through the guarded fetcher, or None when the server says 304."""
+    headers: dict[str, str] = {}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
-    with requests.Session() as http:
-        http.max_redirects = MAX_REDIRECTS
-        try:
-            response = http.get(url, headers=headers, timeout=TIMEOUT_SECONDS, stream=True)
-            return _read(url, response)
-        except requests.TooManyRedirects as exc:
-            raise FeedError(
-                f"cannot fetch {url}: too many redirects (more than {MAX_REDIRECTS})"
-            ) from exc
-        except requests.RequestException as exc:
-            raise FeedError(f"cannot fetch {url}: {exc}") from exc
-
-
-def _read(url: str, response: requests.Response) -> requests.Response | None:
-    with response:
-        if response.status_code == 304:
-            return None
-        if response.status_code != 200:
-            raise FeedError(f"{url} answered HTTP {response.status_code}")
-        chunks: list[bytes] = []
-        size = 0
-        for chunk in response.iter_content(64 * 1024):
-            size += len(chunk)
-            if size > MAX_FEED_BYTES:
-                raise FeedError(f"{url} is larger than {MAX_FEED_BYTES // (1024 * 1024)} MB")
-            chunks.append(chunk)
-        response._content = b"".join(chunks)
+    try:
+        response = outbound_http.fetch(
+            url, outbound_http.policy_for(settings), headers=headers, max_bytes=MAX_FEED_BYTES
+        )
+    except TooLarge as exc:
+        raise FeedError(f"{url} is larger than {exc.limit // (1024 * 1024)} MB") from exc
+    except FetchError as exc:
+        raise FeedError(f"cannot fetch {url}: {exc}") from exc
+    if response.status == 304:
+        return None
+    if response.status != 200:
+        raise FeedError(f"{url} answered HTTP {response.status}")
     return response
 
 
@@ -342,25 +329,47 @@ def store_articles(session: Session, source: str, articles: list[ArticleData]) -
     return result
 
 
-def import_feed(session: Session, url: str) -> ImportResult:
+def _fits(value: str | None, column: str) -> str | None:
+    """A validator header only if its column holds it: a cache hint is not worth an error."""
+    length = Feed.__table__.c[column].type.length
+    return value if value and len(value) <= length else None
+
+
+def import_feed(session: Session, settings: Settings, url: str) -> ImportResult:
     """Fetch and store one feed. On FeedError nothing is stored but the error on the feed row."""
+    if web_url(url) != url:
+        raise FeedError(f"cannot fetch {url[:URL_LENGTH]}: {outbound_http.NOT_A_URL}")
     feed = session.scalar(select(Feed).where(Feed.url == url))
     if feed is None:
         feed = Feed(url=url)
         session.add(feed)
     feed.last_polled_at = utcnow()
+    session.flush()  # the feed row exists before the savepoint below, whatever happens in it
     try:
-        response = fetch(url, feed.etag, feed.last_modified)
+        response = fetch(settings, url, feed.etag, feed.last_modified)
         if response is None:
             feed.last_error = None
             return ImportResult(feed_url=url, not_modified=True)
-        articles = parse_feed(response.content, url)
+        articles, skipped = parse_feed(response.body, url)
     except FeedError as exc:
         feed.last_error = str(exc)
         raise
-    result = store_articles(session, url, articles)
-    feed.etag = response.headers.get("ETag")
-    feed.last_modified = response.headers.get("Last-Modified")
-    feed.last_error = None
-    record_event(session, "feed.imported", data={"url": url, "new": result.new})
+    try:
+        with session.begin_nested():
+            result = store_articles(session, url, articles)
+            result.skipped = skipped
+            # With entries skipped, no validators: a 304 next time would clear the note.
+            validators = {} if skipped else response.headers
+            feed.etag = _fits(validators.get("ETag"), "etag")
+            feed.last_modified = _fits(validators.get("Last-Modified"), "last_modified")
+            feed.last_error = result.note
+            record_event(
+                session,
+                "feed.imported",
+                data={"url": url, "new": result.new, "skipped": len(skipped)},
+            )
+    except SQLAlchemyError as exc:
+        # The savepoint is gone with every row of this feed; the error stays on the feed.
+        feed.last_error = f"{url}: {STORE_FAILED}"
+        raise FeedError(feed.last_error) from exc
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -9,13 +10,26 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mailer.articles.feeds import URL_LENGTH, FeedError, ImportResult, import_feed, web_url
+from mailer.articles.feeds import (
+    POLL_FAILED,
+    URL_LENGTH,
+    FeedError,
+    ImportResult,
+    import_feed,
+    web_url,
+)
+from mailer.config import Settings
+from mailer.db import Database
 from mailer.models import Article, Feed, record_event
+from mailer.outbound_http import FetchError, Refused, check_url, policy_for
 from mailer.subscribers.subscriptions import ValidationFailed
 
 NOT_A_URL = "Skriv en fullstendig adresse som begynner med http:// eller https://."
 TOO_LONG = "Adressen er for lang."
 ALREADY_THERE = "Denne strømmen er allerede lagt inn."
+PRIVATE_ADDRESS = "Denne adressen er på et privat nett, og strømmer hentes ikke derfra."
+
+log = logging.getLogger(__name__)
 
 
 class FeedNotFound(LookupError):
@@ -42,12 +56,19 @@ def feed_rows(session: Session) -> list[FeedRow]:
     return [FeedRow(*row) for row in rows]
 
 
-def add_feed(session: Session, raw_url: str) -> Feed:
+def add_feed(session: Session, settings: Settings, raw_url: str) -> Feed:
+    """The one door for a new feed (admin, CLI, API): a web URL outside our own networks."""
     url = raw_url.strip()
     if len(url) > URL_LENGTH:
         raise ValidationFailed({"url": TOO_LONG})
     if web_url(url) != url:
         raise ValidationFailed({"url": NOT_A_URL})
+    try:
+        check_url(url, policy_for(settings))
+    except Refused as exc:
+        raise ValidationFailed({"url": PRIVATE_ADDRESS}) from exc
+    except FetchError as exc:
+        raise ValidationFailed({"url": NOT_A_URL}) from exc
     if session.scalar(select(Feed.id).where(Feed.url == url)) is not None:
         raise ValidationFailed({"url": ALREADY_THERE})
     feed = Feed(url=url)
@@ -76,9 +97,59 @@ def remove_feed(session: Session, feed_id: int) -> str:
     return url
 
 
-def poll_feed(session: Session, feed_id: int) -> ImportResult:
+def poll_feed(session: Session, settings: Settings, feed_id: int) -> ImportResult:
     """Import the feed now. A FeedError is kept on the row; the caller commits either way."""
-    return import_feed(session, _feed(session, feed_id).url)
+    return import_feed(session, settings, _feed(session, feed_id).url)
 
 
-__all__ = ["FeedError", "FeedNotFound", "FeedRow", "add_feed", "feed_rows", "poll_feed"]
+def feed_ids(session: Session) -> list[int]:
+    return list(session.scalars(select(Feed.id).order_by(Feed.id)))
+
+
+@dataclass(frozen=True)
+class PollOutcome:
+    url: str
+    result: ImportResult | None = None
+    error: str | None = None
+
+
+def poll_one(db: Database, settings: Settings, feed_id: int) -> PollOutcome | None:
+    """Poll one feed in its own transaction, so that nothing about it stops the next one.
+
+    None when the feed was removed meanwhile. Whatever fails is recorded on this feed's row:
+    the import's own FeedError, or (a bug) any other error, logged with its traceback."""
+    with db.session() as session:
+        feed = session.get(Feed, feed_id)
+        if feed is None:
+            return None
+        url = feed.url
+        try:
+            result = import_feed(session, settings, url)
+        except FeedError as exc:
+            session.commit()  # keeps the error on the feed row; no article was added
+            return PollOutcome(url, error=str(exc))
+        except Exception:
+            log.exception("polling feed %s failed", url)
+            session.rollback()
+        else:
+            session.commit()
+            return PollOutcome(url, result=result)
+    with db.session() as session:
+        feed = session.get(Feed, feed_id)
+        if feed is not None:
+            feed.last_error = POLL_FAILED
+            session.commit()
+    return PollOutcome(url, error=POLL_FAILED)
+
+
+__all__ = [
+    "FeedError",
+    "FeedNotFound",
+    "FeedRow",
+    "PollOutcome",
+    "add_feed",
+    "feed_ids",
+    "feed_rows",
+    "poll_feed",
+    "poll_one",
+]

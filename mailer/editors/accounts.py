@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailer.db import utcnow
+from mailer.editors.api_tokens import revoke_all
 from mailer.models import Editor, record_event
 from mailer.subscribers.subscriptions import ValidationFailed, normalise_email
 
@@ -19,6 +23,7 @@ WRONG_PASSWORD = "Passordet stemmer ikke."
 SHORT_PASSWORD = "Passordet må ha minst 10 tegn."
 PASSWORDS_DIFFER = "De to nye passordene er ikke like."
 SAME_PASSWORD = "Det nye passordet må være et annet enn det du har nå."
+LAST_ADMIN = "Det må finnes minst én aktiv administrator."
 
 
 def create_editor(session: Session, email: str, password: str, role: str = "editor") -> Editor:
@@ -34,6 +39,25 @@ def create_editor(session: Session, email: str, password: str, role: str = "edit
     session.flush()
     record_event(session, "editor.created", data={"editor_id": editor.id, "role": role})
     return editor
+
+
+def login_identity(typed: str) -> str:
+    """The account a login attempt names: what login looks the editor up by, and the key
+    its failures are counted on. Both must be one function, or a look-alike spelling
+    (other case, fullwidth letters, a trailing dot, an IDN domain in Unicode or
+    punycode) reaches the same account through a fresh failure count.
+
+    Editors' addresses are ASCII (create_editor refuses others), so NFKC folding and a
+    dropped trailing dot on the domain lose nothing a real address needs. Text that is no
+    address still gets a stable key, though no account can match it."""
+    folded = unicodedata.normalize("NFKC", typed).strip()
+    local, at, domain = folded.rpartition("@")
+    if at:
+        folded = f"{local}@{domain.rstrip('.')}"
+    try:
+        return normalise_email(folded, "en")
+    except ValidationFailed:
+        return "invalid:" + folded.casefold()[:400]
 
 
 def verify_password(editor: Editor, password: str) -> bool:
@@ -63,3 +87,39 @@ def change_password(session: Session, editor: Editor, current: str, new: str, re
         raise ValidationFailed(errors)
     editor.password_hash = _hasher.hash(new)
     record_event(session, "editor.password_changed", data={"editor_id": editor.id})
+
+
+def active_admins(session: Session) -> int:
+    return (
+        session.scalar(
+            select(func.count()).where(Editor.role == "admin", Editor.disabled_at.is_(None))
+        )
+        or 0
+    )
+
+
+def end_sessions(session: Session, editor: Editor) -> None:
+    """Every session the editor has, in any browser, ends at its next request: the epoch
+    is part of each session's stamp. (Also what logging out does: without a session
+    table, one editor's sessions end together.)"""
+    editor.session_epoch += 1
+    record_event(session, "editor.sessions_ended", data={"editor_id": editor.id})
+
+
+def disable_editor(session: Session, editor: Editor) -> int:
+    """The editor can no longer log in nor use the API: their sessions end and their
+    tokens are revoked (returns how many). The last active admin cannot be disabled."""
+    if editor.role == "admin" and editor.active and active_admins(session) <= 1:
+        raise ValidationFailed({"editor": LAST_ADMIN})
+    if editor.active:
+        editor.disabled_at = utcnow()
+    end_sessions(session, editor)
+    revoked = revoke_all(session, editor.id)
+    record_event(session, "editor.disabled", data={"editor_id": editor.id, "tokens": revoked})
+    return revoked
+
+
+def enable_editor(session: Session, editor: Editor) -> None:
+    """Lets a disabled editor log in again; revoked tokens stay revoked."""
+    editor.disabled_at = None
+    record_event(session, "editor.enabled", data={"editor_id": editor.id})

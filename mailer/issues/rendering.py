@@ -4,12 +4,17 @@ The whole digest (every article) is rendered and its CSS inlined once; the
 article blocks are then cut out between their markers. A reader's copy is the
 frame plus the blocks of their topics, cached per distinct topic selection,
 so the per-recipient work stays a handful of string operations.
+
+Article text is data: it cannot spell a reader's placeholder (email_templates
+passes it through ``messages.literal``), and it cannot spell a block marker
+either, as those carry a random value drawn after the content was fixed.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,35 +24,39 @@ from mailer.config import Settings
 from mailer.i18n import month_name
 from mailer.issues.drafting import issue_month, issue_subject
 from mailer.issues.intro import intro_html, intro_text
-from mailer.mail.messages import MessageTemplate, make_template
+from mailer.mail.links import web_url
+from mailer.mail.messages import MessageTemplate, make_template, substitute
 from mailer.mail.templates import render_email
 from mailer.models import Article, Issue
 
 GREETING_NAME = "GREETING_NAME"
 UNSUBSCRIBE_URL = "UNSUBSCRIBE_URL"
 PREFERENCES_URL = "PREFERENCES_URL"
-ARTICLES = "%%ARTICLES%%"
 TEST_PREFIX = "[TEST] "
 
-_BLOCK = re.compile(r"<!--article:(\d+)-->\n?(.*?)<!--/article-->\n?", re.S)
+_ANY_BLOCK_MARKER = re.compile(r"<!--/?article:[0-9a-f]*(?::\d+)?-->\n?")
 _inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 
 
-def _split(document: str) -> tuple[str, list[str]]:
-    """The document with its article blocks replaced by one marker, and the blocks."""
-    blocks = [m.group(2) for m in _BLOCK.finditer(document)]
-    if not blocks:
-        return document, []
-    first = _BLOCK.search(document)
-    last = list(_BLOCK.finditer(document))[-1]
-    assert first is not None
-    return document[: first.start()] + ARTICLES + document[last.end() :], blocks
+def _split(document: str, block: str) -> tuple[tuple[str, str], list[str]]:
+    """The text before and after the article blocks (marked with ``block``), and the blocks."""
+    marker = re.compile(
+        rf"<!--article:{re.escape(block)}:(\d+)-->\n?(.*?)<!--/article:{re.escape(block)}-->\n?",
+        re.S,
+    )
+    found = list(marker.finditer(document))
+    if not found:
+        return (document, ""), []
+    frame = (document[: found[0].start()], document[found[-1].end() :])
+    return frame, [m.group(2) for m in found]
 
 
 def _article_view(article: Article) -> dict[str, Any]:
+    # Only http(s) becomes an href, also for rows stored before feed links were checked.
+    # (Image URLs were checked on the way in from the start; a src runs no script.)
     return {
         "title": article.title,
-        "url": article.url,
+        "url": web_url(article.url or ""),
         "summary": article.summary,
         "published_at": article.published_at,
         "image_url": article.image_url,
@@ -68,6 +77,9 @@ def archive_url(settings: Settings, issue_id: int) -> str:
 @dataclass
 class CompiledDigest:
     base: MessageTemplate
+    # The frame around the articles: (before, after), in the text and in the HTML.
+    text_frame: tuple[str, str]
+    html_frame: tuple[str, str]
     text_blocks: list[str]
     html_blocks: list[str]
     article_topics: list[frozenset[str]]
@@ -85,20 +97,21 @@ class CompiledDigest:
 
     def template_for(self, selection: tuple[int, ...]) -> MessageTemplate:
         if selection not in self._cache:
+            text_before, text_after = self.text_frame
+            html_before, html_after = self.html_frame
             self._cache[selection] = dataclasses.replace(
                 self.base,
-                text=self.base.text.replace(
-                    ARTICLES, "".join(self.text_blocks[i] for i in selection)
-                ),
-                html=self.base.html.replace(
-                    ARTICLES, "".join(self.html_blocks[i] for i in selection)
-                ),
+                text=text_before + "".join(self.text_blocks[i] for i in selection) + text_after,
+                html=html_before + "".join(self.html_blocks[i] for i in selection) + html_after,
             )
         return self._cache[selection]
 
 
-def render_digest(settings: Settings, issue: Issue, language: str) -> tuple[str, str, str]:
-    """Subject, text and CSS-inlined HTML with every article and the placeholders left in."""
+def render_digest(
+    settings: Settings, issue: Issue, language: str, block: str = ""
+) -> tuple[str, str, str]:
+    """Subject, text and CSS-inlined HTML with every article and the placeholders left in;
+    each article between ``<!--article:{block}:{n}-->`` and ``<!--/article:{block}-->``."""
     articles = [_article_view(item.article) for item in issue.items]
     subject = issue_subject(issue, language)
     month = issue_month(issue)
@@ -120,6 +133,7 @@ def render_digest(settings: Settings, issue: Issue, language: str) -> tuple[str,
         organisation=settings.organisation or settings.from_name or issue.newsletter.name,
         postal_address=settings.postal_address,
         archive_url=archive_url(settings, issue.id),
+        block=block,
     )
     return rendered.subject, rendered.text, _inliner.inline(rendered.html)
 
@@ -128,20 +142,23 @@ def compile_issue(
     settings: Settings, issue: Issue, language: str, *, test: bool = False
 ) -> CompiledDigest:
     """Everything that is the same for every reader of one language, done once."""
-    subject, text, html_doc = render_digest(settings, issue, language)
-    text_frame, text_blocks = _split(text)
-    html_frame, html_blocks = _split(html_doc)
+    block = secrets.token_hex(8)
+    subject, text, html_doc = render_digest(settings, issue, language, block)
+    text_frame, text_blocks = _split(text, block)
+    html_frame, html_blocks = _split(html_doc, block)
     domain = settings.from_address.rpartition("@")[2]
     base = make_template(
         from_name=settings.from_name or issue.newsletter.name,
         from_address=settings.from_address,
         subject=(TEST_PREFIX if test else "") + subject,
-        text=text_frame,
-        html_body=html_frame,
+        text="".join(text_frame),
+        html_body="".join(html_frame),
         list_id=f"<{issue.newsletter.slug}.{domain}>",
     )
     return CompiledDigest(
         base=base,
+        text_frame=text_frame,
+        html_frame=html_frame,
         text_blocks=text_blocks,
         html_blocks=html_blocks,
         article_topics=[frozenset(item.article.topics or ()) for item in issue.items],
@@ -151,10 +168,7 @@ def compile_issue(
 def archive_page(settings: Settings, issue: Issue, language: str) -> str:
     """The issue as a web page: every article, no name, no personal links."""
     _, _, html_doc = render_digest(settings, issue, language)
-    html_doc = re.sub(r"<!--/?article(:\d+)?-->\n?", "", html_doc)
+    html_doc = _ANY_BLOCK_MARKER.sub("", html_doc)  # in HTML, article text cannot spell one
     subscribe = f"{settings.base_url}/subscribe"
-    return (
-        html_doc.replace(f"%%{GREETING_NAME}%%", "")
-        .replace(f"%%{UNSUBSCRIBE_URL}%%", subscribe)
-        .replace(f"%%{PREFERENCES_URL}%%", subscribe)
-    )
+    values = {GREETING_NAME: "", UNSUBSCRIBE_URL: subscribe, PREFERENCES_URL: subscribe}
+    return substitute(html_doc, values, escape=True)

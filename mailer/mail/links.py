@@ -1,10 +1,11 @@
-"""The signed links in mails: one place that knows which page each token opens, and
-which subscription (if any) a token still opens."""
+"""Links in mails and pages: which page each signed token opens, which subscription (if
+any) a token still opens, and which URLs may be links."""
 
 from __future__ import annotations
 
 import hmac
 from datetime import datetime, timedelta
+from urllib.parse import urljoin, urlsplit
 
 from sqlalchemy.orm import Session
 
@@ -12,6 +13,8 @@ from mailer.config import Settings
 from mailer.db import utcnow
 from mailer.models import Subscription
 from mailer.tokens import LinkToken, Purpose, Tokens
+
+URL_LENGTH = 2000
 
 # The URL path (see DESIGN.md's contract) each kind of personal link opens.
 PATHS: dict[Purpose, str] = {
@@ -65,3 +68,20 @@ def names_another_row(session: Session, link: LinkToken, now: datetime | None = 
     simply gone is not another: its correct links may still say "expired" or "erased".)"""
     row = session.get(Subscription, link.subscription_id)
     return row is not None and not opens(row, link, now or utcnow())
+
+
+def web_url(value: str, base: str = "") -> str | None:
+    """``value`` as an absolute http(s) URL (resolved against ``base``), else None."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        url = urljoin(base, value) if base else value
+        parts = urlsplit(url)
+    except ValueError:  # e.g. a broken IPv6 literal
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    if len(url) > URL_LENGTH or any(c.isspace() for c in url):
+        return None
+    return url

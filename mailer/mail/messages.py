@@ -82,13 +82,47 @@ def _qp_chunk(text: str) -> str:
 
 
 _MARKER = re.compile(r"%%([A-Z_]+)%%")
+# How template data writes a "%": as a placeholder of its own that always stands for "%".
+# Data then holds no "%" at all, so no run of it can ever read as a reader's placeholder,
+# however it spells one; only the template's own text can place them.
+PERCENT = "PERCENT"
+_LITERAL_PERCENT = f"%%{PERCENT}%%"
+
+
+def literal(text: str) -> str:
+    """``text`` (from a feed, an editor, a reader) as data in a template: never a placeholder."""
+    return text.replace("%", _LITERAL_PERCENT)
+
+
+def _tokens(body: str) -> list[str]:
+    """The body split at its ``%%KEY%%`` markers: text at even positions, keys at odd ones,
+    with every literal "%" already put back into the text around it."""
+    pieces = _MARKER.split(body.replace("\r\n", "\n"))
+    tokens = [pieces[0]]
+    for key, text in zip(pieces[1::2], pieces[2::2], strict=True):
+        if key == PERCENT:
+            tokens[-1] += "%" + text
+        else:
+            tokens.extend((key, text))
+    return tokens
+
+
+def substitute(body: str, values: dict[str, str], *, escape: bool) -> str:
+    """The body with its placeholders filled (HTML-escaped when ``escape``); unknown ones stay."""
+    tokens = _tokens(body)
+    for i in range(1, len(tokens), 2):
+        key = tokens[i]
+        if key in values:
+            tokens[i] = html.escape(values[key], quote=True) if escape else values[key]
+        else:
+            tokens[i] = f"%%{key}%%"
+    return "".join(tokens)
 
 
 def _segments(body: str) -> tuple[str, ...]:
     """The body split at its ``%%KEY%%`` markers: encoded fixed parts at even
     positions, marker names at odd ones."""
-    pieces = _MARKER.split(body.replace("\r\n", "\n"))
-    return tuple(_qp_chunk(p) if i % 2 == 0 else p for i, p in enumerate(pieces))
+    return tuple(_qp_chunk(p) if i % 2 == 0 else p for i, p in enumerate(_tokens(body)))
 
 
 def _fill(segments: tuple[str, ...], values: dict[str, str], escape: bool) -> str:
@@ -121,7 +155,10 @@ class Outgoing:
 
 @dataclass(frozen=True)
 class MessageTemplate:
-    """A mail with its per-issue parts fixed and ``%%…%%`` placeholders for the rest."""
+    """A mail with its per-issue parts fixed and ``%%…%%`` placeholders for the rest.
+
+    ``text`` and ``html`` are template text: whatever came from outside in them went
+    through ``literal`` (email_templates does that for every value a template shows)."""
 
     from_header: str
     subject_header: str

@@ -20,14 +20,19 @@ class MaildirHandler:
         self.folder = folder
         self._lock = threading.Lock()
         folder.parent.mkdir(parents=True, exist_ok=True)
-        # Maildir only lays out new/cur/tmp when it creates the folder itself.
+        # Maildir only lays out new/cur/tmp when it creates the folder itself. Every mail
+        # holds a reader's personal links: the folders are the service user's alone.
+        folder.mkdir(mode=0o700, exist_ok=True)
         for sub in ("new", "cur", "tmp"):
-            (folder / sub).mkdir(parents=True, exist_ok=True)
+            (folder / sub).mkdir(mode=0o700, exist_ok=True)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         message = mailbox.MaildirMessage(envelope.original_content or envelope.content)
         with self._lock:
-            mailbox.Maildir(self.folder, create=True).add(message)
+            key = mailbox.Maildir(self.folder, create=True).add(message)
+            # Maildir writes 0666 less the umask; no one else could reach it in the 0700
+            # folders in between, and now the file itself is private too.
+            (self.folder / "new" / key).chmod(0o600)
         return "250 Message accepted for delivery"
 
 

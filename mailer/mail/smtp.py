@@ -85,6 +85,8 @@ def _command(smtp: smtplib.SMTP, verb: str, argument: str) -> tuple[int, bytes]:
 
 # Many servers cap the messages per connection; reconnecting a little early is cheap.
 MESSAGES_PER_CONNECTION = 100
+# The longest one SMTP step (connect, a command's reply) may take.
+TIMEOUT_SECONDS = 60.0
 
 
 class SMTPConnection:
@@ -93,7 +95,7 @@ class SMTPConnection:
     def __init__(
         self,
         settings: Settings,
-        timeout: float = 60,
+        timeout: float = TIMEOUT_SECONDS,
         max_messages: int = MESSAGES_PER_CONNECTION,
     ) -> None:
         self.settings = settings

@@ -1,4 +1,10 @@
-"""One function renders any mail: templates/email/<name>/{subject.txt,body.txt,body.html}."""
+"""One function renders any mail: templates/email/<name>/{subject.txt,body.txt,body.html}.
+
+The bodies come back as template text for ``messages``: the per-reader placeholders
+(``%%UNSUBSCRIBE_URL%%``) are only those written in the template files. Every value a
+template shows (a feed's title or link, an editor's intro, a reader's name) goes in
+through ``literal``, so text that spells a placeholder stays text for every reader.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from mailer.config import ROOT
 from mailer.i18n import format_date, gettext
+from mailer.mail.messages import literal, substitute
 
 
 @dataclass(frozen=True)
@@ -19,9 +26,15 @@ class RenderedEmail:
     html: str
 
 
+def _as_data(value: Any) -> Any:
+    # Markup (sanitised HTML) stays Markup: str.replace on it returns Markup.
+    return literal(value) if isinstance(value, str) else value
+
+
 @cache
 def _environment() -> Environment:
     return Environment(
+        finalize=_as_data,
         loader=FileSystemLoader(ROOT / "templates" / "email"),
         autoescape=select_autoescape(["html"]),
         undefined=StrictUndefined,
@@ -42,7 +55,8 @@ def render_email(template: str, language: str, **context: Any) -> RenderedEmail:
     subject = env.get_template(f"{template}/subject.txt").render(context)
     return RenderedEmail(
         # A subject is one line: a stray newline from a template would split the header.
-        subject=" ".join(subject.split()),
+        # The subject is a header, never personalised: plain text again.
+        subject=" ".join(substitute(subject, {}, escape=False).split()),
         text=env.get_template(f"{template}/body.txt").render(context),
         html=env.get_template(f"{template}/body.html").render(context),
     )

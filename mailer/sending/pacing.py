@@ -78,6 +78,6 @@ class FileRateLimiter:
 def limiter_for(settings: Settings) -> RateLimiter:
     if settings.send_rate <= 0:
         return Unlimited()
-    if settings.broker_url.startswith(("redis://", "rediss://")):
-        return RedisRateLimiter(settings.broker_url, settings.send_rate)
+    if settings.redis_url:
+        return RedisRateLimiter(settings.redis_url, settings.send_rate)
     return FileRateLimiter(settings.var_dir / "send-rate.slot", settings.send_rate)

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailer.csv_cells import restore
 from mailer.models import Subscriber, Subscription
 from mailer.subscribers.subscriptions import (
     RequestContext,
@@ -73,7 +74,7 @@ class CsvPreview:
 
 def _rows(text: str) -> list[list[str]]:
     try:
-        return list(csv.reader(io.StringIO(text)))
+        return [[restore(cell) for cell in row] for row in csv.reader(io.StringIO(text))]
     except csv.Error as exc:
         raise ValidationFailed({"file": BAD_CSV}) from exc
 
@@ -198,7 +199,9 @@ def import_csv(
         except csv.Error as exc:
             raise ValidationFailed({"file": f"{BAD_CSV} ({exc})"}) from exc
         line = reader.line_num
-        row = {(k or "").strip(): (v or "") for k, v in raw.items() if isinstance(v, str)}
+        # A file we exported carries a ' before formula-like cells: the values come back as
+        # they were, and a round trip never grows them (csv_cells.restore).
+        row = {(k or "").strip(): restore(v or "") for k, v in raw.items() if isinstance(v, str)}
         if not any(v.strip() for v in row.values()):
             continue
         value = {f: row.get(column, "") if column else "" for f, column in mapping.items()}

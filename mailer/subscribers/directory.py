@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy import ColumnElement, cast, exists, func, or_, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from mailer.models import Consent, Delivery, Event, Issue, Subscriber, Subscription
@@ -87,6 +87,16 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
+def _has_topic(session: Session, topic: str) -> ColumnElement[bool]:
+    """The subscription's JSON list holds this topic, compared as decoded text: the
+    stored JSON may spell «ø» as ``\\u00f8`` (SQLAlchemy writes ASCII-only JSON), so a
+    LIKE over the column's text never matched a topic with æ, ø or å."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(Subscription.topics, JSONB).contains([topic])
+    values = func.json_each(Subscription.topics).table_valued("value")
+    return exists(select(1).select_from(values).where(values.c.value == topic))
+
+
 def search(session: Session, filters: Filters, per_page: int = PER_PAGE) -> Page[SubscriberRow]:
     query = select(
         Subscriber.id,
@@ -108,9 +118,7 @@ def search(session: Session, filters: Filters, per_page: int = PER_PAGE) -> Page
     if filters.state:
         query = query.where(Subscription.status == filters.state)
     if filters.topic:
-        # Topics are a JSON list; its text holds each topic as a JSON string.
-        needle = json.dumps(filters.topic).replace("%", "\\%").replace("_", "\\_")
-        query = query.where(cast(Subscription.topics, String).like(f"%{needle}%", escape="\\"))
+        query = query.where(_has_topic(session, filters.topic))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.execute(
         query.order_by(Subscriber.id.desc())

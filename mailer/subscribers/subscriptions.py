@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -90,17 +90,55 @@ def normalise_email(raw: str, language: str = "nb") -> str:
     return ascii_email.lower()
 
 
+def mailbox(email: str) -> str:
+    """The mailbox a normalised (lower-case) address reaches: without its sub-address tag,
+    so ``bomb+1@x`` and ``bomb+2@x`` are both ``bomb@x``."""
+    local, _, domain = email.rpartition("@")
+    return f"{local.split('+', 1)[0] or local}@{domain}"
+
+
+def _like_literal(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def mailbox_mailed_since(session: Session, email: str, since: datetime) -> bool:
+    """Whether a confirmation went to this address's mailbox (under any tag) since then.
+
+    Computed, not stored: the index on ``confirmation_sent_at`` narrows the rows to the
+    last hour's few mails, and the address test is an equality or a LIKE on those."""
+    box = mailbox(email)
+    local, _, domain = box.rpartition("@")
+    tagged = f"{_like_literal(local)}+%@{_like_literal(domain)}"
+    found = session.scalar(
+        select(Subscription.id)
+        .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+        .where(
+            Subscription.confirmation_sent_at >= since,
+            or_(Subscriber.email == box, Subscriber.email.like(tagged, escape="\\")),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
 def parse_signup(data: dict[str, Any], allowed_topics: tuple[str, ...]) -> SignupRequest:
     """Check every field at once so the reader sees all problems together."""
 
+    errors: dict[str, str] = {}
+    wrong_types: dict[str, str] = {}
+
     def text(name: str) -> str:
+        # JSON may send a number, list or object where text belongs: refuse it rather than
+        # store its str() (or walk a deeply nested value to print it).
         value = data.get(name, "")
         if value is None:
             return ""
-        return value if isinstance(value, str) else str(value)
+        if not isinstance(value, str):
+            wrong_types[name] = "Må være tekst."
+            return ""
+        return value
 
     language = text("language").strip().lower() or "nb"
-    errors: dict[str, str] = {}
     if language not in LANGUAGES:
         errors["language"] = gettext("Ukjent språk.", "nb")
         language = "nb"
@@ -125,18 +163,18 @@ def parse_signup(data: dict[str, Any], allowed_topics: tuple[str, ...]) -> Signu
             "Samtykketeksten er endret. Last siden på nytt og prøv igjen.", language
         )
     raw_topics = data.get("topics") or []
-    if isinstance(raw_topics, str):
-        raw_topics = [raw_topics]
     topics: list[str] = []
-    if not isinstance(raw_topics, list):
-        errors["topics"] = gettext("Ukjent tema", language)
+    if not isinstance(raw_topics, list) or not all(isinstance(t, str) for t in raw_topics):
+        errors["topics"] = gettext("Temaer må være en liste med tekster.", language)
     else:
         for topic in raw_topics:
-            if not isinstance(topic, str) or topic not in allowed_topics:
-                errors["topics"] = f"{gettext('Ukjent tema', language)}: {str(topic)[:40]}"
+            if topic not in allowed_topics:
+                errors["topics"] = f"{gettext('Ukjent tema', language)}: {topic[:40]}"
                 break
             if topic not in topics:
                 topics.append(topic)
+    # A field of the wrong type is named as such, not by what its empty stand-in implied.
+    errors.update({name: gettext(message, language) for name, message in wrong_types.items()})
     if errors:
         raise ValidationFailed(errors)
     return SignupRequest(
@@ -237,19 +275,23 @@ def subscribe(session: Session, request: SignupRequest, ctx: RequestContext) -> 
         record_event(session, "signup.repeat", subscription_id=subscription.id)
         return SignupOutcome(subscription.id, send_confirmation=False)
     elif subscription.status in ("unsubscribed", "bounced", "complained"):
+        # A new signup after leaving is a new consent: its choices replace the old ones.
         subscription.status = "pending"
         subscription.topics = list(request.topics)
-        # A new signup after leaving: the hourly limit counts from this signup, not the old mail.
-        subscription.confirmation_sent_at = None
-    if subscription.status == "pending" and subscriber.name != request.name and request.name:
-        subscriber.name = request.name
-    if subscription.status == "pending":
+        if request.name:
+            subscriber.name = request.name
         subscriber.language = request.language
-        subscription.topics = list(request.topics)
+        # The hourly limit counts from this signup, not the old mail.
+        subscription.confirmation_sent_at = None
+    # A repeat signup while pending changes nothing of the reader: anyone may type the
+    # address, and the reader's own choices (name, language, topics) from the signup that
+    # the confirmation mail answers must stand. Once confirmed, the preferences link in
+    # every mail is where they change them.
     _consent(session, subscription, "signup", ctx, request.consent_text, request.consent_version)
     record_event(session, "signup", subscription_id=subscription.id, data={"channel": ctx.channel})
-    last = subscription.confirmation_sent_at
-    send = last is None or now - last >= CONFIRMATION_RESEND_INTERVAL
+    # One confirmation an hour per mailbox, whatever the tag: bomb+1@, bomb+2@, … reach the
+    # same inbox.
+    send = not mailbox_mailed_since(session, subscriber.email, now - CONFIRMATION_RESEND_INTERVAL)
     if send:
         subscription.confirmation_sent_at = now
     session.flush()
@@ -305,13 +347,13 @@ def confirm(
 
 def request_new_confirmation(session: Session, subscription_id: int) -> bool:
     """A reader whose confirmation link expired asks for a new one: True if one should be
-    sent (the subscription still waits and no link went out within the hour)."""
+    sent (the subscription still waits and no link went to its mailbox within the hour)."""
     subscription = session.get(Subscription, subscription_id)
     if subscription is None or subscription.status != "pending":
         return False
     now = utcnow()
-    last = subscription.confirmation_sent_at
-    if last is not None and now - last < CONFIRMATION_RESEND_INTERVAL:
+    email = subscription.subscriber.email
+    if mailbox_mailed_since(session, email, now - CONFIRMATION_RESEND_INTERVAL):
         return False
     subscription.confirmation_sent_at = now
     record_event(session, "confirmation.resend", subscription_id=subscription.id)

@@ -9,7 +9,9 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from mailer.i18n import gettext
+from mailer.web.access_log import redact_tokens
 from mailer.web.request_info import page_language
+from mailer.web.request_input import RefusedInput
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,15 @@ def register(app: Flask) -> None:
             return {"errors": {"csrf_token": message}}, 400
         return render_template(
             "error.html", language=language, title=message, field="csrf_token"
+        ), 400
+
+    @app.errorhandler(RefusedInput)
+    def refused_input(exc: RefusedInput):
+        if _wants_json():
+            return {"errors": {exc.field: gettext(exc.message, "en")}}, 400
+        language = page_language()
+        return render_template(
+            "error.html", language=language, title=gettext(exc.message, language), field=exc.field
         ), 400
 
     @app.errorhandler(429)
@@ -53,7 +64,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
-        log.exception("unhandled error on %s", request.path)
+        log.exception("unhandled error on %s", redact_tokens(request.path))
         message = gettext("Noe gikk galt hos oss. Prøv igjen om litt.", page_language())
         if _wants_json():
             return {"errors": {"server": message}}, 500

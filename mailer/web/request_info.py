@@ -24,24 +24,12 @@ def page_language() -> str:
 
 
 def client_ip() -> str:
-    """The client's address: with ``MAILER_TRUSTED_PROXIES`` = n, the n-th address from
-    the right of X-Forwarded-For (each trusted proxy appends one); else the peer.
-    Also the key of the per-IP request limits."""
-    from mailer.runtime import runtime
+    """The client's address, the one every per-IP limit, audit event and consent row uses.
 
-    proxies = runtime().settings.trusted_proxies
-    peer = request.remote_addr or ""
-    if proxies <= 0:
-        return peer
-    forwarded = [
-        part.strip()
-        for header in request.headers.getlist("X-Forwarded-For")
-        for part in header.split(",")
-        if part.strip()
-    ]
-    if len(forwarded) < proxies:
-        return peer
-    return forwarded[-proxies][:64]
+    Behind ``MAILER_TRUSTED_PROXIES`` = n proxies, the app factory's ProxyFix has already
+    put the n-th address from the right of X-Forwarded-For here (each trusted proxy
+    appends one; anything further left is the client's own say); else it is the peer."""
+    return (request.remote_addr or "")[:64]
 
 
 def request_context(channel: str) -> RequestContext:

@@ -93,11 +93,11 @@ def _expected_summaries() -> dict[str, str]:
 # --- importing ---------------------------------------------------------------------------
 
 
-def test_rss_import_stores_clean_articles(session, feed_server):
+def test_rss_import_stores_clean_articles(session, feed_server, rt):
     items = default_items()
     feed_server.body = rss(items)
 
-    result = import_feed(session, feed_server.url)
+    result = import_feed(session, rt.settings, feed_server.url)
     session.commit()
 
     assert (result.new, result.updated, result.unchanged, result.not_modified) == (3, 0, 0, False)
@@ -115,12 +115,12 @@ def test_rss_import_stores_clean_articles(session, feed_server):
     assert feed_server.requests[0]["User-Agent"] == feeds.USER_AGENT
 
 
-def test_atom_import_stores_the_same_articles(session, feed_server):
+def test_atom_import_stores_the_same_articles(session, feed_server, rt):
     items = default_items()
     feed_server.body = atom(items)
     feed_server.content_type = "application/atom+xml; charset=utf-8"
 
-    result = import_feed(session, feed_server.url)
+    result = import_feed(session, rt.settings, feed_server.url)
     session.commit()
 
     assert (result.new, result.updated, result.unchanged) == (3, 0, 0)
@@ -130,11 +130,11 @@ def test_atom_import_stores_the_same_articles(session, feed_server):
         assert stored[link].summary == summary
 
 
-def test_titles_and_block_text_are_unescaped_and_spaced(session, feed_server):
+def test_titles_and_block_text_are_unescaped_and_spaced(session, feed_server, rt):
     [item] = announcement_items()
     feed_server.body = rss([item])
 
-    import_feed(session, feed_server.url)
+    import_feed(session, rt.settings, feed_server.url)
     session.commit()
 
     [article] = _articles(session).values()
@@ -153,13 +153,13 @@ def test_titles_and_block_text_are_unescaped_and_spaced(session, feed_server):
 def test_importing_twice_stores_each_item_once(session, rt, feed_server):
     items = default_items()
     feed_server.body = rss(items)
-    first = import_feed(session, feed_server.url)
+    first = import_feed(session, rt.settings, feed_server.url)
     session.commit()
     ids = {link: a.id for link, a in _articles(session).items()}
 
     items[0].body_html = "<p>Oppdatert: nettverket møtes igjen i Tønsberg til våren.</p>"
     feed_server.body = rss(items)
-    second = import_feed(session, feed_server.url)
+    second = import_feed(session, rt.settings, feed_server.url)
     session.commit()
 
     assert first.new == 3
@@ -172,27 +172,27 @@ def test_importing_twice_stores_each_item_once(session, rt, feed_server):
 
     # Same items, another channel title: a full fetch that changes no article.
     feed_server.body = rss(items, title="Europakontoret – alle nyheter")
-    third = import_feed(session, feed_server.url)
+    third = import_feed(session, rt.settings, feed_server.url)
     session.commit()
     assert (third.new, third.updated, third.unchanged, third.not_modified) == (0, 0, 3, False)
     assert _article_count(rt) == 3
 
 
-def test_entry_without_guid_dedupes_by_link(session, feed_server):
+def test_entry_without_guid_dedupes_by_link(session, feed_server, rt):
     items = default_items()
     body = rss(items)
     without_guid = re.sub(rb"\s*<guid[^>]*>[^<]*</guid>", b"", body)
     assert b"<guid" not in without_guid and without_guid != body
     feed_server.body = without_guid
 
-    first = import_feed(session, feed_server.url)
+    first = import_feed(session, rt.settings, feed_server.url)
     session.commit()
     assert first.new == 3
     assert {a.guid for a in _articles(session).values()} == {item.link for item in items}
 
     items[2].body_html = "<p>Fem kommuner – og én fylkeskommune – deltok.</p>"
     feed_server.body = re.sub(rb"\s*<guid[^>]*>[^<]*</guid>", b"", rss(items))
-    second = import_feed(session, feed_server.url)
+    second = import_feed(session, rt.settings, feed_server.url)
     session.commit()
 
     assert (second.new, second.updated, second.unchanged) == (0, 1, 2)
@@ -201,9 +201,9 @@ def test_entry_without_guid_dedupes_by_link(session, feed_server):
     assert stored[items[2].link].summary == "Fem kommuner – og én fylkeskommune – deltok."
 
 
-def test_second_fetch_is_conditional_and_304_changes_nothing(session, feed_server):
+def test_second_fetch_is_conditional_and_304_changes_nothing(session, feed_server, rt):
     feed_server.body = rss(default_items())
-    import_feed(session, feed_server.url)
+    import_feed(session, rt.settings, feed_server.url)
     session.commit()
     before = {
         link: (a.id, a.title, a.summary, a.published_at, a.topics)
@@ -214,7 +214,7 @@ def test_second_fetch_is_conditional_and_304_changes_nothing(session, feed_serve
     etag = feed.etag
     assert etag and "If-None-Match" not in feed_server.requests[0]
 
-    result = import_feed(session, feed_server.url)
+    result = import_feed(session, rt.settings, feed_server.url)
     session.commit()
 
     assert len(feed_server.requests) == 2
@@ -236,7 +236,7 @@ def test_second_fetch_is_conditional_and_304_changes_nothing(session, feed_serve
 
 def _import_fails(session: Session, rt, url: str) -> FeedError:
     with pytest.raises(FeedError) as caught:
-        import_feed(session, url)
+        import_feed(session, rt.settings, url)
     session.commit()  # as `mailer articles import-feed` does: keep the error on the feed row
     assert _article_count(rt) == 0
     assert _stored_error(rt, url) == str(caught.value)
@@ -287,7 +287,7 @@ def test_one_entry_without_a_date_stores_nothing(session, rt, feed_server, date)
 def test_undated_entry_keeps_earlier_articles_and_adds_none(session, rt, feed_server):
     items = default_items()
     feed_server.body = rss(items)
-    import_feed(session, feed_server.url)
+    import_feed(session, rt.settings, feed_server.url)
     session.commit()
     newer = Item(
         "havbruk-sunnmore",
@@ -303,7 +303,7 @@ def test_undated_entry_keeps_earlier_articles_and_adds_none(session, rt, feed_se
     assert feed_server.body != body
 
     with pytest.raises(FeedError, match="entry 2 .* has no readable date"):
-        import_feed(session, feed_server.url)
+        import_feed(session, rt.settings, feed_server.url)
     session.commit()
 
     assert sorted(_articles(session)) == sorted(item.link for item in items)
@@ -311,7 +311,7 @@ def test_undated_entry_keeps_earlier_articles_and_adds_none(session, rt, feed_se
 
     # Fixed at the source: the next import succeeds and clears the error.
     feed_server.body = rss([newer, *items])
-    result = import_feed(session, feed_server.url)
+    result = import_feed(session, rt.settings, feed_server.url)
     session.commit()
     assert (result.new, result.unchanged) == (1, 3)
     assert _stored_error(rt, feed_server.url) is None
@@ -335,7 +335,7 @@ def test_size_limit_boundary(session, rt, feed_server, monkeypatch):
     _import_fails(session, rt, feed_server.url)
 
     monkeypatch.setattr(feeds, "MAX_FEED_BYTES", len(feed_server.body))
-    result = import_feed(session, feed_server.url)
+    result = import_feed(session, rt.settings, feed_server.url)
     session.commit()
     assert result.new == 3
     assert _stored_error(rt, feed_server.url) is None
@@ -421,17 +421,21 @@ def test_shorten():
 
 
 def test_the_hourly_task_polls_every_feed_and_records_a_bad_one(app, session, feed_server):
-    from worker.tasks import poll_feeds
+    from worker.tasks import poll_feed, poll_feeds
 
     items = default_items()
     feed_server.body = rss(items)
     broken = f"http://127.0.0.1:{free_port()}/rss"  # nothing listens there
-    session.add_all([Feed(url=feed_server.url), Feed(url=broken)])
+    session.add_all([Feed(url=broken), Feed(url=feed_server.url)])
     session.commit()
 
     with app.app_context():
-        poll_feeds()  # the task's body, run here as beat's worker would run it
+        queued = poll_feeds()  # beat's task: one poll_feed task per feed
+        for feed_id in queued:
+            poll_feed(feed_id)  # each task's body, as a worker runs it
 
     session.expire_all()
+    assert sorted(queued) == sorted(session.scalars(select(Feed.id)))
     _assert_imported(session, feed_server.url, items)
-    assert "cannot fetch" in (session.scalar(select(Feed.last_error).where(Feed.url == broken)))
+    error = session.scalar(select(Feed.last_error).where(Feed.url == broken))
+    assert error == f"cannot fetch {broken}: connection refused"

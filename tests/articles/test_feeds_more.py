@@ -37,10 +37,10 @@ def _feed_row(rt, url: str) -> Feed | None:
 # --- images ------------------------------------------------------------------------------
 
 
-def test_first_img_in_the_html_is_the_image_resolved_on_the_entry_link(session, feed_server):
+def test_first_img_in_the_html_is_the_image_resolved_on_the_entry_link(session, feed_server, rt):
     feed_server.body = rss(image_items())
 
-    import_feed(session, feed_server.url)
+    import_feed(session, rt.settings, feed_server.url)
     session.commit()
 
     stored = _articles(session)
@@ -57,16 +57,16 @@ def test_first_img_in_the_html_is_the_image_resolved_on_the_entry_link(session, 
     assert bodo.image_alt is None
     # Articles without any picture keep none.
     feed_server.body = rss(default_items())
-    import_feed(session, feed_server.url)
+    import_feed(session, rt.settings, feed_server.url)
     session.commit()
     assert _articles(session)["fjordbyer-klima"].image_url is None
 
 
-def test_image_of_an_atom_entry_comes_from_its_html_too(session, feed_server):
+def test_image_of_an_atom_entry_comes_from_its_html_too(session, feed_server, rt):
     feed_server.body = atom(image_items()[:1])
     feed_server.content_type = "application/atom+xml; charset=utf-8"
 
-    import_feed(session, feed_server.url)
+    import_feed(session, rt.settings, feed_server.url)
     session.commit()
 
     [article] = _articles(session).values()
@@ -94,10 +94,10 @@ def test_first_image_keeps_only_http_urls():
 # --- "Foto:" captions --------------------------------------------------------------------
 
 
-def test_foto_paragraph_becomes_the_caption_not_body_text(session, feed_server):
+def test_foto_paragraph_becomes_the_caption_not_body_text(session, feed_server, rt):
     feed_server.body = rss(default_items() + image_items())
 
-    import_feed(session, feed_server.url)
+    import_feed(session, rt.settings, feed_server.url)
     session.commit()
 
     stored = _articles(session)
@@ -127,11 +127,11 @@ def test_foto_paragraph_becomes_the_caption_not_body_text(session, feed_server):
     assert stored["enclosure-bodo"].image_caption is None
 
 
-def test_caption_in_atom_content_and_caption_edits_update_the_article(session, feed_server):
+def test_caption_in_atom_content_and_caption_edits_update_the_article(session, feed_server, rt):
     items = default_items()
     feed_server.content_type = "application/atom+xml; charset=utf-8"
     feed_server.body = atom(items)
-    import_feed(session, feed_server.url)
+    import_feed(session, rt.settings, feed_server.url)
     session.commit()
     assert _articles(session)["fjordbyer-klima"].image_caption == "Deltakerne på kaia."
 
@@ -139,7 +139,7 @@ def test_caption_in_atom_content_and_caption_edits_update_the_article(session, f
         "Foto: Deltakerne på kaia.", "Foto: Nettverket samlet på Bragernes torg."
     )
     feed_server.body = atom(items)
-    result = import_feed(session, feed_server.url)
+    result = import_feed(session, rt.settings, feed_server.url)
     session.commit()
 
     assert (result.new, result.updated, result.unchanged) == (0, 1, 2)
@@ -210,7 +210,7 @@ def test_redirect_loop_is_a_feed_error_and_stores_nothing(session, rt, redirect_
     url = f"{redirect_server.base}/loop"
 
     with pytest.raises(FeedError) as caught:
-        import_feed(session, url)
+        import_feed(session, rt.settings, url)
     session.commit()
 
     assert str(caught.value) == f"cannot fetch {url}: too many redirects (more than 5)"
@@ -223,14 +223,14 @@ def test_redirect_loop_is_a_feed_error_and_stores_nothing(session, rt, redirect_
 
 def test_five_redirects_are_followed_six_are_not(session, rt, redirect_server):
     five = f"{redirect_server.base}/hops/5"
-    result = import_feed(session, five)
+    result = import_feed(session, rt.settings, five)
     session.commit()
     assert result.new == 3
     assert redirect_server.paths[-1] == "/hops/0"
 
     six = f"{redirect_server.base}/hops/6"
     with pytest.raises(FeedError, match="too many redirects"):
-        import_feed(session, six)
+        import_feed(session, rt.settings, six)
     session.commit()
     assert _count(rt) == 3
     assert "/hops/0" not in redirect_server.paths[redirect_server.paths.index("/hops/6") :]

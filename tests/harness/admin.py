@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.editors.accounts import create_editor
-from mailer.models import Editor, Feed, Subscription
+from mailer.editors.api_tokens import create_token
+from mailer.models import ApiToken, Editor, Feed, Subscription
 from mailer.web.admin import session_stamp
 from tests.harness import factories
 from tests.harness.servers import csrf_token
@@ -31,7 +33,7 @@ def log_in(client: FlaskClient, editor_id: int) -> FlaskClient:
     with app.extensions["mailer"].db.session() as session:
         editor = session.get(Editor, editor_id)
         assert editor is not None
-        stamp = session_stamp(app.secret_key or "", editor.password_hash)
+        stamp = session_stamp(app.secret_key or "", editor)
     with client.session_transaction() as cookie:
         cookie["editor_id"] = editor_id
         cookie["stamp"] = stamp
@@ -50,6 +52,8 @@ class World:
     subscriber_id: int
     subscriber_email: str
     feed_id: int
+    # The editor's API token (make_editors first), or 0.
+    token_id: int = 0
 
 
 def make_world(session: Session) -> World:
@@ -63,6 +67,11 @@ def make_world(session: Session) -> World:
     session.commit()
     subscription = session.get(Subscription, reader.id)
     assert subscription is not None
+    token_id = 0
+    if session.scalar(select(Editor).where(Editor.email == EDITOR)) is not None:
+        create_token(session, EDITOR)
+        session.commit()
+        token_id = session.scalars(select(ApiToken.id)).one()
     return World(
         issue_id=issue.id,
         article_ids=[item.article_id for item in issue.items],
@@ -70,4 +79,5 @@ def make_world(session: Session) -> World:
         subscriber_id=subscription.subscriber_id,
         subscriber_email="kare@example.no",
         feed_id=feed.id,
+        token_id=token_id,
     )

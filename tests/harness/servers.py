@@ -128,11 +128,11 @@ class QuietHandler(BaseHTTPRequestHandler):
 class LocalHTTPServer:
     """A threaded HTTP server on a free loopback port; a subclass brings the handler."""
 
-    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> str:
-        """Bind (not yet serving) and return the server's base URL."""
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    def _serve(self, handler: type[BaseHTTPRequestHandler], host: str = "127.0.0.1") -> str:
+        """Bind (not yet serving) and return the server's base URL (any 127.x address works)."""
+        self.httpd = ThreadingHTTPServer((host, 0), handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        return f"http://{host}:{self.httpd.server_address[1]}"
 
     def start(self) -> None:
         self.thread.start()

@@ -520,15 +520,15 @@ def test_resend_failed_queues_the_failed_rows_again(session):
 # ---- feeds --------------------------------------------------------------------------------
 
 
-def test_feeds_add_poll_remove(session, feed_server):
+def test_feeds_add_poll_remove(session, feed_server, rt):
     feed_server.body = rss(default_items())
-    feed = add_feed(session, feed_server.url)
+    feed = add_feed(session, rt.settings, feed_server.url)
     session.commit()
     with pytest.raises(ValidationFailed):
-        add_feed(session, feed_server.url)
+        add_feed(session, rt.settings, feed_server.url)
     with pytest.raises(ValidationFailed):
-        add_feed(session, "ftp://example.no/feed")
-    result = poll_feed(session, feed.id)
+        add_feed(session, rt.settings, "ftp://example.no/feed")
+    result = poll_feed(session, rt.settings, feed.id)
     session.commit()
     assert result.new > 0
     [row] = feed_rows(session)
@@ -538,7 +538,7 @@ def test_feeds_add_poll_remove(session, feed_server):
     from mailer.articles.feeds import FeedError
 
     with pytest.raises(FeedError):
-        poll_feed(session, feed.id)
+        poll_feed(session, rt.settings, feed.id)
     session.commit()
     assert feed_rows(session)[0].last_error
     remove_feed(session, feed.id)

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from mailer.config import ConfigError, load_settings
 from mailer.sending.pacing import FileRateLimiter, RedisRateLimiter, Unlimited, limiter_for
+from mailer.web.limits import storage_uri
 from tests.harness.servers import free_port
 
 
@@ -70,5 +72,49 @@ def test_limiter_choice_follows_the_settings(rt):
     import dataclasses
 
     assert isinstance(limiter_for(rt.settings), Unlimited)
-    s = dataclasses.replace(rt.settings, send_rate=5.0, broker_url="filesystem://")
+    s = dataclasses.replace(rt.settings, send_rate=5.0, broker_url="filesystem://", redis_url="")
     assert isinstance(limiter_for(s), FileRateLimiter)
+    shared = dataclasses.replace(s, redis_url="redis://127.0.0.1:6379/15")
+    assert isinstance(limiter_for(shared), RedisRateLimiter)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, ""),
+        ({"MAILER_BROKER_URL": "redis://broker:6379/1"}, "redis://broker:6379/1"),
+        (
+            {"MAILER_BROKER_URL": "redis://broker:6379/1", "MAILER_REDIS_URL": "redis://r:6379/2"},
+            "redis://r:6379/2",
+        ),
+        (
+            {"MAILER_BROKER_URL": "amqp://mq//", "MAILER_RATELIMIT_STORAGE_URL": "rediss://r/2"},
+            "rediss://r/2",
+        ),
+    ],
+)
+def test_the_shared_store_is_mailer_redis_url_else_a_redis_broker(
+    test_env, monkeypatch, env, expected
+):
+    for name in ("MAILER_BROKER_URL", "MAILER_REDIS_URL", "MAILER_RATELIMIT_STORAGE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    assert settings.redis_url == expected
+    assert storage_uri(settings) == (expected or "memory://")
+    assert "redis_url" not in repr(settings)  # it may carry a password
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"MAILER_REDIS_URL": "http://r:6379/2"},
+        {"MAILER_REDIS_URL": "redis://a/0", "MAILER_RATELIMIT_STORAGE_URL": "redis://b/0"},
+    ],
+)
+def test_a_bad_shared_store_url_is_a_config_error(test_env, monkeypatch, env):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match="MAILER_REDIS_URL"):
+        load_settings()

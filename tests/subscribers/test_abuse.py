@@ -122,8 +122,11 @@ def _api_from(client, email, environ):  # type: ignore[no-untyped-def]
     )
 
 
-def test_behind_a_trusted_proxy_the_forwarded_address_counts(client, session, rt, monkeypatch):
-    configure(rt, monkeypatch, signup_limits="1/minute", trusted_proxies=1)
+def test_behind_a_trusted_proxy_the_forwarded_address_counts(
+    app_behind_proxy, session, monkeypatch
+):
+    configure(app_behind_proxy.extensions["mailer"], monkeypatch, signup_limits="1/minute")
+    client = app_behind_proxy.test_client()
     proxy = {"REMOTE_ADDR": "10.0.0.1"}
 
     def post(email: str, forwarded: str):  # type: ignore[no-untyped-def]

@@ -42,7 +42,7 @@ CSV = b"email,name\nny@example.no,Ny Leser\n"
 @dataclass(frozen=True)
 class Route:
     method: str
-    path: str  # with {issue}, {article}, {extra}, {subscriber}, {feed}, {editor}, {email}
+    path: str  # {issue}, {article}, {extra}, {subscriber}, {feed}, {editor}, {email}, {token}
     admin_only: bool = False
     data: Callable[[World], dict[str, Any]] | None = None
     # What a permitted editor gets in a fresh world.
@@ -59,6 +59,7 @@ class Route:
             feed=world.feed_id,
             editor=editor_id,
             email=world.subscriber_email,
+            token=world.token_id,
         )
 
 
@@ -66,6 +67,11 @@ ROUTES = [
     Route("GET", "/admin/"),
     Route("GET", "/admin/account"),
     Route("POST", "/admin/account/token"),
+    Route("POST", "/admin/account/token", data=lambda w: {"expires_days": "30"}),
+    Route("POST", "/admin/account/sessions/end", expect=302),
+    Route("GET", "/admin/tokens", admin_only=True),
+    # The editor's own token: its owner may revoke it, and so may an admin.
+    Route("POST", "/admin/tokens/{token}/revoke", expect=302),
     Route("GET", "/admin/account/password"),
     Route(
         "POST",
@@ -103,6 +109,9 @@ ROUTES = [
         data=lambda w: {"role": "admin"},
         expect=302,
     ),
+    Route("POST", "/admin/editors/{editor}/sessions/end", admin_only=True, expect=302),
+    Route("POST", "/admin/editors/{editor}/disable", admin_only=True, expect=302),
+    Route("POST", "/admin/editors/{editor}/enable", admin_only=True, expect=302),
     Route("GET", "/admin/articles"),
     Route("POST", "/admin/articles/{article}/hide", expect=302),
     Route("POST", "/admin/articles/{article}/show", expect=302),
@@ -196,6 +205,7 @@ def test_the_route_table_covers_every_admin_route(app):
                 ("subscriber_id", "{subscriber}"),
                 ("feed_id", "{feed}"),
                 ("editor_id", "{editor}"),
+                ("token_id", "{token}"),
             ):
                 path = path.replace(f"<int:{name}>", placeholder)
             article = "{extra}" if "show" in path else "{article}"
@@ -348,6 +358,92 @@ def test_failed_logins_are_throttled_per_account(client, session):
     assert "For mange forsøk" in throttled.get_data(as_text=True)
     # Another account from the same address is not locked out by this one.
     assert _login(client, "redaktor@example.no", "et langt og trygt passord").status_code == 302
+
+
+LOOK_ALIKES = [
+    ("ed@example.no", "ＥＤ@example.no."),
+    ("ed@example.no", "Ed@EXAMPLE.NO"),
+    ("ed@example.no", "ed@ＥＸＡＭＰＬＥ.no"),
+    ("ed@example.no", "ed@example.no."),
+    ("ed@bücher.no", "ed@xn--bcher-kva.no"),
+    ("ed@xn--bcher-kva.no", "ED@BÜCHER.NO"),
+]
+
+
+@pytest.mark.parametrize(("failed_as", "then_as"), LOOK_ALIKES)
+def test_the_lockout_counts_on_the_account_login_uses_not_the_spelling(
+    client, session, failed_as, then_as
+):
+    from mailer.editors.accounts import create_editor
+
+    create_editor(session, failed_as, PASSWORD)
+    session.commit()
+    # The other spelling is a real way in: unlocked, it logs in to the same account.
+    assert _login(client, then_as, PASSWORD).status_code == 302
+    client.post("/admin/logout", data={"csrf_token": token_from(client)})
+    for _ in range(5):
+        assert _login(client, failed_as, "feil passord her").status_code == 401
+    locked = _login(client, then_as, PASSWORD)
+    assert locked.status_code == 429
+    assert client.get("/admin/").status_code == 302
+
+
+PROXY = {"REMOTE_ADDR": "10.0.0.1"}
+
+
+def _login_via(client, email: str, password: str, forwarded: str):
+    """A login through a reverse proxy at 10.0.0.1 that appends the client's address."""
+    headers = {"X-Forwarded-For": forwarded}
+    page = client.get("/admin/login", environ_base=PROXY, headers=headers)
+    return client.post(
+        "/admin/login",
+        data={"email": email, "password": password, "csrf_token": csrf_token(page.text)},
+        environ_base=PROXY,
+        headers=headers,
+    )
+
+
+def _last(session, kind: str) -> Event:
+    session.expire_all()
+    return session.scalars(
+        select(Event).where(Event.kind == kind).order_by(Event.id.desc())
+    ).first()
+
+
+def test_behind_a_trusted_proxy_each_editor_has_their_own_ip_and_bucket(app_behind_proxy, session):
+    make_editors(session)
+    first, second = app_behind_proxy.test_client(), app_behind_proxy.test_client()
+    for _ in range(2):  # the fixture's ADMIN_LOGIN_IP_LIMIT: 2 a minute
+        assert (
+            _login_via(first, "admin@example.no", "feil passord", "203.0.113.5").status_code == 401
+        )
+    assert _login_via(first, "admin@example.no", PASSWORD, "203.0.113.5").status_code == 429
+    assert _last(session, "admin.login_failed").data["ip"] == "203.0.113.5"
+    # Another editor behind the same proxy is not in the first one's bucket.
+    assert _login_via(second, "redaktor@example.no", PASSWORD, "203.0.113.6").status_code == 302
+    assert _last(session, "admin.login").data["ip"] == "203.0.113.6"
+    changed = second.post(
+        "/admin/language",
+        data={"language": "en", "csrf_token": token_from(second)},
+        environ_base=PROXY,
+        headers={"X-Forwarded-For": "198.51.100.7, 203.0.113.6"},
+    )
+    assert changed.status_code == 302
+    # The audit log records the client, never the proxy, nor what the client claims.
+    assert _last(session, "admin.language").data["ip"] == "203.0.113.6"
+
+
+def test_without_trusted_proxies_the_forwarded_header_is_ignored(app, client, session, monkeypatch):
+    monkeypatch.setitem(app.config, "ADMIN_LOGIN_IP_LIMIT", "2 per minute")
+    make_editors(session)
+    other = app.test_client()
+    for _ in range(2):
+        assert (
+            _login_via(client, "admin@example.no", "feil passord", "203.0.113.5").status_code == 401
+        )
+    assert _last(session, "admin.login_failed").data["ip"] == "10.0.0.1"
+    # A header anyone can send: the peer's bucket is the one that counts.
+    assert _login_via(other, "redaktor@example.no", PASSWORD, "203.0.113.6").status_code == 429
 
 
 def test_login_posts_are_throttled_per_ip(client, session):

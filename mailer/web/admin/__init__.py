@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from mailer.i18n import LANGUAGES, LOCAL_ZONE, gettext
 from mailer.models import Editor, record_event
 from mailer.runtime import runtime
-from mailer.web.request_info import page_language
+from mailer.web.request_info import client_ip, page_language
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -87,19 +87,21 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def session_stamp(secret: str | bytes, password_hash: str) -> str:
-    """Ties a login to the password it was made with: the cookie carries this keyed
-    digest of the hash, so a new password ends every other session of that editor
-    without a session table. (The cookie is signed but readable: hence keyed.)"""
+def session_stamp(secret: str | bytes, editor: Editor) -> str:
+    """Ties a login to the password it was made with and to the editor's session epoch:
+    the cookie carries this keyed digest of both, so a new password, a logout or "end all
+    sessions" (a new epoch) ends every session made before, without a session table.
+    (The cookie is signed but readable: hence keyed.)"""
     key = secret.encode("utf-8") if isinstance(secret, str) else secret
-    return hmac.new(key, password_hash.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+    message = f"{editor.session_epoch}:{editor.password_hash}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
 
 
 def start_session(editor: Editor) -> None:
     """A fresh session: nothing from before (a planted id, an old token) survives."""
     cookie.clear()
     cookie["editor_id"] = editor.id
-    cookie["stamp"] = session_stamp(current_app.secret_key or "", editor.password_hash)
+    cookie["stamp"] = session_stamp(current_app.secret_key or "", editor)
 
 
 @bp.before_request
@@ -110,12 +112,12 @@ def require_login() -> Any:
         with runtime().db.session() as session:
             editor = session.get(Editor, editor_id)
             stamp = cookie.get("stamp")
-            if editor is not None and isinstance(stamp, str):
-                current = session_stamp(current_app.secret_key or "", editor.password_hash)
+            if editor is not None and editor.active and isinstance(stamp, str):
+                current = session_stamp(current_app.secret_key or "", editor)
                 if hmac.compare_digest(stamp, current):
                     g.editor = CurrentEditor(editor.id, editor.email, editor.role, editor.language)
     if g.editor is None and editor_id is not None:
-        # The account is gone, or its password changed since this login.
+        # The account is gone or disabled, or its password or epoch changed since.
         cookie.pop("editor_id", None)
         cookie.pop("stamp", None)
     if request.endpoint in OPEN_ENDPOINTS:
@@ -145,7 +147,7 @@ def audit(session: Session, action: str, **fields: Any) -> None:
     record_event(
         session,
         f"admin.{action}",
-        data={"editor_id": editor.id, "editor": editor.email, "ip": request.remote_addr, **data},
+        data={"editor_id": editor.id, "editor": editor.email, "ip": client_ip(), **data},
         **fields,
     )
 
@@ -198,6 +200,7 @@ from mailer.web.admin import (  # noqa: E402
     issues,
     settings,
     subscribers,
+    tokens,
 )
 
 __all__ = [
@@ -210,4 +213,5 @@ __all__ = [
     "issues",
     "settings",
     "subscribers",
+    "tokens",
 ]

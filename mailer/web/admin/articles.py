@@ -56,9 +56,10 @@ def feeds():
 @bp.post("/feeds")
 def add_feed():
     url = request.form.get("url", "")
-    with runtime().db.session() as session:
+    rt = runtime()
+    with rt.db.session() as session:
         try:
-            feed_registry.add_feed(session, url)
+            feed_registry.add_feed(session, rt.settings, url)
         except ValidationFailed as exc:
             session.rollback()
             return _feeds_page(400, exc.errors, url[:2000])
@@ -83,9 +84,10 @@ def remove_feed(feed_id: int):
 
 @bp.post("/feeds/<int:feed_id>/poll")
 def poll_feed(feed_id: int):
-    with runtime().db.session() as session:
+    rt = runtime()
+    with rt.db.session() as session:
         try:
-            result = feed_registry.poll_feed(session, feed_id)
+            result = feed_registry.poll_feed(session, rt.settings, feed_id)
         except feed_registry.FeedNotFound:
             abort(404)
         except FeedError as exc:
@@ -98,9 +100,10 @@ def poll_feed(feed_id: int):
     if result.not_modified:
         flash(t("Ingen endringer siden forrige henting."), "ok")
     else:
+        skipped = f", {len(result.skipped)} {t('hoppet over')}" if result.skipped else ""
         flash(
             f"{result.new} {t('nye')}, {result.updated} {t('oppdaterte')}, "
-            f"{result.unchanged} {t('uendrede')}",
+            f"{result.unchanged} {t('uendrede')}{skipped}",
             "ok",
         )
     return redirect(url_for("admin.feeds"))

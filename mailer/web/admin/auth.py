@@ -1,4 +1,4 @@
-"""Log in, log out, the editor's own password and language, API tokens."""
+"""Log in, log out (ending sessions), the editor's own password, language and account."""
 
 from __future__ import annotations
 
@@ -7,15 +7,22 @@ from functools import cache
 
 from flask import current_app, flash, g, redirect, request, url_for
 from flask import session as cookie
-from flask_limiter.util import get_remote_address
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from mailer.editors.accounts import WrongPassword, _hasher, change_password, verify_password
-from mailer.editors.api_tokens import create_token
+from mailer.db import utcnow
+from mailer.editors.accounts import (
+    WrongPassword,
+    _hasher,
+    change_password,
+    end_sessions,
+    login_identity,
+    verify_password,
+)
+from mailer.editors.api_tokens import tokens_of
 from mailer.i18n import LANGUAGES
-from mailer.models import ApiToken, Editor, record_event
+from mailer.models import Editor, record_event
 from mailer.runtime import runtime
-from mailer.subscribers.subscriptions import ValidationFailed, normalise_email
+from mailer.subscribers.subscriptions import ValidationFailed
 from mailer.web.admin import (
     audit,
     bp,
@@ -27,11 +34,15 @@ from mailer.web.admin import (
     translated,
 )
 from mailer.web.limits import limiter
+from mailer.web.request_info import client_ip
 
 IP_LIMIT = "10 per minute"
 ACCOUNT_LIMIT = "5 per 15 minutes"
 WRONG_LOGIN = "Feil e-postadresse eller passord."
+DISABLED = "Kontoen er deaktivert. Spør en administrator om å aktivere den igjen."
 THROTTLED = "For mange forsøk. Vent litt og prøv igjen senere."
+# The choices for a new API token's lifetime; 0 = until revoked.
+EXPIRY_DAYS = (0, 30, 90, 365)
 
 
 def _ip_limit() -> str:
@@ -43,9 +54,10 @@ def _account_limit() -> str:
 
 
 def _account_key() -> str:
-    """Failed logins count per address typed, whether or not an account has it."""
-    typed = request.form.get("email", "").strip().lower()[:400]
-    return "account:" + hashlib.sha256(typed.encode("utf-8")).hexdigest()
+    """Failed logins count per account named, whether or not it exists: on exactly the
+    identity login looks up, so no other spelling of the address starts a fresh count."""
+    identity = login_identity(request.form.get("email", "")[:400])
+    return "account:" + hashlib.sha256(identity.encode("utf-8")).hexdigest()
 
 
 def _failed(response) -> bool:  # type: ignore[no-untyped-def]
@@ -77,7 +89,7 @@ def login():
 
 
 @bp.post("/login")
-@limiter.limit(_ip_limit, key_func=get_remote_address, scope="admin-login-ip")
+@limiter.limit(_ip_limit, key_func=client_ip, scope="admin-login-ip")
 @limiter.limit(
     _account_limit, key_func=_account_key, deduct_when=_failed, scope="admin-login-account"
 )
@@ -85,12 +97,7 @@ def login_submit():
     typed = request.form.get("email", "")
     password = request.form.get("password", "")
     with runtime().db.session() as session:
-        editor = None
-        try:
-            address = normalise_email(typed, "en")
-            editor = session.scalar(select(Editor).where(Editor.email == address))
-        except ValidationFailed:
-            pass
+        editor = session.scalar(select(Editor).where(Editor.email == login_identity(typed)))
         if editor is None:
             # The same argon2 work as for a real account: the answer's timing tells nothing.
             verify_password(Editor(password_hash=_dummy_hash()), password)
@@ -98,7 +105,7 @@ def login_submit():
         else:
             ok = verify_password(editor, password)
         if not ok:
-            record_event(session, "admin.login_failed", data={"ip": request.remote_addr})
+            record_event(session, "admin.login_failed", data={"ip": client_ip()})
             session.commit()
             return page(
                 "login.html",
@@ -107,21 +114,46 @@ def login_submit():
                 email=typed[:320],
                 next=request.form.get("next", ""),
             )
+        if not editor.active:
+            # Told only to someone who knows the password; not a failure to throttle.
+            record_event(
+                session, "admin.login_disabled", data={"editor_id": editor.id, "ip": client_ip()}
+            )
+            session.commit()
+            return page(
+                "login.html",
+                403,
+                error=t(DISABLED),
+                email=typed[:320],
+                next=request.form.get("next", ""),
+            )
         start_session(editor)
-        record_event(
-            session, "admin.login", data={"editor_id": editor.id, "ip": request.remote_addr}
-        )
+        record_event(session, "admin.login", data={"editor_id": editor.id, "ip": client_ip()})
         session.commit()
     return redirect(safe_next(request.form.get("next")))
 
 
-@bp.post("/logout")
-def logout():
+def _end_own_sessions(action: str):  # type: ignore[no-untyped-def]
+    """Ends every session of the current editor, this one included (a copy of the cookie
+    taken before is refused from now on), and goes to the login page."""
     with runtime().db.session() as session:
-        audit(session, "logout")
+        editor = session.get(Editor, current_editor().id)
+        assert editor is not None
+        audit(session, action)
+        end_sessions(session, editor)
         session.commit()
     cookie.clear()
     return redirect(url_for("admin.login"))
+
+
+@bp.post("/logout")
+def logout():
+    return _end_own_sessions("logout")
+
+
+@bp.post("/account/sessions/end")
+def end_own_sessions():
+    return _end_own_sessions("sessions_end")
 
 
 @bp.post("/language")
@@ -138,26 +170,23 @@ def set_language():
     return redirect(safe_next(request.form.get("next")))
 
 
-def _account_page(token: str | None = None):  # type: ignore[no-untyped-def]
+def account_page(new_token: str | None = None, status: int = 200, errors=None):  # type: ignore[no-untyped-def]
     with runtime().db.session() as session:
-        tokens = session.scalar(
-            select(func.count()).where(ApiToken.editor_id == current_editor().id)
-        )
-    return page("account.html", tokens=tokens or 0, new_token=token)
+        tokens = tokens_of(session, current_editor().id)
+    return page(
+        "account.html",
+        status,
+        tokens=tokens,
+        new_token=new_token,
+        expiry_days=EXPIRY_DAYS,
+        errors=translated(errors or {}),
+        now=utcnow(),
+    )
 
 
 @bp.get("/account")
 def account():
-    return _account_page()
-
-
-@bp.post("/account/token")
-def new_token():
-    with runtime().db.session() as session:
-        token = create_token(session, current_editor().email)
-        audit(session, "api_token")
-        session.commit()
-    return _account_page(token)
+    return account_page()
 
 
 # ---- the editor's own password ---------------------------------------------------------
@@ -183,7 +212,7 @@ def password():
 
 
 @bp.post("/account/password")
-@limiter.limit(_ip_limit, key_func=get_remote_address, scope="admin-password-ip")
+@limiter.limit(_ip_limit, key_func=client_ip, scope="admin-password-ip")
 @limiter.limit(
     _account_limit, key_func=_editor_key, deduct_when=_wrong_password, scope="admin-password"
 )

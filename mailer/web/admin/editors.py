@@ -1,27 +1,38 @@
-"""Editor accounts (admins only): list, create, change a role."""
+"""Editor accounts (admins only): list, create, change a role, end sessions, disable."""
 
 from __future__ import annotations
 
 from flask import abort, flash, redirect, request, url_for
 from sqlalchemy import func, select
 
-from mailer.editors.accounts import ROLES, create_editor
-from mailer.models import Editor
+from mailer.editors.accounts import (
+    LAST_ADMIN,
+    ROLES,
+    active_admins,
+    create_editor,
+    disable_editor,
+    enable_editor,
+    end_sessions,
+)
+from mailer.models import ApiToken, Editor
 from mailer.runtime import runtime
 from mailer.subscribers.subscriptions import ValidationFailed
 from mailer.web.admin import admin_required, audit, bp, current_editor, page, t, translated
 
-LAST_ADMIN = "Det må finnes minst én administrator."
+NOT_YOURSELF = "Du kan ikke deaktivere din egen konto."
 UNKNOWN_ROLE = "Ukjent rolle."
 
 
 def _editors_page(status: int = 200, errors: dict[str, str] | None = None, form=None):  # type: ignore[no-untyped-def]
     with runtime().db.session() as session:
         editors = session.scalars(select(Editor).order_by(Editor.email)).all()
+        counted = select(ApiToken.editor_id, func.count()).group_by(ApiToken.editor_id)
+        tokens = {editor_id: count for editor_id, count in session.execute(counted)}
     return page(
         "editors.html",
         status,
         editors=editors,
+        tokens=tokens,
         roles=ROLES,
         errors=translated(errors or {}),
         form=form or {},
@@ -77,13 +88,63 @@ def change_role(editor_id: int):
         editor = session.get(Editor, editor_id)
         if editor is None:
             abort(404)
-        if editor.role == "admin" and role != "admin":
-            admins = session.scalar(select(func.count()).where(Editor.role == "admin")) or 0
-            if admins <= 1:
+        if editor.role == "admin" and role != "admin" and editor.active:
+            if active_admins(session) <= 1:
                 return _editors_page(400, {"role": LAST_ADMIN})
         editor.role = role
         audit(session, "editor_role", data={"target_editor_id": editor_id, "role": role})
         session.commit()
     if editor_id == current_editor().id and role != "admin":
         return redirect(url_for("admin.dashboard"))
+    return redirect(url_for("admin.editors"))
+
+
+def _target(session, editor_id: int) -> Editor:  # type: ignore[no-untyped-def]
+    editor = session.get(Editor, editor_id)
+    if editor is None:
+        abort(404)
+    return editor  # type: ignore[no-any-return]
+
+
+@bp.post("/editors/<int:editor_id>/sessions/end")
+@admin_required
+def end_editor_sessions(editor_id: int):
+    with runtime().db.session() as session:
+        editor = _target(session, editor_id)
+        audit(session, "editor_sessions_end", data={"target_editor_id": editor_id})
+        end_sessions(session, editor)
+        session.commit()
+    if editor_id == current_editor().id:
+        return redirect(url_for("admin.login"))
+    flash(f"{t('Alle innlogginger er avsluttet for')} {editor.email}", "ok")
+    return redirect(url_for("admin.editors"))
+
+
+@bp.post("/editors/<int:editor_id>/disable")
+@admin_required
+def disable(editor_id: int):
+    if editor_id == current_editor().id:
+        return _editors_page(400, {"editor": NOT_YOURSELF})
+    with runtime().db.session() as session:
+        editor = _target(session, editor_id)
+        try:
+            revoked = disable_editor(session, editor)
+        except ValidationFailed as exc:
+            session.rollback()
+            return _editors_page(400, exc.errors)
+        audit(session, "editor_disable", data={"target_editor_id": editor_id, "tokens": revoked})
+        session.commit()
+    flash(f"{t('Kontoen er deaktivert:')} {editor.email}", "ok")
+    return redirect(url_for("admin.editors"))
+
+
+@bp.post("/editors/<int:editor_id>/enable")
+@admin_required
+def enable(editor_id: int):
+    with runtime().db.session() as session:
+        editor = _target(session, editor_id)
+        enable_editor(session, editor)
+        audit(session, "editor_enable", data={"target_editor_id": editor_id})
+        session.commit()
+    flash(f"{t('Kontoen er aktivert igjen:')} {editor.email}", "ok")
     return redirect(url_for("admin.editors"))

@@ -61,6 +61,7 @@ FIELDS = {
     "topic": "Tema",
     "page": "Side",
     "editor": "Redaktør",
+    "expires_days": "Gyldig",
 }
 ALL = {
     "consent": CONSENT,

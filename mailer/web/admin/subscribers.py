@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator
 
@@ -18,6 +17,7 @@ from flask import (
 )
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from mailer.csv_cells import SafeCsvWriter
 from mailer.issues.newsletter import current_topics, load_topics
 from mailer.reports.stats import SUBSCRIPTION_STATES
 from mailer.runtime import runtime
@@ -255,7 +255,7 @@ def export():
 
     def rows() -> Iterator[str]:
         buffer = io.StringIO()
-        writer = csv.writer(buffer)
+        writer = SafeCsvWriter(buffer)
         with rt.db.session() as session:
             for row in subscriber_csv.export_rows(session):
                 writer.writerow(row)

@@ -1,7 +1,7 @@
 """Per-IP request limits on the reader's POSTs (signup form, API, new links, data requests).
 
 ``MAILER_SIGNUP_LIMITS`` (default "10/minute;50/hour") counts per client IP and per
-endpoint, in Redis when the broker is Redis (all web processes together), else in memory.
+endpoint, in MAILER_REDIS_URL (all web processes together), else in memory.
 Beyond it the reader gets 429 with a readable page (JSON on the API). The per-address
 limit lives in the domain (subscriptions.MAX_SIGNUPS_PER_ADDRESS), since an address is
 only known once the form is parsed, and it must never change the answer.
