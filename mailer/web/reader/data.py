@@ -17,8 +17,8 @@ from mailer.runtime import runtime
 from mailer.subscribers.erasure import erase_subscriber, export_subscriber
 from mailer.subscribers.export import request_export
 from mailer.tokens import Purpose
-from mailer.web.personal_links import open_link
 from mailer.web.reader.limits import per_ip_post_limit
+from mailer.web.reader.personal_links import open_link
 from mailer.web.request_info import page_language, request_context
 from worker.celery_app import enqueue
 

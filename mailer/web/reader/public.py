@@ -17,9 +17,9 @@ from mailer.subscribers.subscriptions import (
 )
 from mailer.tokens import Purpose
 from mailer.web.csrf import csrf
-from mailer.web.personal_links import open_link
 from mailer.web.reader import signup_form
 from mailer.web.reader.limits import per_ip_post_limit
+from mailer.web.reader.personal_links import open_link
 from mailer.web.request_info import page_language, request_context
 
 bp = Blueprint("public", __name__)

@@ -14,8 +14,8 @@ from mailer.mail.links import names_another_row
 from mailer.runtime import runtime
 from mailer.subscribers.subscriptions import request_new_confirmation
 from mailer.tokens import InvalidToken, Purpose
-from mailer.web.personal_links import link_error
 from mailer.web.reader.limits import per_ip_post_limit
+from mailer.web.reader.personal_links import link_error
 from mailer.web.request_info import page_language
 from worker.celery_app import enqueue
 
