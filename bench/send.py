@@ -620,7 +620,6 @@ def run_mailer(
     from mailer.runtime import runtime
     from mailer.sending import ledger
     from mailer.sending import progress as send_progress
-    from worker.celery_app import enqueue
 
     sink.reset()
     worker = Worker(env, c, work_dir)
@@ -633,13 +632,12 @@ def run_mailer(
         sampler.start()
         with app.app_context():
             db = runtime().db
+            worker_cpu, sink_cpu = sampler.cpu_seconds(), sink.cpu_seconds()
+            t0 = time.perf_counter()
             with db.session() as session:
                 if not ledger.request_send(session, issue_id):
                     raise RuntimeError(f"issue {issue_id} was already sent")
-                session.commit()
-            worker_cpu, sink_cpu = sampler.cpu_seconds(), sink.cpu_seconds()
-            t0 = time.perf_counter()
-            enqueue(app, "mailer.start_send", issue_id)
+                session.commit()  # mailer.start_send leaves for the broker here
 
             last_count, last_change = 0, t0
             next_check = next_log = t0 + 5

@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None, *, web: bool = True, **override
     )
     _bind_template_helpers(app)
 
-    from worker.celery_app import celery_init_app
+    from mailer.celery_app import celery_init_app
 
     celery_init_app(app, settings)
     if web:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,14 +19,14 @@ from mailer.articles.feeds import FeedError, import_feed
 from mailer.csv_cells import SafeCsvWriter
 from mailer.db import utcnow
 from mailer.editors.accounts import create_editor, disable_editor, enable_editor, end_sessions
+from mailer.errors import ValidationFailed
 from mailer.issues.newsletter import current_topics
 from mailer.models import Editor
 from mailer.runtime import runtime
 from mailer.sending.cli import digest_group
 from mailer.sending.cli import fail as _fail
 from mailer.subscribers.csv_files import export_rows, import_csv
-from mailer.subscribers.subscriptions import ValidationFailed, normalise_email
-from worker.celery_app import enqueue
+from mailer.subscribers.subscriptions import normalise_email
 
 
 @click.group("db", cls=AppGroup, help="Database schema.")
@@ -221,8 +221,6 @@ def subscribers_import(file: Path, already_consented: bool) -> None:
         except ValidationFailed as exc:
             _fail("; ".join(f"{k}: {v}" for k, v in exc.errors.items()))
         session.commit()
-    for subscription_id in report.to_confirm:
-        enqueue(current_app, "mailer.send_confirmation", subscription_id)
     for line, errors in report.errors:
         click.echo(f"line {line}: " + "; ".join(f"{k}: {v}" for k, v in errors.items()), err=True)
     click.echo(

@@ -13,6 +13,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -20,6 +21,7 @@ from sqlalchemy import create_engine, delete, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from mailer import queue
 from mailer.app import create_app
 from mailer.config import load_settings
 from mailer.migrate import upgrade
@@ -170,6 +172,25 @@ def client(app: Flask, session: Session):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def cli(app: Flask, session: Session):  # type: ignore[no-untyped-def]
     return app.test_cli_runner()
+
+
+@pytest.fixture(autouse=True)
+def queued_tasks(request: pytest.FixtureRequest) -> Iterator[list[tuple[str, tuple[Any, ...]]]]:
+    """The tasks the code under test queued (sent after each commit, see mailer.queue).
+
+    A test with a real worker (``celery_worker``) lets them go to the broker. Any other test
+    keeps them here, so that a worker some earlier test started never runs a send this test
+    drives by hand; the test can assert on what was queued. The sender is put back after
+    every test, whatever apps the test built.
+    """
+    recorded: list[tuple[str, tuple[Any, ...]]] = []
+    if "celery_worker" in request.fixturenames:
+        previous = queue.set_sender(None)
+        queue.set_sender(previous)
+    else:
+        previous = queue.set_sender(lambda name, args: recorded.append((name, args)))
+    yield recorded
+    queue.set_sender(previous)
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from mailer import outbound_http
 from mailer.articles import registry as feed_registry
 from mailer.articles.feeds import FeedError, import_feed
+from mailer.errors import ValidationFailed
 from mailer.models import Article, Feed
 from mailer.outbound_http import (
     FetchError,
@@ -33,7 +34,6 @@ from mailer.outbound_http import (
     checked_address,
     numeric_host,
 )
-from mailer.subscribers.subscriptions import ValidationFailed
 from tests.harness.admin import log_in, make_editors, token_from
 from tests.harness.feeds import default_items, rss
 from tests.harness.reader import configure

@@ -5,13 +5,14 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailer.errors import NotFound
 from mailer.models import Article, record_event
 from mailer.paging import Page
 
 PER_PAGE = 50
 
 
-class ArticleNotFound(LookupError):
+class ArticleNotFound(NotFound):
     pass
 
 

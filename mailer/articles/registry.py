@@ -20,9 +20,9 @@ from mailer.articles.feeds import (
 )
 from mailer.config import Settings
 from mailer.db import Database
+from mailer.errors import NotFound, ValidationFailed
 from mailer.models import Article, Feed, record_event
 from mailer.outbound_http import FetchError, Refused, check_url, policy_for
-from mailer.subscribers.subscriptions import ValidationFailed
 
 NOT_A_URL = "Skriv en fullstendig adresse som begynner med http:// eller https://."
 TOO_LONG = "Adressen er for lang."
@@ -32,7 +32,7 @@ PRIVATE_ADDRESS = "Denne adressen er på et privat nett, og strømmer hentes ikk
 log = logging.getLogger(__name__)
 
 
-class FeedNotFound(LookupError):
+class FeedNotFound(NotFound):
     pass
 
 

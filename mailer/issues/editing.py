@@ -13,11 +13,12 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailer.errors import ValidationFailed
 from mailer.issues import states as issue_states
 from mailer.issues.drafting import default_subject, issue_month
 from mailer.models import Article, Issue, IssueArticle
 from mailer.sending.ledger import IssueNotFound
-from mailer.subscribers.subscriptions import ValidationFailed, has_control_characters
+from mailer.subscribers.subscriptions import has_control_characters
 
 EDITABLE = (issue_states.DRAFT, issue_states.SCHEDULED)
 MAX_SUBJECT = 300

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from celery.schedules import crontab
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -15,17 +14,6 @@ from mailer.issues.drafting import NothingToDraft, draft_issue
 from mailer.models import Issue
 from mailer.sending import ledger
 from mailer.subscribers.subscriptions import default_newsletter
-
-
-def schedule_from_cron(expression: str) -> crontab:
-    minute, hour, day_of_month, month_of_year, day_of_week = expression.split()
-    return crontab(
-        minute=minute,
-        hour=hour,
-        day_of_month=day_of_month,
-        month_of_year=month_of_year,
-        day_of_week=day_of_week,
-    )
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,9 @@ from sqlalchemy.orm import Session
 
 from mailer.config import Settings
 from mailer.db import Database
+from mailer.errors import ValidationFailed
 from mailer.i18n import LANGUAGES, gettext
-from mailer.subscribers.subscriptions import (
-    ValidationFailed,
-    default_newsletter,
-    has_control_characters,
-)
+from mailer.subscribers.subscriptions import default_newsletter, has_control_characters
 
 MAX_NAME = 200
 MAX_TOPIC = 60

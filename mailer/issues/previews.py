@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
+from mailer.errors import ValidationFailed
 from mailer.mail.dkim import signed
 from mailer.mail.messages import Outgoing
 from mailer.mail.smtp import SMTPConnection
@@ -13,7 +14,7 @@ from mailer.models import Delivery, Subscriber, Subscription, record_event
 from mailer.sending.batch import compiled_digest, personal_copy
 from mailer.sending.claims import Recipient
 from mailer.sending.ledger import get_issue
-from mailer.subscribers.subscriptions import ValidationFailed, default_newsletter, normalise_email
+from mailer.subscribers.subscriptions import default_newsletter, normalise_email
 from mailer.tokens import Tokens
 
 

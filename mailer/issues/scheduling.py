@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from mailer.errors import ValidationFailed
 from mailer.i18n import LOCAL_ZONE
 from mailer.issues import states as issue_states
 from mailer.models import Issue, record_event
 from mailer.sending import ledger
-from mailer.subscribers.subscriptions import ValidationFailed
 
 MAX_AHEAD = timedelta(days=366)
 

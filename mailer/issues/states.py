@@ -22,10 +22,3 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 def sources_of(target: str) -> tuple[str, ...]:
     """States from which ``target`` may be entered, for a guarded UPDATE … WHERE status IN."""
     return tuple(sorted(s for s, targets in TRANSITIONS.items() if target in targets))
-
-
-class TransitionRefused(ValueError):
-    def __init__(self, issue_id: int, current: str, target: str) -> None:
-        super().__init__(f"issue {issue_id} is {current}; it cannot become {target}")
-        self.current = current
-        self.target = target

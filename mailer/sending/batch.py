@@ -41,6 +41,7 @@ from mailer.mail.smtp import (
     TemporarySMTPError,
 )
 from mailer.models import Delivery, Issue, IssueArticle, record_event
+from mailer.queue import enqueue
 from mailer.sending import claims, ledger
 from mailer.sending import states as ds
 from mailer.sending.claims import Outcome, Recipient
@@ -294,6 +295,7 @@ def send_batch(
                 record_event(
                     session, "issue.auto_paused", issue_id=issue_id, data={"reason": result.paused}
                 )
+                enqueue(session, "mailer.notify_paused", issue_id)
                 session.commit()
             if stop:
                 if not result.paused:

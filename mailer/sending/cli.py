@@ -8,19 +8,16 @@ from collections.abc import Callable
 from typing import NoReturn
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy.orm import Session
 
-from mailer.db import utcnow
+from mailer.errors import NotFound, TransitionRefused, ValidationFailed
 from mailer.issues import states as issue_states
 from mailer.issues.drafting import NothingToDraft, draft_issue, issue_subject
 from mailer.models import Issue
 from mailer.runtime import runtime
-from mailer.sending import ledger
+from mailer.sending import ledger, service
 from mailer.sending import progress as send_progress
-from mailer.subscribers.subscriptions import ValidationFailed
-from worker.celery_app import enqueue
 
 POLL_SECONDS = 0.25
 NO_WORKER_HINT_SECONDS = 30
@@ -139,12 +136,13 @@ def digest_send(issue_id: int, yes: bool) -> None:
             recipients = ledger.count_recipients(session, issue)
             subject = issue_subject(issue, issue.language)
             click.confirm(f"Send «{subject}» to {recipients} subscribers?", abort=True)
-        started = ledger.request_send(session, issue_id)
+        try:
+            started = service.start(session, issue_id)
+        except ValidationFailed as exc:
+            fail("; ".join(exc.errors.values()))
         session.commit()
         status = issue.status
-    if started:
-        enqueue(current_app, "mailer.start_send", issue_id)
-    elif status not in (issue_states.SENDING, issue_states.SENT):
+    if not started and status not in (issue_states.SENDING, issue_states.SENT):
         fail(f"issue {issue_id} is {status} and cannot be sent")
     _exit_for(watch(issue_id))
 
@@ -164,76 +162,38 @@ def digest_status(issue_id: int, no_follow: bool) -> None:
     watch(issue_id)
 
 
-def resume_and_queue(issue_id: int) -> bool:
-    """Shared by the CLI and the API: resume, then queue what is left after the commit."""
-    from worker.tasks import queue_issue
-
-    rt = runtime()
-    with rt.db.session() as session:
-        resumed = ledger.resume(session, issue_id)
-        session.commit()
-    if resumed:
-        queue_issue(issue_id, utcnow())
-    return resumed
-
-
-def committed(fn: Callable[[Session, int], bool], issue_id: int) -> Callable[[], bool]:
-    """A ledger change (pause, cancel) as a call that runs and commits in its own session."""
-
-    def run() -> bool:
-        with runtime().db.session() as session:
-            changed = fn(session, issue_id)
-            session.commit()
-        return changed
-
-    return run
-
-
-def resend_and_queue(issue_id: int) -> int:
-    from worker.tasks import queue_issue
-
-    rt = runtime()
-    with rt.db.session() as session:
-        count = ledger.resend_in_doubt(session, issue_id)
-        session.commit()
-    queue_issue(issue_id, utcnow())
-    return count
-
-
-def _simple(issue_id: int, action: str) -> None:
+def _lifecycle(issue_id: int, action: Callable[[Session, int], bool], verb: str) -> str:
+    """Run one lifecycle action of the service and commit; the new status, or exit 1."""
     with runtime().db.session() as session:
         try:
-            changed = {"pause": ledger.pause, "cancel": ledger.cancel}[action](session, issue_id)
-        except ledger.IssueNotFound as exc:
+            changed = action(session, issue_id)
+        except NotFound as exc:
             fail(str(exc))
         session.commit()
-        status = session.get(Issue, issue_id).status  # type: ignore[union-attr]
+        status = ledger.get_issue(session, issue_id).status
     if not changed:
-        fail(f"issue {issue_id} is {status}; cannot {action} it")
-    click.echo(f"issue {issue_id} is now {status}")
+        fail(f"issue {issue_id} is {status}; cannot {verb} it")
+    return status
 
 
 @digest_group.command("pause", help="Stop sending after the mails in flight.")
 @click.argument("issue_id", type=int)
 def digest_pause(issue_id: int) -> None:
-    _simple(issue_id, "pause")
+    status = _lifecycle(issue_id, service.pause, "pause")
+    click.echo(f"issue {issue_id} is now {status}")
 
 
 @digest_group.command("cancel", help="Stop for good; what was sent stays sent.")
 @click.argument("issue_id", type=int)
 def digest_cancel(issue_id: int) -> None:
-    _simple(issue_id, "cancel")
+    status = _lifecycle(issue_id, service.cancel, "cancel")
+    click.echo(f"issue {issue_id} is now {status}")
 
 
 @digest_group.command("resume", help="Continue a paused send.")
 @click.argument("issue_id", type=int)
 def digest_resume(issue_id: int) -> None:
-    try:
-        resumed = resume_and_queue(issue_id)
-    except ledger.IssueNotFound as exc:
-        fail(str(exc))
-    if not resumed:
-        fail(f"issue {issue_id} is not paused")
+    _lifecycle(issue_id, service.resume, "resume")
     click.echo(f"issue {issue_id} is sending again")
 
 
@@ -247,8 +207,10 @@ def digest_resend_in_doubt(issue_id: int, yes: bool) -> None:
             "copies. Resend?",
             abort=True,
         )
-    try:
-        count = resend_and_queue(issue_id)
-    except (ledger.IssueNotFound, ledger.TransitionRefused) as exc:
-        fail(str(exc))
+    with runtime().db.session() as session:
+        try:
+            count = service.resend(session, issue_id)
+        except (NotFound, TransitionRefused) as exc:
+            fail(str(exc))
+        session.commit()
     click.echo(f"{count} in-doubt mails queued again")

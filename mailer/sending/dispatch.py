@@ -7,18 +7,15 @@ harmless, because only one claim per row can succeed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 from mailer.db import Database
+from mailer.queue import enqueue
 from mailer.sending import ledger
-
-SendBatch = Callable[[int, list[int]], None]
 
 
 def queue_issue(
     db: Database,
-    send_batch: SendBatch,
     issue_id: int,
     now: datetime,
     *,
@@ -33,7 +30,7 @@ def queue_issue(
             if not ids:
                 return queued
             ledger.mark_enqueued(session, ids)
+            enqueue(session, "mailer.send_batch", issue_id, ids)
             session.commit()
-        send_batch(issue_id, ids)
         queued += len(ids)
         after = ids[-1]

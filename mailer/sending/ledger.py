@@ -19,8 +19,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from mailer.db import utcnow
+from mailer.errors import NotFound, TransitionRefused
 from mailer.issues import states as issue_states
 from mailer.models import Delivery, Issue, Subscription, record_event
+from mailer.queue import enqueue
 from mailer.sending import states as ds
 
 # A row left in ``sending`` longer than this was claimed by a worker that died.
@@ -31,11 +33,7 @@ ENQUEUE_LEASE = timedelta(minutes=10)
 START_GRACE = timedelta(minutes=1)
 
 
-class IssueNotFound(LookupError):
-    pass
-
-
-class TransitionRefused(ValueError):
+class IssueNotFound(NotFound):
     pass
 
 
@@ -86,6 +84,7 @@ def request_send(session: Session, issue_id: int) -> bool:
         session.execute(
             update(Issue).where(Issue.id == issue_id).values(send_requested_at=utcnow())
         )
+        enqueue(session, "mailer.start_send", issue_id)
     return started
 
 
@@ -95,7 +94,7 @@ def pause(session: Session, issue_id: int, reason: str = "paused by an editor") 
 
 
 def resume(session: Session, issue_id: int) -> bool:
-    """Paused → sending; the caller then queues the rows still queued (dispatch.queue_issue)."""
+    """Paused → sending; after the commit a task hands the rows still queued to the broker."""
     get_issue(session, issue_id)
     resumed = transition(session, issue_id, issue_states.SENDING, only_from=(issue_states.PAUSED,))
     if resumed:
@@ -104,6 +103,7 @@ def resume(session: Session, issue_id: int) -> bool:
             .where(Delivery.issue_id == issue_id, Delivery.status == ds.QUEUED)
             .values(next_attempt_at=None)
         )
+        enqueue(session, "mailer.dispatch", issue_id)
     return resumed
 
 
@@ -131,6 +131,8 @@ def resend_in_doubt(session: Session, issue_id: int) -> int:
             .values(status=issue_states.SENDING, sent_at=None)
         )
     record_event(session, "issue.resend_in_doubt", issue_id=issue_id, data={"rows": count})
+    if count:
+        enqueue(session, "mailer.dispatch", issue_id)
     return int(count)
 
 
@@ -254,3 +256,16 @@ def issues_awaiting_deliveries(session: Session, now: datetime) -> list[int]:
 
 def sending_issue_ids(session: Session) -> list[int]:
     return list(session.scalars(select(Issue.id).where(Issue.status == issue_states.SENDING)))
+
+
+def reconcile(session: Session, now: datetime) -> list[int]:
+    """Repair what a lost broker message or a dead worker left: stale claims become in-doubt,
+    lost start tasks are queued again, finished issues are closed. Returns the issues still
+    sending, whose stale queued rows the caller hands to the broker again."""
+    mark_stale_claims_in_doubt(session, now)
+    for issue_id in issues_awaiting_deliveries(session, now):
+        enqueue(session, "mailer.start_send", issue_id)
+    sending = sending_issue_ids(session)
+    for issue_id in sending:
+        finish_if_done(session, issue_id)
+    return sending

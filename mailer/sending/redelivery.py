@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from mailer.issues import states as issue_states
 from mailer.models import Delivery, Issue, record_event
+from mailer.queue import enqueue
 from mailer.sending import states as ds
 from mailer.sending.ledger import IssueNotFound, TransitionRefused
 
@@ -43,5 +44,7 @@ def resend_failed(session: Session, issue_id: int) -> int:
             execution_options={"synchronize_session": False},
         )
     record_event(session, "issue.resend_failed", issue_id=issue_id, data={"rows": count})
+    if count:
+        enqueue(session, "mailer.dispatch", issue_id)
     session.expire(issue)
     return int(count)

@@ -13,11 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.csv_cells import restore
+from mailer.errors import ValidationFailed
 from mailer.models import Subscriber, Subscription
 from mailer.subscribers.subscriptions import (
     RequestContext,
     SignupRequest,
-    ValidationFailed,
     confirm,
     parse_signup,
     subscribe,
@@ -225,7 +225,7 @@ def import_csv(
         if already_consented:
             # The record keeps where the consent came from, not a wording they never saw.
             signup = dataclasses.replace(signup, consent_text=f"already consented: {source}")
-        outcome = subscribe(session, signup, ctx)
+        outcome = subscribe(session, signup, ctx, mail_confirmation=not already_consented)
         subscription = session.get(Subscription, outcome.subscription_id)
         assert subscription is not None
         if already_consented and subscription.status == "pending":

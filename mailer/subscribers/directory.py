@@ -9,11 +9,12 @@ from sqlalchemy import ColumnElement, cast, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
+from mailer.errors import NotFound, ValidationFailed
 from mailer.models import Consent, Delivery, Event, Issue, Subscriber, Subscription
 from mailer.paging import Page
 from mailer.reports.stats import SUBSCRIPTION_STATES
 from mailer.subscribers import erasure as gdpr
-from mailer.subscribers.subscriptions import RequestContext, ValidationFailed, unsubscribe
+from mailer.subscribers.subscriptions import RequestContext, unsubscribe
 
 PER_PAGE = 50
 MAX_QUERY = 200
@@ -24,7 +25,7 @@ LONG_QUERY = "Søket er for langt (høyst 200 tegn)."
 BAD_PAGE = "Sidetallet må være et helt tall fra 1."
 
 
-class SubscriberNotFound(LookupError):
+class SubscriberNotFound(NotFound):
     pass
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailer.db import utcnow
+from mailer.errors import NotFound
 from mailer.models import (
     Consent,
     Delivery,
@@ -37,7 +38,7 @@ REASON_ERASED = "erased"
 REASON_SUPPRESSED = "suppressed"
 
 
-class SubscriberNotFound(LookupError):
+class SubscriberNotFound(NotFound):
     pass
 
 

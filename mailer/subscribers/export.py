@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from mailer.config import Settings
 from mailer.mail.transactional import mail_reader
 from mailer.models import Event, Subscription, record_event
+from mailer.queue import enqueue
 from mailer.tokens import Purpose, Tokens
 
 # One export mail per reader within this time, however often the button is pressed.
@@ -21,7 +22,7 @@ EXPORT_REQUEST_INTERVAL = timedelta(minutes=10)
 
 
 def request_export(session: Session, subscription_id: int, now: datetime) -> bool:
-    """Record the request; True if a mail should be queued (after the commit)."""
+    """Record the request; True if the mail with the link leaves after the commit."""
     if session.get(Subscription, subscription_id) is None:
         return False
     recent = session.scalar(
@@ -36,6 +37,7 @@ def request_export(session: Session, subscription_id: int, now: datetime) -> boo
     if recent is not None:
         return False
     record_event(session, "export.requested", subscription_id=subscription_id)
+    enqueue(session, "mailer.send_data_export", subscription_id)
     session.flush()
     return True
 

@@ -19,8 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailer.db import utcnow
+from mailer.errors import NotFound, ValidationFailed
 from mailer.i18n import LANGUAGES, gettext
 from mailer.models import Consent, Event, Newsletter, Subscriber, Subscription, record_event
+from mailer.queue import enqueue
 
 CONSENT_VERSION = "2026-11"
 CONSENT_TEXT = "Ja, send meg nyhetsbrevet. Jeg kan melde meg av når som helst."
@@ -35,14 +37,6 @@ CONFIRMATION_RESEND_INTERVAL = timedelta(hours=1)
 # bombing an address from many IPs): the answer stays the same, nothing is recorded.
 MAX_SIGNUPS_PER_ADDRESS = 5
 SIGNUP_WINDOW = timedelta(hours=1)
-
-
-class ValidationFailed(ValueError):
-    """Bad input: ``errors`` maps each field name to a message in the reader's language."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
 
 
 @dataclass(frozen=True)
@@ -246,8 +240,16 @@ def _subscriber_for(session: Session, request: SignupRequest) -> Subscriber:
     return subscriber
 
 
-def subscribe(session: Session, request: SignupRequest, ctx: RequestContext) -> SignupOutcome:
-    """Record a signup (pending until confirmed). The caller commits, then queues the mail."""
+def subscribe(
+    session: Session,
+    request: SignupRequest,
+    ctx: RequestContext,
+    *,
+    mail_confirmation: bool = True,
+) -> SignupOutcome:
+    """Record a signup (pending until confirmed); the confirmation mail leaves after the
+    caller's commit. ``mail_confirmation=False``: the caller confirms at once (an import of
+    readers who already consented)."""
     newsletter = default_newsletter(session)
     subscriber = _subscriber_for(session, request)
     subscription = session.scalar(
@@ -294,6 +296,8 @@ def subscribe(session: Session, request: SignupRequest, ctx: RequestContext) -> 
     send = not mailbox_mailed_since(session, subscriber.email, now - CONFIRMATION_RESEND_INTERVAL)
     if send:
         subscription.confirmation_sent_at = now
+        if mail_confirmation:
+            enqueue(session, "mailer.send_confirmation", subscription.id)
     session.flush()
     return SignupOutcome(subscription.id, send_confirmation=send)
 
@@ -313,7 +317,7 @@ def _recent_signups(session: Session, subscription_id: int, now: datetime) -> in
     )
 
 
-class NotFound(LookupError):
+class SubscriptionNotFound(NotFound):
     pass
 
 
@@ -329,7 +333,7 @@ def confirm(
     proved, through double opt-in, that they want the newsletter again."""
     subscription = session.get(Subscription, subscription_id)
     if subscription is None:
-        raise NotFound("no such subscription")
+        raise SubscriptionNotFound("no such subscription")
     if subscription.status == "pending":
         subscription.status = "active"
         subscription.confirmed_at = utcnow()
@@ -357,6 +361,7 @@ def request_new_confirmation(session: Session, subscription_id: int) -> bool:
         return False
     subscription.confirmation_sent_at = now
     record_event(session, "confirmation.resend", subscription_id=subscription.id)
+    enqueue(session, "mailer.send_confirmation", subscription.id)
     session.flush()
     return True
 
@@ -365,7 +370,7 @@ def unsubscribe(session: Session, subscription_id: int, ctx: RequestContext) -> 
     """Idempotent: a second call changes nothing."""
     subscription = session.get(Subscription, subscription_id)
     if subscription is None:
-        raise NotFound("no such subscription")
+        raise SubscriptionNotFound("no such subscription")
     if subscription.status in ("active", "pending"):
         subscription.status = "unsubscribed"
         subscription.unsubscribed_at = utcnow()
@@ -395,7 +400,7 @@ def update_preferences(
 ) -> Subscription:
     subscription = session.get(Subscription, subscription_id)
     if subscription is None:
-        raise NotFound("no such subscription")
+        raise SubscriptionNotFound("no such subscription")
     subscriber = subscription.subscriber
     subscriber.name = prefs.name
     subscriber.language = prefs.language

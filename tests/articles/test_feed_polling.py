@@ -19,7 +19,7 @@ from tests.harness.servers import LocalHTTPServer, QuietHandler
 
 
 def test_every_task_has_a_soft_and_a_hard_time_limit(app, rt):
-    import worker.tasks  # noqa: F401  (registers the tasks, as the worker does at start)
+    import mailer.celery_app  # noqa: F401  (the task modules, as the worker loads them)
 
     tasks = {n: t for n, t in app.extensions["celery"].tasks.items() if n.startswith("mailer.")}
     assert {"mailer.send_confirmation", "mailer.send_batch", "mailer.poll_feed"} <= set(tasks)
@@ -30,7 +30,7 @@ def test_every_task_has_a_soft_and_a_hard_time_limit(app, rt):
     assert tasks["mailer.send_confirmation"].time_limit <= 120
     # A feed's task outlives its fetch's deadline, so the fetch reports its own timeout.
     assert tasks["mailer.poll_feed"].soft_time_limit > rt.settings.feed_deadline_seconds
-    from worker.celery_app import batch_time_limits
+    from mailer.sending.tasks import batch_time_limits
 
     assert (tasks["mailer.send_batch"].soft_time_limit, tasks["mailer.send_batch"].time_limit) == (
         batch_time_limits(rt.settings.send_rate, sending.BATCH_SIZE)
@@ -38,7 +38,8 @@ def test_every_task_has_a_soft_and_a_hard_time_limit(app, rt):
 
 
 def test_the_batch_limits_scale_with_the_send_rate_and_the_batch_size(rt):
-    from worker.celery_app import batch_time_limits, task_time_limits
+    from mailer.celery_app import task_time_limits
+    from mailer.sending.tasks import batch_time_limits
 
     unlimited = batch_time_limits(0, 200)
     fast, slow = batch_time_limits(50.0, 200), batch_time_limits(1.0, 200)
@@ -196,7 +197,7 @@ def test_a_database_error_in_one_feed_is_recorded_there_and_the_others_go_on(
         assert STORE_FAILED in page
 
         # The worker's task for that feed: recorded, no exception.
-        from worker.tasks import poll_feed
+        from mailer.articles.tasks import poll_feed
 
         with app.app_context():
             poll_feed(bad_id)

@@ -421,7 +421,7 @@ def test_shorten():
 
 
 def test_the_hourly_task_polls_every_feed_and_records_a_bad_one(app, session, feed_server):
-    from worker.tasks import poll_feed, poll_feeds
+    from mailer.articles.tasks import poll_feed, poll_feeds
 
     items = default_items()
     feed_server.body = rss(items)

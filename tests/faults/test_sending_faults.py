@@ -40,6 +40,7 @@ from mailer.sending import batch as sending
 from mailer.sending import ledger
 from mailer.sending import progress as send_progress
 from mailer.sending import states as ds
+from mailer.sending.tasks import reconcile_now
 from tests.harness import factories
 from tests.harness.faults import (
     TIMEOUT,
@@ -51,8 +52,6 @@ from tests.harness.faults import (
     Worker,
     wait_until,
 )
-from worker.celery_app import enqueue
-from worker.tasks import reconcile_now
 
 # Far enough ahead to pass CLAIM_LEASE and ENQUEUE_LEASE.
 AHEAD = timedelta(hours=2)
@@ -107,8 +106,7 @@ class Scenario:
         with self.app.app_context():
             with self.db.session() as session:
                 assert ledger.request_send(session, issue_id)
-                session.commit()
-            enqueue(self.app, "mailer.start_send", issue_id)
+                session.commit()  # queues mailer.start_send on this scenario's broker
 
     def reconcile(self) -> None:
         """The reconciler, run with a clock past every lease."""

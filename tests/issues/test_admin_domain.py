@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from mailer.articles.registry import add_feed, feed_rows, poll_feed, remove_feed
 from mailer.db import utcnow
+from mailer.errors import ValidationFailed
 from mailer.issues import editing as issue_editing
 from mailer.issues import scheduling
 from mailer.issues.intro import intro_html, intro_text
@@ -39,7 +40,7 @@ from mailer.subscribers.csv_files import (
 )
 from mailer.subscribers.directory import Filters, parse_filters, search
 from mailer.subscribers.erasure import erase_subscriber, is_suppressed, suppression_hash
-from mailer.subscribers.subscriptions import RequestContext, ValidationFailed
+from mailer.subscribers.subscriptions import RequestContext
 from tests.conftest import SECRET
 from tests.harness import factories
 from tests.harness.feeds import default_items, rss
@@ -311,7 +312,7 @@ def test_schedule_unschedule_and_start_when_due(session):
 
 
 def test_the_beat_task_starts_due_scheduled_issues_once(app, session):
-    from worker.tasks import start_scheduled_now
+    from mailer.issues.tasks import start_scheduled_now
 
     issue = factories.drafted_issue(session)
     now = utcnow()

@@ -10,14 +10,14 @@ from queue import Empty
 from kombu import Connection
 from kombu.transport import TRANSPORT_ALIASES
 
-import worker.celery_app  # noqa: F401  (registers the atomic transport)
-from worker.fs_transport import Transport
+import mailer.celery_app  # noqa: F401  (registers the atomic transport)
+from mailer.fs_broker import Transport
 
 MESSAGES = 3000
 
 
 def test_the_filesystem_alias_is_the_atomic_transport():
-    assert TRANSPORT_ALIASES["filesystem"] == "worker.fs_transport:Transport"
+    assert TRANSPORT_ALIASES["filesystem"] == "mailer.fs_broker:Transport"
     with Connection("filesystem://") as connection:
         assert connection.transport_cls == "filesystem"
         assert isinstance(connection.transport, Transport)

@@ -43,7 +43,7 @@ def test_status_pause_resume_cancel(cli, session):
     cancelled = cli.invoke(args=["digest", "cancel", str(issue.id)])
     assert cancelled.exit_code == 0 and "cancelled" in cancelled.output
     again = cli.invoke(args=["digest", "resume", str(issue.id)])
-    assert again.exit_code == 1 and "not paused" in again.output
+    assert again.exit_code == 1 and "is cancelled; cannot resume it" in again.output
 
 
 def test_unknown_issue_is_named(cli, session):

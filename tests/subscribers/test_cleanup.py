@@ -106,7 +106,7 @@ def test_beat_runs_the_clean_up_task_nightly_with_the_configured_days(
 ):
     from celery.schedules import crontab
 
-    from worker.tasks import cleanup_pending
+    from mailer.subscribers.tasks import cleanup_pending
 
     celery = app.extensions["celery"]
     [entry] = [

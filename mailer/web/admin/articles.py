@@ -7,8 +7,8 @@ from flask import abort, flash, redirect, request, url_for
 from mailer.articles import catalogue as article_catalogue
 from mailer.articles import registry as feed_registry
 from mailer.articles.feeds import FeedError
+from mailer.errors import ValidationFailed
 from mailer.runtime import runtime
-from mailer.subscribers.subscriptions import ValidationFailed
 from mailer.web.admin import audit, bp, page, t, translated
 
 

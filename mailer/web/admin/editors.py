@@ -14,9 +14,9 @@ from mailer.editors.accounts import (
     enable_editor,
     end_sessions,
 )
+from mailer.errors import ValidationFailed
 from mailer.models import ApiToken, Editor
 from mailer.runtime import runtime
-from mailer.subscribers.subscriptions import ValidationFailed
 from mailer.web.admin import admin_required, audit, bp, current_editor, page, t, translated
 
 NOT_YOURSELF = "Du kan ikke deaktivere din egen konto."

@@ -7,6 +7,7 @@ import email.policy
 
 from flask import Response, flash, redirect, request, url_for
 
+from mailer.errors import ValidationFailed
 from mailer.i18n import LANGUAGES
 from mailer.issues import editing as issue_editing
 from mailer.issues.drafting import issue_subject
@@ -14,7 +15,6 @@ from mailer.issues.previews import NothingToPreview, preview_for, send_test
 from mailer.mail.messages import Outgoing
 from mailer.mail.smtp import SMTPFailure
 from mailer.runtime import runtime
-from mailer.subscribers.subscriptions import ValidationFailed
 from mailer.web.admin import audit, bp, current_editor, language, page, t
 from mailer.web.admin.issues import issue_or_404, issue_page
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.db import utcnow
+from mailer.errors import TransitionRefused, ValidationFailed
 from mailer.i18n import LANGUAGES
 from mailer.issues import editing as issue_editing
 from mailer.issues import scheduling
@@ -19,15 +20,11 @@ from mailer.issues.intro import intro_html
 from mailer.models import Delivery, Issue, Subscriber, Subscription
 from mailer.reports.stats import recent_issues
 from mailer.runtime import runtime
-from mailer.sending import ledger
+from mailer.sending import ledger, service
 from mailer.sending import progress as send_progress
 from mailer.sending import states as ds
-from mailer.sending.cli import committed, resend_and_queue, resume_and_queue
-from mailer.sending.redelivery import resend_failed
-from mailer.subscribers.subscriptions import ValidationFailed
 from mailer.web.admin import audit, bp, current_editor, language, page, t, translated
 from mailer.web.admin.labels import ISSUE
-from worker.celery_app import enqueue
 
 PROBLEM_ROWS = 200
 NOT_NOW = "Dette kan ikke gjøres med nummeret nå. Status:"
@@ -214,16 +211,16 @@ def send_confirm(issue_id: int):
 def send(issue_id: int):
     with runtime().db.session() as session:
         issue = issue_or_404(session, issue_id)
-        if not issue.items:
-            return issue_page(issue_id, 400, {"article_ids": issue_editing.NO_ARTICLES})
-        started = ledger.request_send(session, issue_id)
+        try:
+            started = service.start(session, issue_id)
+        except ValidationFailed as exc:
+            return issue_page(issue_id, 400, exc.errors)
         if started:
             audit(session, "send", issue_id=issue_id)
         session.commit()
         status = issue.status
     if not started:
         return _refused(issue_id, status)
-    enqueue(current_app, "mailer.start_send", issue_id)
     flash(t("Utsendelsen har startet."), "ok")
     return redirect(url_for("admin.issue", issue_id=issue_id))
 
@@ -261,13 +258,12 @@ def unschedule(issue_id: int):
     return redirect(url_for("admin.issue", issue_id=issue_id))
 
 
-def _lifecycle(issue_id: int, action: str, change: Callable[[], bool]):
+def _lifecycle(issue_id: int, action: str, change: Callable[[Session, int], bool]):
     with runtime().db.session() as session:
         issue_or_404(session, issue_id)
-    if not change():
-        with runtime().db.session() as session:
+        if not change(session, issue_id):
+            session.rollback()
             return _refused(issue_id, issue_or_404(session, issue_id).status)
-    with runtime().db.session() as session:
         audit(session, action, issue_id=issue_id)
         session.commit()
     return redirect(url_for("admin.issue", issue_id=issue_id))
@@ -275,54 +271,39 @@ def _lifecycle(issue_id: int, action: str, change: Callable[[], bool]):
 
 @bp.post("/issues/<int:issue_id>/pause")
 def pause(issue_id: int):
-    return _lifecycle(issue_id, "pause", committed(ledger.pause, issue_id))
+    return _lifecycle(issue_id, "pause", service.pause)
 
 
 @bp.post("/issues/<int:issue_id>/resume")
 def resume(issue_id: int):
-    return _lifecycle(issue_id, "resume", lambda: resume_and_queue(issue_id))
+    return _lifecycle(issue_id, "resume", service.resume)
 
 
 @bp.post("/issues/<int:issue_id>/cancel")
 def cancel(issue_id: int):
     if request.form.get("confirm") != "yes":
         return issue_page(issue_id, 400, {"confirm": CONFIRM_BOX})
-    return _lifecycle(issue_id, "cancel", committed(ledger.cancel, issue_id))
+    return _lifecycle(issue_id, "cancel", service.cancel)
 
 
 @bp.post("/issues/<int:issue_id>/resend")
 def resend(issue_id: int):
     """Queue the in-doubt (or failed) rows again: the editor's decision, after a warning."""
     which = request.form.get("which", ds.IN_DOUBT)
-    if which not in (ds.IN_DOUBT, ds.FAILED):
+    if which not in service.RESENDABLE:
         return issue_page(issue_id, 400, {"status": NOT_NOW})
     if request.form.get("confirm") != "yes":
         return issue_page(issue_id, 400, {"confirm": CONFIRM_BOX})
     with runtime().db.session() as session:
-        issue_or_404(session, issue_id)
-    try:
-        if which == ds.IN_DOUBT:
-            count = resend_and_queue(issue_id)
-        else:
-            count = _resend_failed(issue_id)
-    except ledger.TransitionRefused:
-        with runtime().db.session() as session:
-            return _refused(issue_id, issue_or_404(session, issue_id).status)
-    with runtime().db.session() as session:
+        issue = issue_or_404(session, issue_id)
+        try:
+            count = service.resend(session, issue_id, which)
+        except TransitionRefused:
+            return _refused(issue_id, issue.status)
         audit(session, "resend", issue_id=issue_id, data={"which": which, "rows": count})
         session.commit()
     flash(f"{count} {t('e-poster lagt i kø igjen.')}", "ok")
     return redirect(url_for("admin.issue", issue_id=issue_id))
-
-
-def _resend_failed(issue_id: int) -> int:
-    from worker.tasks import queue_issue
-
-    with runtime().db.session() as session:
-        count = resend_failed(session, issue_id)
-        session.commit()
-    queue_issue(issue_id, utcnow())
-    return count
 
 
 @bp.get("/issues/<int:issue_id>/progress.json")

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import flash, redirect, request, url_for
 
+from mailer.errors import ValidationFailed
 from mailer.issues.newsletter import (
     MAX_TOPICS,
     settings_as_dict,
@@ -13,7 +14,6 @@ from mailer.issues.newsletter import (
     update_settings,
 )
 from mailer.runtime import runtime
-from mailer.subscribers.subscriptions import ValidationFailed
 from mailer.web.admin import admin_required, audit, bp, language, page, t
 
 

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from flask import (
     Response,
     abort,
-    current_app,
     flash,
     redirect,
     request,
@@ -18,6 +17,7 @@ from flask import (
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from mailer.csv_cells import SafeCsvWriter
+from mailer.errors import ValidationFailed
 from mailer.issues.newsletter import current_topics, load_topics
 from mailer.reports.stats import SUBSCRIPTION_STATES
 from mailer.runtime import runtime
@@ -25,11 +25,9 @@ from mailer.subscribers import csv_files as subscriber_csv
 from mailer.subscribers import csv_uploads
 from mailer.subscribers import directory as subscriber_directory
 from mailer.subscribers import erasure as gdpr
-from mailer.subscribers.subscriptions import ValidationFailed
 from mailer.web.admin import audit, bp, current_editor, page, t, translated
 from mailer.web.csrf import csrf
 from mailer.web.request_info import request_context
-from worker.celery_app import enqueue
 
 # The upload route alone takes bodies this large (the app's limit stays small elsewhere).
 UPLOAD_LIMIT = subscriber_csv.MAX_UPLOAD_BYTES + 64 * 1024
@@ -243,8 +241,6 @@ def import_confirm():
         )
         session.commit()
     csv_uploads.discard(rt.settings.var_dir, editor.id, key)
-    for subscription_id in report.to_confirm:
-        enqueue(current_app, "mailer.send_confirmation", subscription_id)
     errors_shown = [(line, translated(errs)) for line, errs in report.errors]
     return page("import_done.html", report=report, row_errors=errors_shown, filename=filename)
 

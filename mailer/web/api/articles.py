@@ -14,9 +14,9 @@ from sqlalchemy.exc import IntegrityError
 
 from mailer.articles import feeds
 from mailer.articles.feeds import ArticleData
+from mailer.errors import ValidationFailed
 from mailer.models import Article, record_event
 from mailer.runtime import runtime
-from mailer.subscribers.subscriptions import ValidationFailed
 from mailer.web.auth import token_required
 from mailer.web.csrf import csrf
 

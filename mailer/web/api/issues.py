@@ -5,24 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, g, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailer.errors import NotFound, TransitionRefused, ValidationFailed
 from mailer.i18n import gettext
 from mailer.issues import editing as issue_editing
 from mailer.issues.drafting import NothingToDraft, draft_issue, issue_subject
 from mailer.models import Delivery, Issue, Subscriber, Subscription, record_event
 from mailer.reports.stats import recent_issues
 from mailer.runtime import runtime
-from mailer.sending import ledger
+from mailer.sending import ledger, service
 from mailer.sending import progress as send_progress
 from mailer.sending import states as ds
-from mailer.sending.cli import committed, resend_and_queue, resume_and_queue
-from mailer.subscribers.subscriptions import ValidationFailed
 from mailer.web.auth import token_required
 from mailer.web.csrf import csrf
-from worker.celery_app import enqueue
 
 bp = Blueprint("api_issues", __name__, url_prefix="/api/v1/issues")
 csrf.exempt(bp)
@@ -162,12 +160,12 @@ def edit(issue_id: int):
 def send(issue_id: int):
     with runtime().db.session() as session:
         try:
-            started = ledger.request_send(session, issue_id)
-        except ledger.IssueNotFound as exc:
+            started = service.start(session, issue_id)
+        except NotFound as exc:
             return {"errors": {"issue_id": str(exc)}}, 404
+        except ValidationFailed as exc:
+            return {"errors": _english(exc.errors)}, 400
         session.commit()
-    if started:
-        enqueue(current_app, "mailer.start_send", issue_id)
     _audit("send", issue_id, started=started)
     body, status = _progress(issue_id)
     if not started and body["status"] not in ("sending", "sent"):
@@ -175,11 +173,13 @@ def send(issue_id: int):
     return {**body, "started": started}, 202 if started else 200
 
 
-def _lifecycle(issue_id: int, action: str, change: Callable[[], bool]):
-    try:
-        changed = change()
-    except ledger.IssueNotFound as exc:
-        return {"errors": {"issue_id": str(exc)}}, 404
+def _lifecycle(issue_id: int, action: str, change: Callable[[Session, int], bool]):
+    with runtime().db.session() as session:
+        try:
+            changed = change(session, issue_id)
+        except NotFound as exc:
+            return {"errors": {"issue_id": str(exc)}}, 404
+        session.commit()
     body, _ = _progress(issue_id)
     if not changed:
         return {"errors": {"status": f"issue {issue_id} is {body['status']}; cannot {action}"}}, 409
@@ -190,30 +190,32 @@ def _lifecycle(issue_id: int, action: str, change: Callable[[], bool]):
 @bp.post("/<int:issue_id>/pause")
 @token_required
 def pause(issue_id: int):
-    return _lifecycle(issue_id, "pause", committed(ledger.pause, issue_id))
+    return _lifecycle(issue_id, "pause", service.pause)
 
 
 @bp.post("/<int:issue_id>/cancel")
 @token_required
 def cancel(issue_id: int):
-    return _lifecycle(issue_id, "cancel", committed(ledger.cancel, issue_id))
+    return _lifecycle(issue_id, "cancel", service.cancel)
 
 
 @bp.post("/<int:issue_id>/resume")
 @token_required
 def resume(issue_id: int):
-    return _lifecycle(issue_id, "resume", lambda: resume_and_queue(issue_id))
+    return _lifecycle(issue_id, "resume", service.resume)
 
 
 @bp.post("/<int:issue_id>/resend-in-doubt")
 @token_required
 def resend_in_doubt(issue_id: int):
-    try:
-        count = resend_and_queue(issue_id)
-    except ledger.IssueNotFound as exc:
-        return {"errors": {"issue_id": str(exc)}}, 404
-    except ledger.TransitionRefused as exc:
-        return {"errors": {"status": str(exc)}}, 409
+    with runtime().db.session() as session:
+        try:
+            count = service.resend(session, issue_id)
+        except NotFound as exc:
+            return {"errors": {"issue_id": str(exc)}}, 404
+        except TransitionRefused as exc:
+            return {"errors": {"status": str(exc)}}, 409
+        session.commit()
     _audit("resend_in_doubt", issue_id, rows=count)
     body, _ = _progress(issue_id)
     return {**body, "requeued": count}, 200

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
+from mailer.errors import ValidationFailed
 from mailer.issues.newsletter import load_topics
 from mailer.origins import is_allowed
 from mailer.runtime import runtime
 from mailer.subscribers.abuse import HONEYPOT_FIELD, honeypot_filled
-from mailer.subscribers.subscriptions import ValidationFailed, parse_signup, subscribe
+from mailer.subscribers.subscriptions import parse_signup, subscribe
 from mailer.web.csrf import csrf
 from mailer.web.reader.limits import per_ip_post_limit
 from mailer.web.request_info import request_context
-from worker.celery_app import enqueue
 
 log = logging.getLogger("mailer.subscribers.abuse")
 
@@ -65,9 +65,7 @@ def create_subscriber():
     except ValidationFailed as exc:
         return {"errors": exc.errors}, 400
     with rt.db.session() as session:
-        outcome = subscribe(session, signup, request_context("api"))
+        subscribe(session, signup, request_context("api"))
         session.commit()
-    if outcome.send_confirmation:
-        enqueue(current_app, "mailer.send_confirmation", outcome.subscription_id)
     # The same answer for new, pending, active and former subscribers.
     return ACCEPTED, 202

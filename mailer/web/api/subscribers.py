@@ -10,11 +10,11 @@ from typing import Any
 
 from flask import Blueprint, request
 
+from mailer.errors import ValidationFailed
 from mailer.i18n import gettext
 from mailer.issues.newsletter import load_topics
 from mailer.runtime import runtime
 from mailer.subscribers import directory as subscriber_directory
-from mailer.subscribers.subscriptions import ValidationFailed
 from mailer.web.auth import token_required
 from mailer.web.csrf import csrf
 

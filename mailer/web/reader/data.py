@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, render_template, request
 
 from mailer.db import utcnow
 from mailer.runtime import runtime
@@ -20,7 +20,6 @@ from mailer.tokens import Purpose
 from mailer.web.reader.limits import per_ip_post_limit
 from mailer.web.reader.personal_links import open_link
 from mailer.web.request_info import page_language, request_context
-from worker.celery_app import enqueue
 
 bp = Blueprint("gdpr", __name__)
 
@@ -41,10 +40,8 @@ def data_request(token: str):
             return error
         subscription_id = subscription.id
         language = _language(subscription.subscriber.language)
-        send = request_export(session, subscription_id, utcnow())
+        request_export(session, subscription_id, utcnow())
         session.commit()
-    if send:
-        enqueue(current_app, "mailer.send_data_export", subscription_id)
     return render_template("export_requested.html", language=language, token=token)
 
 

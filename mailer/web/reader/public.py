@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request
 from sqlalchemy import text
 
+from mailer.errors import ValidationFailed
 from mailer.issues.newsletter import current_topics, offered_topics
 from mailer.models import Subscription
 from mailer.runtime import runtime
 from mailer.subscribers.subscriptions import (
-    ValidationFailed,
     confirm,
     parse_preferences,
     unsubscribe,

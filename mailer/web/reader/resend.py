@@ -8,7 +8,7 @@ mail goes out or not (already confirmed, gone, or a link sent within the hour).
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, render_template
 
 from mailer.mail.links import names_another_row
 from mailer.runtime import runtime
@@ -17,7 +17,6 @@ from mailer.tokens import InvalidToken, Purpose
 from mailer.web.reader.limits import per_ip_post_limit
 from mailer.web.reader.personal_links import link_error
 from mailer.web.request_info import page_language
-from worker.celery_app import enqueue
 
 bp = Blueprint("resend", __name__)
 
@@ -35,8 +34,6 @@ def resend_confirmation(token: str):
     with rt.db.session() as session:
         if names_another_row(session, link):
             return link_error(language, Purpose.CONFIRM, False)
-        send = request_new_confirmation(session, subscription_id)
+        request_new_confirmation(session, subscription_id)
         session.commit()
-    if send:
-        enqueue(current_app, "mailer.send_confirmation", subscription_id)
     return render_template("resend_done.html", language=language)

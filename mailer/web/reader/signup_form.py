@@ -13,9 +13,10 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import current_app, redirect, render_template, request
+from flask import redirect, render_template, request
 from flask.typing import ResponseReturnValue
 
+from mailer.errors import ValidationFailed
 from mailer.i18n import gettext
 from mailer.issues.newsletter import load_topics
 from mailer.origins import is_allowed, origin_of, safe_redirect
@@ -28,16 +29,9 @@ from mailer.subscribers.abuse import (
     honeypot_filled,
     make_form_stamp,
 )
-from mailer.subscribers.subscriptions import (
-    CONSENT_TEXT,
-    CONSENT_VERSION,
-    ValidationFailed,
-    parse_signup,
-    subscribe,
-)
+from mailer.subscribers.subscriptions import CONSENT_TEXT, CONSENT_VERSION, parse_signup, subscribe
 from mailer.web.csrf import csrf
 from mailer.web.request_info import page_language, request_context
-from worker.celery_app import enqueue
 
 log = logging.getLogger("mailer.subscribers.abuse")
 
@@ -135,8 +129,6 @@ def submit() -> ResponseReturnValue:
         log.info("signup dropped: form filled faster than %ss", rt.settings.min_fill_seconds)
         return thank_you(signup.language, next_url)
     with rt.db.session() as session:
-        outcome = subscribe(session, signup, request_context("embed" if embedded else "web"))
+        subscribe(session, signup, request_context("embed" if embedded else "web"))
         session.commit()
-    if outcome.send_confirmation:
-        enqueue(current_app, "mailer.send_confirmation", outcome.subscription_id)
     return thank_you(signup.language, next_url)

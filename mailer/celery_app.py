@@ -1,0 +1,111 @@
+"""The Celery app, configured from the settings: each domain's tasks module brings its
+tasks, their time limits and their beat entries; tasks run in the Flask app's context.
+
+This is wiring (like app.py), not domain: the domain reaches the broker only through
+``mailer.queue.enqueue``, which this factory connects to the Celery app it builds.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from celery import Celery, Task
+from flask import Flask, current_app, has_app_context
+from kombu.transport import TRANSPORT_ALIASES
+
+from mailer import queue
+from mailer.config import Settings
+
+# The domain packages whose tasks.py a worker loads.
+TASK_MODULES = (
+    "mailer.subscribers.tasks",
+    "mailer.articles.tasks",
+    "mailer.issues.tasks",
+    "mailer.sending.tasks",
+)
+FILESYSTEM_POLLING_INTERVAL = 0.05
+# A task not listed by its module: long enough for anything routine, short enough to free
+# the slot.
+DEFAULT_TIME_LIMITS = (300.0, 330.0)
+# The embedded broker writes each message atomically: the stock transport lets a polling
+# worker read a half-written file and stop (see mailer/fs_broker.py).
+TRANSPORT_ALIASES["filesystem"] = "mailer.fs_broker:Transport"
+
+
+def broker_options(settings: Settings) -> dict[str, Any]:
+    if not settings.broker_url.startswith("filesystem://"):
+        return {}
+    queue_dir = settings.broker_dir / "queue"
+    processed = settings.broker_dir / "processed"
+    control = settings.broker_dir / "control"
+    for folder in (queue_dir, processed, control):
+        folder.mkdir(parents=True, exist_ok=True)
+    return {
+        "data_folder_in": str(queue_dir),
+        "data_folder_out": str(queue_dir),
+        "processed_folder": str(processed),
+        "control_folder": str(control),
+        "store_processed": False,
+        # The default of 1 s would make every hop of a send wait a second.
+        "polling_interval": FILESYSTEM_POLLING_INTERVAL,
+    }
+
+
+def _collect(settings: Settings, name: str) -> dict[str, Any]:
+    """What every domain's tasks module declares under ``name`` (time_limits, beat_schedule)."""
+    found: dict[str, Any] = {}
+    for module_name in TASK_MODULES:
+        declare: Callable[[Settings], dict[str, Any]] = getattr(
+            importlib.import_module(module_name), name
+        )
+        found.update(declare(settings))
+    return found
+
+
+def task_time_limits(settings: Settings) -> dict[str, tuple[float, float]]:
+    """(soft, hard) time limits per task, so that no stuck task holds a worker slot for ever."""
+    return _collect(settings, "time_limits")
+
+
+def celery_init_app(app: Flask, settings: Settings) -> Celery:
+    class FlaskTask(Task):  # type: ignore[misc]  # Celery's Task is untyped
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery = Celery(app.name, task_cls=FlaskTask, include=list(TASK_MODULES))
+    celery.conf.update(
+        broker_url=settings.broker_url,
+        broker_transport_options=broker_options(settings),
+        broker_connection_retry_on_startup=True,
+        task_ignore_result=True,
+        task_default_queue=settings.queue,
+        result_backend=None,
+        # Tasks are safe to run twice (the ledger decides what is sent), so a task
+        # is acknowledged only once it has finished and is redelivered if a worker dies.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        task_soft_time_limit=DEFAULT_TIME_LIMITS[0],
+        task_time_limit=DEFAULT_TIME_LIMITS[1],
+        task_annotations={
+            name: {"soft_time_limit": soft, "time_limit": hard}
+            for name, (soft, hard) in task_time_limits(settings).items()
+        },
+        timezone="Europe/Oslo",
+        beat_schedule_filename=str(settings.var_dir / "celerybeat-schedule"),
+        beat_schedule=_collect(settings, "beat_schedule"),
+    )
+    celery.set_default()
+    app.extensions["celery"] = celery
+
+    def send(task_name: str, args: tuple[Any, ...]) -> None:
+        # The app of the request, command or task at hand; outside one, this process's.
+        target = current_app.extensions["celery"] if has_app_context() else celery
+        target.send_task(task_name, args=list(args))
+
+    queue.set_sender(send)
+    return celery

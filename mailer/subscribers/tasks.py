@@ -1,0 +1,78 @@
+"""Celery tasks of the subscriber domain: thin shells that take ids and call one function."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+from celery.schedules import crontab
+
+from mailer.config import Settings
+from mailer.db import utcnow
+from mailer.mail.smtp import TIMEOUT_SECONDS, TemporarySMTPError
+from mailer.runtime import runtime
+from mailer.subscribers.confirmation import send_confirmation_mail
+
+log = logging.getLogger(__name__)
+
+# A one-off mail: a slow but working SMTP server, twice, then the slot is freed.
+ONE_MAIL = (TIMEOUT_SECONDS + 30.0, TIMEOUT_SECONDS + 60.0)
+
+
+def time_limits(settings: Settings) -> dict[str, tuple[float, float]]:
+    return {
+        "mailer.send_confirmation": ONE_MAIL,
+        "mailer.send_data_export": (ONE_MAIL[0] + 30, ONE_MAIL[1] + 30),
+        "mailer.cleanup_pending": (600.0, 660.0),
+    }
+
+
+def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    # Unconfirmed signups older than MAILER_PENDING_DAYS, every night.
+    return {
+        "cleanup-pending": {
+            "task": "mailer.cleanup_pending",
+            "schedule": crontab(hour=3, minute=30),
+        }
+    }
+
+
+@shared_task(
+    name="mailer.send_confirmation",
+    autoretry_for=(TemporarySMTPError,),
+    retry_backoff=5,
+    retry_backoff_max=600,
+    max_retries=8,
+)
+def send_confirmation(subscription_id: int) -> None:
+    rt = runtime()
+    with rt.db.session() as session:
+        send_confirmation_mail(session, rt.settings, rt.tokens, subscription_id)
+
+
+@shared_task(
+    name="mailer.send_data_export",
+    autoretry_for=(TemporarySMTPError,),
+    retry_backoff=5,
+    retry_backoff_max=600,
+    max_retries=8,
+)
+def send_data_export(subscription_id: int) -> None:
+    from mailer.subscribers.export import send_export_mail  # rare: kept out of worker memory
+
+    rt = runtime()
+    with rt.db.session() as session:
+        send_export_mail(session, rt.settings, rt.tokens, subscription_id)
+
+
+@shared_task(name="mailer.cleanup_pending")
+def cleanup_pending() -> None:
+    """Delete signups nobody confirmed within MAILER_PENDING_DAYS (beat, nightly)."""
+    from mailer.subscribers.cleanup import delete_stale_pending  # nightly: kept out of memory
+
+    rt = runtime()
+    with rt.db.session() as session:
+        result = delete_stale_pending(session, utcnow(), rt.settings.pending_days)
+        session.commit()
+    log.info("pending clean-up: %s", result)
