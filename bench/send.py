@@ -433,7 +433,7 @@ def load_subscribers(db: Any, n: int, newsletter_id: int) -> None:
     from sqlalchemy import insert, text
 
     from mailer.db import utcnow
-    from mailer.models import Subscriber, Subscription
+    from mailer.subscribers.models import Subscriber, Subscription
     from mailer.tokens import new_link_secret
 
     now = utcnow()
@@ -508,9 +508,9 @@ SUMMARY = (
 
 def draft_issue_with_articles(db: Any, tag: str, count: int) -> int:
     """``count`` new articles published just now, and a draft issue carrying them."""
+    from mailer.articles.models import Article
     from mailer.db import utcnow
     from mailer.issues.drafting import draft_issue
-    from mailer.models import Article
 
     now = utcnow()
     with db.session() as session:
@@ -540,9 +540,9 @@ def capture_message(settings: Any, tag: str, articles: int, n: int) -> tuple[str
 
     from mailer.db import Database, utcnow
     from mailer.migrate import upgrade
-    from mailer.models import Subscriber, Subscription
     from mailer.sending import batch as sending
     from mailer.sending import ledger
+    from mailer.subscribers.models import Subscriber, Subscription
     from mailer.subscribers.subscriptions import default_newsletter
     from mailer.tokens import Tokens
 
@@ -615,8 +615,8 @@ def run_mailer(
 ) -> PhaseResult:
     from sqlalchemy import select
 
-    from mailer.issues import states as issue_states
-    from mailer.models import Issue
+    from mailer.issues.models import Issue
+    from mailer.issues.states import IssueStatus
     from mailer.runtime import runtime
     from mailer.sending import ledger
     from mailer.sending import progress as send_progress
@@ -658,7 +658,7 @@ def run_mailer(
                     next_check = now + 5
                     with db.session() as session:
                         status = session.scalar(select(Issue.status).where(Issue.id == issue_id))
-                    if status not in (issue_states.SENDING, issue_states.SENT):
+                    if status not in (IssueStatus.SENDING, IssueStatus.SENT):
                         raise RuntimeError(f"issue {issue_id} is {status}; see {worker.log_path}")
                 if now >= next_log:
                     next_log = now + 15

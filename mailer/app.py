@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 from jinja2 import pass_context
 
+import mailer.models  # noqa: F401  (every domain's tables, so relationships between them resolve)
 from mailer.config import ROOT, Settings, load_settings
 from mailer.db import Database
 from mailer.i18n import DEFAULT_LANGUAGE, format_date, gettext

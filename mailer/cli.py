@@ -19,9 +19,9 @@ from mailer.articles.feeds import FeedError, import_feed
 from mailer.csv_cells import SafeCsvWriter
 from mailer.db import utcnow
 from mailer.editors.accounts import create_editor, disable_editor, enable_editor, end_sessions
+from mailer.editors.models import Editor
 from mailer.errors import ValidationFailed
 from mailer.issues.newsletter import current_topics
-from mailer.models import Editor
 from mailer.runtime import runtime
 from mailer.sending.cli import digest_group
 from mailer.sending.cli import fail as _fail

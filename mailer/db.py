@@ -35,6 +35,13 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
+# SQLite hands a deleted highest id to the next row unless the table is AUTOINCREMENT.
+# Every table whose id leaves the database (a personal link, a VERP address, an admin or
+# API URL, an audit event) never reuses one: subscription, subscriber, delivery, issue,
+# article, feed, editor, api_token. (PostgreSQL's sequences never reuse ids anyway.)
+NO_ID_REUSE = {"sqlite_autoincrement": True}
+
+
 class Base(DeclarativeBase):
     pass
 

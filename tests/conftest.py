@@ -21,11 +21,13 @@ from sqlalchemy import create_engine, delete, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+import mailer.models  # noqa: F401  (every table on Base.metadata, for the clean-up below)
 from mailer import queue
 from mailer.app import create_app
 from mailer.config import load_settings
+from mailer.db import Base
+from mailer.issues.models import Newsletter
 from mailer.migrate import upgrade
-from mailer.models import Base, Newsletter
 from mailer.runtime import Runtime
 from tests.harness.servers import CeleryWorker, FeedServer, SMTPSink
 

@@ -7,7 +7,7 @@ from email.header import decode_header, make_header
 
 from sqlalchemy import select
 
-from mailer.models import Subscriber, Subscription
+from mailer.subscribers.models import Subscriber, Subscription
 from tests.harness.feeds import CLOAK_NOTICE, Item, default_items, rss
 from tests.harness.servers import csrf_token, links
 

@@ -24,8 +24,8 @@ from sqlalchemy import func, select
 from mailer import outbound_http
 from mailer.articles import registry as feed_registry
 from mailer.articles.feeds import FeedError, import_feed
+from mailer.articles.models import Article, Feed
 from mailer.errors import ValidationFailed
-from mailer.models import Article, Feed
 from mailer.outbound_http import (
     FetchError,
     FetchPolicy,

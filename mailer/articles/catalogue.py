@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailer.articles.models import Article
 from mailer.errors import NotFound
-from mailer.models import Article, record_event
+from mailer.events import record_event
 from mailer.paging import Page
 
 PER_PAGE = 50

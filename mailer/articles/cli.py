@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 
 from mailer.articles import registry as feed_registry
 from mailer.articles.feeds import URL_LENGTH
+from mailer.articles.models import Article, Feed
 from mailer.articles.registry import add_feed, feed_ids, poll_one
 from mailer.errors import ValidationFailed
 from mailer.i18n import gettext
-from mailer.models import Article, Feed
 from mailer.outbound_http import PRIVATE
 from mailer.runtime import runtime
 from mailer.sending.cli import fail

@@ -24,10 +24,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from mailer import outbound_http
+from mailer.articles.models import Article, Feed
 from mailer.config import Settings
 from mailer.db import utcnow
+from mailer.events import record_event
 from mailer.mail.links import URL_LENGTH, web_url
-from mailer.models import Article, Feed, record_event
 from mailer.outbound_http import Fetched, FetchError, TooLarge
 
 MAX_FEED_BYTES = 5 * 1024 * 1024

@@ -18,10 +18,11 @@ from mailer.articles.feeds import (
     import_feed,
     web_url,
 )
+from mailer.articles.models import Article, Feed
 from mailer.config import Settings
 from mailer.db import Database
 from mailer.errors import NotFound, ValidationFailed
-from mailer.models import Article, Feed, record_event
+from mailer.events import record_event
 from mailer.outbound_http import FetchError, Refused, check_url, policy_for
 
 NOT_A_URL = "Skriv en fullstendig adresse som begynner med http:// eller https://."

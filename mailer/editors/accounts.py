@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 
 from mailer.db import utcnow
 from mailer.editors.api_tokens import revoke_all
+from mailer.editors.models import Editor
 from mailer.errors import ValidationFailed
-from mailer.models import Editor, record_event
+from mailer.events import record_event
 from mailer.subscribers.subscriptions import normalise_email
 
 ROLES = ("admin", "editor")

@@ -15,8 +15,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from mailer.db import utcnow
+from mailer.editors.models import ApiToken, Editor
 from mailer.errors import ValidationFailed
-from mailer.models import ApiToken, Editor, record_event
+from mailer.events import record_event
 from mailer.subscribers.subscriptions import normalise_email
 
 PREFIX = "mlr_"

@@ -6,10 +6,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
+from mailer.editors.models import Editor
+from mailer.events import record_event
 from mailer.issues.drafting import issue_subject
+from mailer.issues.models import Issue
 from mailer.mail.templates import render_email
 from mailer.mail.transactional import send_rendered
-from mailer.models import Editor, Issue, record_event
 
 
 def notify_editors(

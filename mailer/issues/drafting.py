@@ -7,10 +7,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from mailer.articles.models import Article
 from mailer.db import utcnow
+from mailer.events import record_event
 from mailer.i18n import LOCAL_ZONE, gettext, month_name
-from mailer.issues import states as issue_states
-from mailer.models import Article, Issue, IssueArticle, record_event
+from mailer.issues.models import Issue, IssueArticle
+from mailer.issues.states import IssueStatus
 from mailer.subscribers.subscriptions import default_newsletter
 
 DEFAULT_PERIOD = timedelta(days=31)
@@ -49,7 +51,7 @@ def draft_issue(session: Session, now: datetime | None = None) -> Issue:
     newsletter = default_newsletter(session)
     last_sent = session.scalar(
         select(Issue)
-        .where(Issue.newsletter_id == newsletter.id, Issue.status == issue_states.SENT)
+        .where(Issue.newsletter_id == newsletter.id, Issue.status == IssueStatus.SENT)
         .order_by(Issue.period_end.desc())
         .limit(1)
     )
@@ -57,7 +59,7 @@ def draft_issue(session: Session, now: datetime | None = None) -> Issue:
     already_sent = (
         select(IssueArticle.article_id)
         .join(Issue, Issue.id == IssueArticle.issue_id)
-        .where(Issue.status == issue_states.SENT)
+        .where(Issue.status == IssueStatus.SENT)
     )
     articles = session.scalars(
         select(Article)
@@ -82,7 +84,7 @@ def draft_issue(session: Session, now: datetime | None = None) -> Issue:
         language=newsletter.language,
         period_start=since,
         period_end=now,
-        status=issue_states.DRAFT,
+        status=IssueStatus.DRAFT,
     )
     issue.items = [IssueArticle(article_id=a.id, position=i) for i, a in enumerate(articles)]
     session.add(issue)

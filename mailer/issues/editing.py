@@ -13,14 +13,15 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailer.articles.models import Article
 from mailer.errors import ValidationFailed
-from mailer.issues import states as issue_states
 from mailer.issues.drafting import default_subject, issue_month
-from mailer.models import Article, Issue, IssueArticle
+from mailer.issues.models import Issue, IssueArticle
+from mailer.issues.states import IssueStatus
 from mailer.sending.ledger import IssueNotFound
 from mailer.subscribers.subscriptions import has_control_characters
 
-EDITABLE = (issue_states.DRAFT, issue_states.SCHEDULED)
+EDITABLE = (IssueStatus.DRAFT, IssueStatus.SCHEDULED)
 MAX_SUBJECT = 300
 MAX_INTRO = 10_000
 MAX_ARTICLES = 60

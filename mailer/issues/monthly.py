@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from mailer.i18n import LOCAL_ZONE
 from mailer.issues.drafting import NothingToDraft, draft_issue
-from mailer.models import Issue
+from mailer.issues.models import Issue
 from mailer.sending import ledger
 from mailer.subscribers.subscriptions import default_newsletter
 

@@ -7,13 +7,15 @@ from sqlalchemy.orm import Session
 
 from mailer.config import Settings
 from mailer.errors import ValidationFailed
+from mailer.events import record_event
 from mailer.mail.dkim import signed
 from mailer.mail.messages import Outgoing
 from mailer.mail.smtp import SMTPConnection
-from mailer.models import Delivery, Subscriber, Subscription, record_event
 from mailer.sending.batch import compiled_digest, personal_copy
 from mailer.sending.claims import Recipient
 from mailer.sending.ledger import get_issue
+from mailer.sending.models import Delivery
+from mailer.subscribers.models import Subscriber, Subscription
 from mailer.subscribers.subscriptions import default_newsletter, normalise_email
 from mailer.tokens import Tokens
 

@@ -20,14 +20,15 @@ from typing import Any
 
 import css_inline
 
+from mailer.articles.models import Article
 from mailer.config import Settings
 from mailer.i18n import month_name
 from mailer.issues.drafting import issue_month, issue_subject
 from mailer.issues.intro import intro_html, intro_text
+from mailer.issues.models import Issue
 from mailer.mail.links import web_url
 from mailer.mail.messages import MessageTemplate, make_template, substitute
 from mailer.mail.templates import render_email
-from mailer.models import Article, Issue
 
 GREETING_NAME = "GREETING_NAME"
 UNSUBSCRIBE_URL = "UNSUBSCRIBE_URL"

@@ -8,9 +8,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mailer.errors import ValidationFailed
+from mailer.events import record_event
 from mailer.i18n import LOCAL_ZONE
-from mailer.issues import states as issue_states
-from mailer.models import Issue, record_event
+from mailer.issues.models import Issue
+from mailer.issues.states import IssueStatus
 from mailer.sending import ledger
 
 MAX_AHEAD = timedelta(days=366)
@@ -42,10 +43,10 @@ def schedule(session: Session, issue_id: int, when: datetime, now: datetime) -> 
         raise ValidationFailed({"when": PAST_TIME})
     if when - now > MAX_AHEAD:
         raise ValidationFailed({"when": FAR_TIME})
-    if issue.status == issue_states.DRAFT:
-        if not ledger.transition(session, issue_id, issue_states.SCHEDULED):
+    if issue.status == IssueStatus.DRAFT:
+        if not ledger.transition(session, issue_id, IssueStatus.SCHEDULED):
             raise ValidationFailed({"status": NOT_SCHEDULABLE})
-    elif issue.status != issue_states.SCHEDULED:
+    elif issue.status != IssueStatus.SCHEDULED:
         raise ValidationFailed({"status": NOT_SCHEDULABLE})
     session.execute(update(Issue).where(Issue.id == issue_id).values(scheduled_at=when))
     record_event(session, "issue.schedule", issue_id=issue_id, data={"at": when.isoformat()})
@@ -58,7 +59,7 @@ def unschedule(session: Session, issue_id: int) -> bool:
     if session.get(Issue, issue_id) is None:
         raise ledger.IssueNotFound(f"no issue with id {issue_id}")
     changed = ledger.transition(
-        session, issue_id, issue_states.DRAFT, only_from=(issue_states.SCHEDULED,)
+        session, issue_id, IssueStatus.DRAFT, only_from=(IssueStatus.SCHEDULED,)
     )
     if changed:
         session.execute(update(Issue).where(Issue.id == issue_id).values(scheduled_at=None))
@@ -73,7 +74,7 @@ def start_due(session: Session, now: datetime) -> list[int]:
     """
     due = session.scalars(
         select(Issue.id).where(
-            Issue.status == issue_states.SCHEDULED,
+            Issue.status == IssueStatus.SCHEDULED,
             Issue.scheduled_at.is_not(None),
             Issue.scheduled_at <= now,
         )

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from mailer.config import Settings
 from mailer.db import utcnow
-from mailer.models import Subscription
+from mailer.subscribers.models import Subscription
 from mailer.tokens import LinkToken, Purpose, Tokens
 
 URL_LENGTH = 2000

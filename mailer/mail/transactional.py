@@ -7,7 +7,7 @@ from mailer.mail.links import personal_link
 from mailer.mail.messages import make_template
 from mailer.mail.smtp import SMTPConnection
 from mailer.mail.templates import RenderedEmail, render_email
-from mailer.models import Subscription
+from mailer.subscribers.models import Subscription
 from mailer.tokens import Purpose, Tokens
 
 

@@ -13,11 +13,15 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailer.events import Event
 from mailer.issues.drafting import issue_subject
-from mailer.models import Delivery, Event, Issue, Subscription
+from mailer.issues.models import Issue
 from mailer.sending import states as ds
+from mailer.sending.models import Delivery
+from mailer.subscribers.models import Subscription
+from mailer.subscribers.states import SubscriptionStatus
 
-SUBSCRIPTION_STATES = ("pending", "active", "unsubscribed", "bounced", "complained")
+SUBSCRIPTION_STATES = tuple(SubscriptionStatus)
 # Event kind → the series it counts in.
 ACTIVITY_KINDS = {"signup": "signups", "confirm": "confirmations", "unsubscribe": "unsubscribes"}
 

@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session, selectinload
 
 from mailer.config import Settings
 from mailer.db import utcnow
+from mailer.events import record_event
 from mailer.i18n import DEFAULT_LANGUAGE
-from mailer.issues import states as issue_states
+from mailer.issues.models import Issue, IssueArticle
 from mailer.issues.rendering import (
     GREETING_NAME,
     PREFERENCES_URL,
@@ -31,6 +32,7 @@ from mailer.issues.rendering import (
     compile_issue,
     content_key,
 )
+from mailer.issues.states import IssueStatus
 from mailer.mail.links import personal_link
 from mailer.mail.messages import Outgoing
 from mailer.mail.smtp import (
@@ -40,12 +42,12 @@ from mailer.mail.smtp import (
     SMTPFailure,
     TemporarySMTPError,
 )
-from mailer.models import Delivery, Issue, IssueArticle, record_event
 from mailer.queue import enqueue
 from mailer.sending import claims, ledger
-from mailer.sending import states as ds
 from mailer.sending.claims import Outcome, Recipient
+from mailer.sending.models import Delivery
 from mailer.sending.pacing import RateLimiter, Unlimited
+from mailer.sending.states import DeliveryStatus
 from mailer.tokens import Purpose, Tokens
 
 BATCH_SIZE = 200
@@ -149,10 +151,10 @@ def _retry_outcome(
 ) -> Outcome:
     started = issue.send_requested_at or now
     if recipient.attempts >= MAX_ATTEMPTS or now - started > RETRY_WINDOW:
-        return Outcome(recipient.delivery_id, ds.FAILED, f"gave up: {error}")
+        return Outcome(recipient.delivery_id, DeliveryStatus.FAILED, f"gave up: {error}")
     return Outcome(
         recipient.delivery_id,
-        ds.QUEUED,
+        DeliveryStatus.QUEUED,
         str(error),
         next_attempt_at=now + backoff(recipient.attempts),
     )
@@ -183,7 +185,7 @@ def send_batch(
     )
     if issue is None:
         raise ledger.IssueNotFound(f"no issue with id {issue_id}")
-    if issue.status != issue_states.SENDING:
+    if issue.status != IssueStatus.SENDING:
         return result
     failures_in_row = 0
     # The next reader's copy is made while the server takes in the current one (the
@@ -224,7 +226,7 @@ def send_batch(
                     outcomes.append(
                         Outcome(
                             recipient.delivery_id,
-                            ds.QUEUED,
+                            DeliveryStatus.QUEUED,
                             stop,
                             next_attempt_at=now + BACKOFF_BASE,
                         )
@@ -240,7 +242,9 @@ def send_batch(
                 if message is None:
                     outcomes.append(
                         Outcome(
-                            recipient.delivery_id, ds.SKIPPED, "nothing new in the reader's topics"
+                            recipient.delivery_id,
+                            DeliveryStatus.SKIPPED,
+                            "nothing new in the reader's topics",
                         )
                     )
                     result.skipped += 1
@@ -255,8 +259,8 @@ def send_batch(
                 except TemporarySMTPError as exc:
                     failures_in_row += 1
                     outcomes.append(_retry_outcome(recipient, issue, exc, now))
-                    result.requeued += outcomes[-1].status == ds.QUEUED
-                    result.failed += outcomes[-1].status == ds.FAILED
+                    result.requeued += outcomes[-1].status == DeliveryStatus.QUEUED
+                    result.failed += outcomes[-1].status == DeliveryStatus.FAILED
                     if exc.code in (None, 421):
                         stop = f"SMTP server unavailable: {exc}"
                 except PermanentSMTPError as exc:
@@ -265,23 +269,31 @@ def send_batch(
                     if status and status[1] == 7:
                         # Policy (5.7.x): the server refuses *us*, not the reader. Keep the
                         # reader, put the row back and stop the issue for an editor to look.
-                        outcomes.append(Outcome(recipient.delivery_id, ds.QUEUED, str(exc)))
+                        outcomes.append(
+                            Outcome(recipient.delivery_id, DeliveryStatus.QUEUED, str(exc))
+                        )
                         result.requeued += 1
                         stop = f"the SMTP server refused the send by policy: {exc}"
                         result.paused = stop
                         continue
                     if status and status[1] == 1:
                         suppress.append(recipient.subscription_id)
-                    outcomes.append(Outcome(recipient.delivery_id, ds.FAILED, str(exc)))
+                    outcomes.append(Outcome(recipient.delivery_id, DeliveryStatus.FAILED, str(exc)))
                     result.failed += 1
                 except InDoubtSMTPError as exc:
                     failures_in_row += 1
-                    outcomes.append(Outcome(recipient.delivery_id, ds.IN_DOUBT, str(exc)))
+                    outcomes.append(
+                        Outcome(recipient.delivery_id, DeliveryStatus.IN_DOUBT, str(exc))
+                    )
                     result.in_doubt += 1
                 else:
                     failures_in_row = 0
                     outcomes.append(
-                        Outcome(recipient.delivery_id, ds.SENT, message_id=message.message_id)
+                        Outcome(
+                            recipient.delivery_id,
+                            DeliveryStatus.SENT,
+                            message_id=message.message_id,
+                        )
                     )
                     result.sent += 1
                 if not stop and failures_in_row >= MAX_CONSECUTIVE_FAILURES:
@@ -316,7 +328,7 @@ def _release_rest(
     if rest:
         session.execute(
             update(Delivery)
-            .where(Delivery.id.in_(rest), Delivery.status == ds.QUEUED)
+            .where(Delivery.id.in_(rest), Delivery.status == DeliveryStatus.QUEUED)
             .values(enqueued_at=None, next_attempt_at=not_before)
         )
         session.commit()

@@ -15,9 +15,13 @@ from sqlalchemy import bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailer.db import UTCDateTime
-from mailer.issues import states as issue_states
-from mailer.models import Delivery, Issue, Subscriber, Subscription, record_event
-from mailer.sending import states as ds
+from mailer.events import record_event
+from mailer.issues.models import Issue
+from mailer.issues.states import IssueStatus
+from mailer.sending.models import Delivery
+from mailer.sending.states import DeliveryStatus
+from mailer.subscribers.models import Subscriber, Subscription
+from mailer.subscribers.states import SubscriptionStatus
 
 
 @dataclass(frozen=True)
@@ -45,25 +49,25 @@ class Claim:
 _ids = bindparam("b_ids", expanding=True)
 _now = bindparam("b_now", type_=UTCDateTime)
 _active = exists().where(
-    Subscription.id == Delivery.subscription_id, Subscription.status == "active"
+    Subscription.id == Delivery.subscription_id, Subscription.status == SubscriptionStatus.ACTIVE
 )
 _claim_update = (
     update(Delivery.__table__)
     .where(
         Delivery.id.in_(_ids),
         Delivery.issue_id == bindparam("b_issue"),
-        Delivery.status == ds.QUEUED,
+        Delivery.status == DeliveryStatus.QUEUED,
         Delivery.next_attempt_at.is_(None) | (Delivery.next_attempt_at <= _now),
         _active,
-        exists().where(Issue.id == bindparam("b_issue"), Issue.status == issue_states.SENDING),
+        exists().where(Issue.id == bindparam("b_issue"), Issue.status == IssueStatus.SENDING),
     )
-    .values(status=ds.SENDING, attempts=Delivery.attempts + 1, claimed_at=_now)
+    .values(status=DeliveryStatus.SENDING, attempts=Delivery.attempts + 1, claimed_at=_now)
 )
 _claim_stmt = _claim_update.returning(Delivery.id)
 _skip_stmt = (
     update(Delivery)
-    .where(Delivery.id.in_(_ids), Delivery.status == ds.QUEUED, ~_active)
-    .values(status=ds.SKIPPED, last_error="subscription no longer active")
+    .where(Delivery.id.in_(_ids), Delivery.status == DeliveryStatus.QUEUED, ~_active)
+    .values(status=DeliveryStatus.SKIPPED, last_error="subscription no longer active")
 )
 _recipients_stmt = (
     select(
@@ -131,7 +135,7 @@ def claim(session: Session, issue_id: int, delivery_ids: list[int], now: datetim
     if not claimed_ids:
         session.commit()
         result.issue_sending = bool(
-            session.scalar(select(Issue.status).where(Issue.id == issue_id)) == issue_states.SENDING
+            session.scalar(select(Issue.status).where(Issue.id == issue_id)) == IssueStatus.SENDING
         )
         return result
     if recipients is None:
@@ -160,7 +164,10 @@ _record_stmt = (
         Delivery.__table__.c.id == bindparam("b_id"),
         # A row the reconciler already called in-doubt may still learn it was sent.
         # (IN (…) cannot be used in an executemany, hence the OR.)
-        or_(Delivery.__table__.c.status == ds.SENDING, Delivery.__table__.c.status == ds.IN_DOUBT),
+        or_(
+            Delivery.__table__.c.status == DeliveryStatus.SENDING,
+            Delivery.__table__.c.status == DeliveryStatus.IN_DOUBT,
+        ),
     )
     .values(
         status=bindparam("b_status"),
@@ -196,7 +203,7 @@ def record(
                     "b_status": o.status,
                     "b_error": (o.error or None) and o.error[:1000],
                     "b_message_id": o.message_id,
-                    "b_sent_at": now if o.status == ds.SENT else None,
+                    "b_sent_at": now if o.status == DeliveryStatus.SENT else None,
                     "b_next": o.next_attempt_at,
                     # A row going back to the queue is no longer in any broker message.
                     "b_enqueued": None,
@@ -207,8 +214,8 @@ def record(
     if suppress:
         session.execute(
             update(Subscription)
-            .where(Subscription.id.in_(suppress), Subscription.status == "active")
-            .values(status="bounced")
+            .where(Subscription.id.in_(suppress), Subscription.status == SubscriptionStatus.ACTIVE)
+            .values(status=SubscriptionStatus.BOUNCED)
         )
         for subscription_id in suppress:
             record_event(session, "subscription.bounced", subscription_id=subscription_id)

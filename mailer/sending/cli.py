@@ -12,9 +12,9 @@ from flask.cli import AppGroup
 from sqlalchemy.orm import Session
 
 from mailer.errors import NotFound, TransitionRefused, ValidationFailed
-from mailer.issues import states as issue_states
 from mailer.issues.drafting import NothingToDraft, draft_issue, issue_subject
-from mailer.models import Issue
+from mailer.issues.models import Issue
+from mailer.issues.states import IssueStatus
 from mailer.runtime import runtime
 from mailer.sending import ledger, service
 from mailer.sending import progress as send_progress
@@ -99,7 +99,7 @@ def watch(issue_id: int) -> send_progress.Progress:
     hinted = False
     with rt.db.session() as session:
         state = send_progress.progress(session, issue_id)
-        while not state.deliveries_created and state.status == issue_states.SENDING:
+        while not state.deliveries_created and state.status == IssueStatus.SENDING:
             if not hinted and time.monotonic() - started > NO_WORKER_HINT_SECONDS:
                 click.echo("waiting for a worker to pick up the send (is one running?)", err=True)
                 hinted = True
@@ -111,7 +111,7 @@ def watch(issue_id: int) -> send_progress.Progress:
                 state = send_progress.progress(session, issue_id)
                 bar.update(state.done - shown)
                 shown = state.done
-                if state.status != issue_states.SENDING:
+                if state.status != IssueStatus.SENDING:
                     break
                 time.sleep(POLL_SECONDS)
     click.echo(_line(state))
@@ -119,7 +119,7 @@ def watch(issue_id: int) -> send_progress.Progress:
 
 
 def _exit_for(state: send_progress.Progress) -> None:
-    if state.status != issue_states.SENT or state.counts["failed"] or state.counts["in-doubt"]:
+    if state.status != IssueStatus.SENT or state.counts["failed"] or state.counts["in-doubt"]:
         sys.exit(1)
 
 
@@ -132,7 +132,7 @@ def digest_send(issue_id: int, yes: bool) -> None:
         issue = session.get(Issue, issue_id)
         if issue is None:
             fail(f"no issue with id {issue_id}")
-        if issue.status in (issue_states.DRAFT, issue_states.SCHEDULED) and not yes:
+        if issue.status in (IssueStatus.DRAFT, IssueStatus.SCHEDULED) and not yes:
             recipients = ledger.count_recipients(session, issue)
             subject = issue_subject(issue, issue.language)
             click.confirm(f"Send «{subject}» to {recipients} subscribers?", abort=True)
@@ -142,7 +142,7 @@ def digest_send(issue_id: int, yes: bool) -> None:
             fail("; ".join(exc.errors.values()))
         session.commit()
         status = issue.status
-    if not started and status not in (issue_states.SENDING, issue_states.SENT):
+    if not started and status not in (IssueStatus.SENDING, IssueStatus.SENT):
         fail(f"issue {issue_id} is {status} and cannot be sent")
     _exit_for(watch(issue_id))
 
@@ -156,7 +156,7 @@ def digest_status(issue_id: int, no_follow: bool) -> None:
             state = send_progress.progress(session, issue_id)
         except ledger.IssueNotFound as exc:
             fail(str(exc))
-    if no_follow or state.status != issue_states.SENDING:
+    if no_follow or state.status != IssueStatus.SENDING:
         click.echo(_line(state))
         return
     watch(issue_id)

@@ -20,10 +20,14 @@ from sqlalchemy.orm import Session
 
 from mailer.db import utcnow
 from mailer.errors import NotFound, TransitionRefused
-from mailer.issues import states as issue_states
-from mailer.models import Delivery, Issue, Subscription, record_event
+from mailer.events import record_event
+from mailer.issues.models import Issue
+from mailer.issues.states import IssueStatus, sources_of
 from mailer.queue import enqueue
-from mailer.sending import states as ds
+from mailer.sending.models import Delivery
+from mailer.sending.states import DeliveryStatus
+from mailer.subscribers.models import Subscription
+from mailer.subscribers.states import SubscriptionStatus
 
 # A row left in ``sending`` longer than this was claimed by a worker that died.
 CLAIM_LEASE = timedelta(minutes=10)
@@ -53,15 +57,15 @@ def transition(
     reason: str | None = None,
 ) -> bool:
     """Move an issue to ``target`` if the state table allows it; a guarded UPDATE."""
-    sources = issue_states.sources_of(target)
+    sources = sources_of(target)
     if only_from is not None:
         sources = tuple(s for s in sources if s in only_from)
     values: dict[str, object] = {"status": target}
-    if target == issue_states.SENDING:
+    if target == IssueStatus.SENDING:
         values["pause_reason"] = None
-    if target == issue_states.PAUSED:
+    if target == IssueStatus.PAUSED:
         values["pause_reason"] = reason
-    if target == issue_states.SENT:
+    if target == IssueStatus.SENT:
         values["sent_at"] = utcnow()
     changed = session.execute(
         update(Issue).where(Issue.id == issue_id, Issue.status.in_(sources)).values(**values)
@@ -77,8 +81,8 @@ def request_send(session: Session, issue_id: int) -> bool:
     started = transition(
         session,
         issue_id,
-        issue_states.SENDING,
-        only_from=(issue_states.DRAFT, issue_states.SCHEDULED),
+        IssueStatus.SENDING,
+        only_from=(IssueStatus.DRAFT, IssueStatus.SCHEDULED),
     )
     if started:
         session.execute(
@@ -90,17 +94,17 @@ def request_send(session: Session, issue_id: int) -> bool:
 
 def pause(session: Session, issue_id: int, reason: str = "paused by an editor") -> bool:
     get_issue(session, issue_id)
-    return transition(session, issue_id, issue_states.PAUSED, reason=reason)
+    return transition(session, issue_id, IssueStatus.PAUSED, reason=reason)
 
 
 def resume(session: Session, issue_id: int) -> bool:
     """Paused → sending; after the commit a task hands the rows still queued to the broker."""
     get_issue(session, issue_id)
-    resumed = transition(session, issue_id, issue_states.SENDING, only_from=(issue_states.PAUSED,))
+    resumed = transition(session, issue_id, IssueStatus.SENDING, only_from=(IssueStatus.PAUSED,))
     if resumed:
         session.execute(
             update(Delivery)
-            .where(Delivery.issue_id == issue_id, Delivery.status == ds.QUEUED)
+            .where(Delivery.issue_id == issue_id, Delivery.status == DeliveryStatus.QUEUED)
             .values(next_attempt_at=None)
         )
         enqueue(session, "mailer.dispatch", issue_id)
@@ -109,26 +113,28 @@ def resume(session: Session, issue_id: int) -> bool:
 
 def cancel(session: Session, issue_id: int) -> bool:
     get_issue(session, issue_id)
-    return transition(session, issue_id, issue_states.CANCELLED)
+    return transition(session, issue_id, IssueStatus.CANCELLED)
 
 
 def resend_in_doubt(session: Session, issue_id: int) -> int:
     """An editor's decision: queue the in-doubt rows again (some readers may get two copies)."""
     issue = get_issue(session, issue_id)
-    if issue.status not in (issue_states.SENT, issue_states.SENDING, issue_states.PAUSED):
+    if issue.status not in (IssueStatus.SENT, IssueStatus.SENDING, IssueStatus.PAUSED):
         raise TransitionRefused(f"issue {issue_id} is {issue.status}; nothing to resend")
     count = session.execute(
         update(Delivery)
-        .where(Delivery.issue_id == issue_id, Delivery.status == ds.IN_DOUBT)
-        .values(status=ds.QUEUED, enqueued_at=None, next_attempt_at=None, claimed_at=None)
+        .where(Delivery.issue_id == issue_id, Delivery.status == DeliveryStatus.IN_DOUBT)
+        .values(
+            status=DeliveryStatus.QUEUED, enqueued_at=None, next_attempt_at=None, claimed_at=None
+        )
     ).rowcount  # type: ignore[attr-defined]
-    if count and issue.status == issue_states.SENT:
+    if count and issue.status == IssueStatus.SENT:
         # The one way back from sent: the editor chose to resend. Not in the state table,
         # so that no ordinary `send` can ever restart a sent issue.
         session.execute(
             update(Issue)
-            .where(Issue.id == issue_id, Issue.status == issue_states.SENT)
-            .values(status=issue_states.SENDING, sent_at=None)
+            .where(Issue.id == issue_id, Issue.status == IssueStatus.SENT)
+            .values(status=IssueStatus.SENDING, sent_at=None)
         )
     record_event(session, "issue.resend_in_doubt", issue_id=issue_id, data={"rows": count})
     if count:
@@ -141,7 +147,7 @@ def count_recipients(session: Session, issue: Issue) -> int:
         session.scalar(
             select(func.count()).where(
                 Subscription.newsletter_id == issue.newsletter_id,
-                Subscription.status == "active",
+                Subscription.status == SubscriptionStatus.ACTIVE,
             )
         )
         or 0
@@ -151,7 +157,7 @@ def count_recipients(session: Session, issue: Issue) -> int:
 def create_deliveries(session: Session, issue_id: int) -> None:
     """One queued row per active subscription (insert-if-absent), in one statement."""
     issue = get_issue(session, issue_id)
-    if issue.status != issue_states.SENDING:
+    if issue.status != IssueStatus.SENDING:
         return []
     if issue.deliveries_created_at is None:
         # Insert-if-absent by the unique (issue, subscription) key. Not NOT EXISTS: on
@@ -162,9 +168,11 @@ def create_deliveries(session: Session, issue_id: int) -> None:
             insert_(Delivery)
             .from_select(
                 ["issue_id", "subscription_id", "status", "attempts"],
-                select(literal(issue_id), Subscription.id, literal(ds.QUEUED), literal(0)).where(
+                select(
+                    literal(issue_id), Subscription.id, literal(DeliveryStatus.QUEUED), literal(0)
+                ).where(
                     Subscription.newsletter_id == issue.newsletter_id,
-                    Subscription.status == "active",
+                    Subscription.status == SubscriptionStatus.ACTIVE,
                 ),
             )
             .on_conflict_do_nothing(index_elements=["issue_id", "subscription_id"])
@@ -194,7 +202,7 @@ def queued_page(
     """
     query = select(Delivery.id).where(
         Delivery.issue_id == issue_id,
-        Delivery.status == ds.QUEUED,
+        Delivery.status == DeliveryStatus.QUEUED,
         Delivery.id > after_id,
         Delivery.next_attempt_at.is_(None) | (Delivery.next_attempt_at <= now),
     )
@@ -213,17 +221,18 @@ def mark_enqueued(session: Session, delivery_ids: list[int]) -> None:
 
 def finish_if_done(session: Session, issue_id: int) -> bool:
     open_rows = exists().where(
-        Delivery.issue_id == issue_id, Delivery.status.in_((ds.QUEUED, ds.SENDING))
+        Delivery.issue_id == issue_id,
+        Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.SENDING)),
     )
     done = session.execute(
         update(Issue)
         .where(
             Issue.id == issue_id,
-            Issue.status == issue_states.SENDING,
+            Issue.status == IssueStatus.SENDING,
             Issue.deliveries_created_at.is_not(None),
             ~open_rows,
         )
-        .values(status=issue_states.SENT, sent_at=utcnow())
+        .values(status=IssueStatus.SENT, sent_at=utcnow())
     ).rowcount  # type: ignore[attr-defined]
     if done:
         record_event(session, "issue.sent", issue_id=issue_id)
@@ -235,8 +244,13 @@ def mark_stale_claims_in_doubt(session: Session, now: datetime) -> int:
     return int(
         session.execute(
             update(Delivery)
-            .where(Delivery.status == ds.SENDING, Delivery.claimed_at < now - CLAIM_LEASE)
-            .values(status=ds.IN_DOUBT, last_error="worker stopped during the SMTP transaction")
+            .where(
+                Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_at < now - CLAIM_LEASE
+            )
+            .values(
+                status=DeliveryStatus.IN_DOUBT,
+                last_error="worker stopped during the SMTP transaction",
+            )
         ).rowcount  # type: ignore[attr-defined]
     )
 
@@ -246,7 +260,7 @@ def issues_awaiting_deliveries(session: Session, now: datetime) -> list[int]:
     return list(
         session.scalars(
             select(Issue.id).where(
-                Issue.status == issue_states.SENDING,
+                Issue.status == IssueStatus.SENDING,
                 Issue.deliveries_created_at.is_(None),
                 Issue.send_requested_at < now - START_GRACE,
             )
@@ -255,7 +269,7 @@ def issues_awaiting_deliveries(session: Session, now: datetime) -> list[int]:
 
 
 def sending_issue_ids(session: Session) -> list[int]:
-    return list(session.scalars(select(Issue.id).where(Issue.status == issue_states.SENDING)))
+    return list(session.scalars(select(Issue.id).where(Issue.status == IssueStatus.SENDING)))
 
 
 def reconcile(session: Session, now: datetime) -> list[int]:

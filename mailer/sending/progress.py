@@ -14,10 +14,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailer.db import utcnow
-from mailer.issues import states as issue_states
-from mailer.models import Delivery
+from mailer.issues.states import IssueStatus
 from mailer.sending import states as ds
 from mailer.sending.ledger import get_issue
+from mailer.sending.models import Delivery
+from mailer.sending.states import DeliveryStatus
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class Progress:
 
     @property
     def finished(self) -> bool:
-        return self.status in (issue_states.SENT, issue_states.CANCELLED)
+        return self.status in (IssueStatus.SENT, IssueStatus.CANCELLED)
 
     @property
     def eta_seconds(self) -> float | None:
@@ -79,7 +80,7 @@ def progress(session: Session, issue_id: int) -> Progress:
         session.scalar(
             select(func.count()).where(
                 Delivery.issue_id == issue_id,
-                Delivery.status == ds.SENT,
+                Delivery.status == DeliveryStatus.SENT,
                 Delivery.sent_at >= now - RATE_WINDOW,
             )
         )

@@ -8,13 +8,15 @@ from __future__ import annotations
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from mailer.issues import states as issue_states
-from mailer.models import Delivery, Issue, record_event
+from mailer.events import record_event
+from mailer.issues.models import Issue
+from mailer.issues.states import IssueStatus
 from mailer.queue import enqueue
-from mailer.sending import states as ds
 from mailer.sending.ledger import IssueNotFound, TransitionRefused
+from mailer.sending.models import Delivery
+from mailer.sending.states import DeliveryStatus
 
-RESENDABLE = (issue_states.SENT, issue_states.SENDING, issue_states.PAUSED)
+RESENDABLE = (IssueStatus.SENT, IssueStatus.SENDING, IssueStatus.PAUSED)
 
 
 def resend_failed(session: Session, issue_id: int) -> int:
@@ -29,18 +31,22 @@ def resend_failed(session: Session, issue_id: int) -> int:
         raise TransitionRefused(f"issue {issue_id} is {issue.status}; nothing to resend")
     count = session.execute(
         update(Delivery)
-        .where(Delivery.issue_id == issue_id, Delivery.status == ds.FAILED)
+        .where(Delivery.issue_id == issue_id, Delivery.status == DeliveryStatus.FAILED)
         .values(
-            status=ds.QUEUED, attempts=0, enqueued_at=None, next_attempt_at=None, claimed_at=None
+            status=DeliveryStatus.QUEUED,
+            attempts=0,
+            enqueued_at=None,
+            next_attempt_at=None,
+            claimed_at=None,
         ),
         execution_options={"synchronize_session": False},
     ).rowcount  # type: ignore[attr-defined]
-    if count and issue.status == issue_states.SENT:
+    if count and issue.status == IssueStatus.SENT:
         # As for in-doubt rows: the editor's explicit choice is the one way back from sent.
         session.execute(
             update(Issue)
-            .where(Issue.id == issue_id, Issue.status == issue_states.SENT)
-            .values(status=issue_states.SENDING, sent_at=None),
+            .where(Issue.id == issue_id, Issue.status == IssueStatus.SENT)
+            .values(status=IssueStatus.SENDING, sent_at=None),
             execution_options={"synchronize_session": False},
         )
     record_event(session, "issue.resend_failed", issue_id=issue_id, data={"rows": count})

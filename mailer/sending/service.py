@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session
 from mailer.errors import ValidationFailed
 from mailer.issues.editing import NO_ARTICLES
 from mailer.sending import ledger, redelivery
-from mailer.sending import states as ds
+from mailer.sending.states import DeliveryStatus
 
-RESENDABLE = (ds.IN_DOUBT, ds.FAILED)
+RESENDABLE = (DeliveryStatus.IN_DOUBT, DeliveryStatus.FAILED)
 
 
 def start(session: Session, issue_id: int) -> bool:
@@ -35,11 +35,11 @@ def cancel(session: Session, issue_id: int) -> bool:
     return ledger.cancel(session, issue_id)
 
 
-def resend(session: Session, issue_id: int, which: str = ds.IN_DOUBT) -> int:
+def resend(session: Session, issue_id: int, which: str = DeliveryStatus.IN_DOUBT) -> int:
     """Queue the in-doubt (or failed) rows again: an editor's decision (some readers of
     in-doubt rows may get two copies). Raises TransitionRefused when nothing can be resent."""
     if which not in RESENDABLE:
         raise ValueError(f"only {' or '.join(RESENDABLE)} rows are resent, not {which}")
-    if which == ds.IN_DOUBT:
+    if which == DeliveryStatus.IN_DOUBT:
         return ledger.resend_in_doubt(session, issue_id)
     return redelivery.resend_failed(session, issue_id)

@@ -1,14 +1,31 @@
-"""Delivery ledger states."""
+"""The one table of delivery states (the ledger's rows) and the moves between them."""
 
 from __future__ import annotations
 
-QUEUED = "queued"
-SENDING = "sending"
-SENT = "sent"
-FAILED = "failed"
-BOUNCED = "bounced"
-IN_DOUBT = "in-doubt"
-SKIPPED = "skipped"
+from enum import StrEnum
 
-ALL = (QUEUED, SENDING, SENT, FAILED, BOUNCED, IN_DOUBT, SKIPPED)
-FINAL = frozenset({SENT, FAILED, BOUNCED, IN_DOUBT, SKIPPED})
+
+class DeliveryStatus(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"  # claimed, committed before the SMTP transaction starts
+    SENT = "sent"
+    FAILED = "failed"
+    BOUNCED = "bounced"
+    IN_DOUBT = "in-doubt"  # the server may have taken it: never resent without an editor
+    SKIPPED = "skipped"  # nothing in the issue for this reader's topics, or the reader left
+
+
+S = DeliveryStatus
+TRANSITIONS: dict[DeliveryStatus, frozenset[DeliveryStatus]] = {
+    S.QUEUED: frozenset({S.SENDING, S.SKIPPED}),
+    # Back to queued: a temporary (4xx) failure waits for its next attempt.
+    S.SENDING: frozenset({S.SENT, S.FAILED, S.BOUNCED, S.IN_DOUBT, S.SKIPPED, S.QUEUED}),
+    # An editor's decision: resend the failed or the in-doubt rows.
+    S.FAILED: frozenset({S.QUEUED}),
+    S.IN_DOUBT: frozenset({S.QUEUED}),
+    S.SENT: frozenset(),
+    S.BOUNCED: frozenset(),
+    S.SKIPPED: frozenset(),
+}
+ALL = tuple(DeliveryStatus)
+FINAL = frozenset({S.SENT, S.FAILED, S.BOUNCED, S.IN_DOUBT, S.SKIPPED})

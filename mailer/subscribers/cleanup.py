@@ -8,8 +8,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from mailer.models import Subscriber, Subscription, record_event
+from mailer.events import record_event
 from mailer.subscribers.erasure import delete_subscriptions
+from mailer.subscribers.models import Subscriber, Subscription
+from mailer.subscribers.states import SubscriptionStatus
 
 CHUNK = 500  # ids per DELETE … IN (…), well within every database's parameter limit
 
@@ -32,7 +34,7 @@ def delete_stale_pending(session: Session, now: datetime, days: int) -> CleanupR
     last_signup = func.coalesce(Subscription.confirmation_sent_at, Subscription.created_at)
     rows = session.execute(
         select(Subscription.id, Subscription.subscriber_id).where(
-            Subscription.status == "pending", last_signup < cutoff
+            Subscription.status == SubscriptionStatus.PENDING, last_signup < cutoff
         )
     ).all()
     stale = [row[0] for row in rows]

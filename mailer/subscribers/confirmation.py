@@ -5,8 +5,10 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
+from mailer.events import record_event
 from mailer.mail.transactional import mail_reader
-from mailer.models import Subscription, record_event
+from mailer.subscribers.models import Subscription
+from mailer.subscribers.states import SubscriptionStatus
 from mailer.tokens import Purpose, Tokens
 
 
@@ -15,7 +17,7 @@ def send_confirmation_mail(
 ) -> bool:
     """Send the confirmation link if the subscription still waits for one; False if not."""
     subscription = session.get(Subscription, subscription_id)
-    if subscription is None or subscription.status != "pending":
+    if subscription is None or subscription.status != SubscriptionStatus.PENDING:
         return False
     mail_reader(settings, tokens, subscription, "confirm", {"confirm_url": Purpose.CONFIRM})
     record_event(session, "confirmation.sent", subscription_id=subscription_id)

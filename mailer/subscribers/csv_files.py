@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from mailer.csv_cells import restore
 from mailer.errors import ValidationFailed
-from mailer.models import Subscriber, Subscription
+from mailer.subscribers.models import Subscriber, Subscription
+from mailer.subscribers.states import LEFT, SubscriptionStatus
 from mailer.subscribers.subscriptions import (
     RequestContext,
     SignupRequest,
@@ -148,7 +149,7 @@ def _has_left(session: Session, email: str) -> bool:
         .where(Subscriber.email == email)
         .limit(1)
     )
-    return status in ("unsubscribed", "bounced", "complained")
+    return status in LEFT
 
 
 def import_csv(
@@ -228,7 +229,7 @@ def import_csv(
         outcome = subscribe(session, signup, ctx, mail_confirmation=not already_consented)
         subscription = session.get(Subscription, outcome.subscription_id)
         assert subscription is not None
-        if already_consented and subscription.status == "pending":
+        if already_consented and subscription.status == SubscriptionStatus.PENDING:
             confirm(session, subscription.id, ctx)
             report.imported += 1
         elif outcome.send_confirmation:

@@ -10,10 +10,14 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from mailer.errors import NotFound, ValidationFailed
-from mailer.models import Consent, Delivery, Event, Issue, Subscriber, Subscription
+from mailer.events import Event
+from mailer.issues.models import Issue
 from mailer.paging import Page
 from mailer.reports.stats import SUBSCRIPTION_STATES
+from mailer.sending.models import Delivery
 from mailer.subscribers import erasure as gdpr
+from mailer.subscribers.models import Consent, Subscriber, Subscription
+from mailer.subscribers.states import SubscriptionStatus, can_become
 from mailer.subscribers.subscriptions import RequestContext, unsubscribe
 
 PER_PAGE = 50
@@ -215,7 +219,7 @@ def unsubscribe_subscriber(session: Session, subscriber_id: int, ctx: RequestCon
     subscriber = _subscriber(session, subscriber_id)
     changed = 0
     for subscription in subscriber.subscriptions:
-        if subscription.status in ("active", "pending"):
+        if can_become(subscription.status, SubscriptionStatus.UNSUBSCRIBED):
             unsubscribe(session, subscription.id, ctx)
             changed += 1
     return changed

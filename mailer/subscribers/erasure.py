@@ -21,17 +21,10 @@ from sqlalchemy.orm import Session
 
 from mailer.db import utcnow
 from mailer.errors import NotFound
-from mailer.models import (
-    Consent,
-    Delivery,
-    Event,
-    Issue,
-    Newsletter,
-    Subscriber,
-    Subscription,
-    Suppression,
-    record_event,
-)
+from mailer.events import Event, record_event
+from mailer.issues.models import Issue, Newsletter
+from mailer.sending.models import Delivery
+from mailer.subscribers.models import Consent, Subscriber, Subscription, Suppression
 from mailer.subscribers.subscriptions import RequestContext, normalise_email
 
 REASON_ERASED = "erased"

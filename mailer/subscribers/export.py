@@ -12,9 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
+from mailer.events import Event, record_event
 from mailer.mail.transactional import mail_reader
-from mailer.models import Event, Subscription, record_event
 from mailer.queue import enqueue
+from mailer.subscribers.models import Subscription
 from mailer.tokens import Purpose, Tokens
 
 # One export mail per reader within this time, however often the button is pressed.

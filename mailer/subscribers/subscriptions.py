@@ -20,9 +20,12 @@ from sqlalchemy.orm import Session
 
 from mailer.db import utcnow
 from mailer.errors import NotFound, ValidationFailed
+from mailer.events import Event, record_event
 from mailer.i18n import LANGUAGES, gettext
-from mailer.models import Consent, Event, Newsletter, Subscriber, Subscription, record_event
+from mailer.issues.models import Newsletter
 from mailer.queue import enqueue
+from mailer.subscribers.models import Consent, Subscriber, Subscription
+from mailer.subscribers.states import LEFT, SubscriptionStatus, can_become
 
 CONSENT_VERSION = "2026-11"
 CONSENT_TEXT = "Ja, send meg nyhetsbrevet. Jeg kan melde meg av når som helst."
@@ -267,18 +270,18 @@ def subscribe(
         subscription = Subscription(
             subscriber_id=subscriber.id,
             newsletter_id=newsletter.id,
-            status="pending",
+            status=SubscriptionStatus.PENDING,
             topics=list(request.topics),
         )
         session.add(subscription)
         session.flush()
-    elif subscription.status == "active":
+    elif subscription.status == SubscriptionStatus.ACTIVE:
         # Already on the list: nothing changes, and the answer looks the same.
         record_event(session, "signup.repeat", subscription_id=subscription.id)
         return SignupOutcome(subscription.id, send_confirmation=False)
-    elif subscription.status in ("unsubscribed", "bounced", "complained"):
+    elif subscription.status in LEFT:
         # A new signup after leaving is a new consent: its choices replace the old ones.
-        subscription.status = "pending"
+        subscription.status = SubscriptionStatus.PENDING
         subscription.topics = list(request.topics)
         if request.name:
             subscriber.name = request.name
@@ -334,8 +337,8 @@ def confirm(
     subscription = session.get(Subscription, subscription_id)
     if subscription is None:
         raise SubscriptionNotFound("no such subscription")
-    if subscription.status == "pending":
-        subscription.status = "active"
+    if can_become(subscription.status, SubscriptionStatus.ACTIVE):
+        subscription.status = SubscriptionStatus.ACTIVE
         subscription.confirmed_at = utcnow()
         subscription.unsubscribed_at = None
         _consent(session, subscription, "confirm", ctx)
@@ -353,7 +356,7 @@ def request_new_confirmation(session: Session, subscription_id: int) -> bool:
     """A reader whose confirmation link expired asks for a new one: True if one should be
     sent (the subscription still waits and no link went to its mailbox within the hour)."""
     subscription = session.get(Subscription, subscription_id)
-    if subscription is None or subscription.status != "pending":
+    if subscription is None or subscription.status != SubscriptionStatus.PENDING:
         return False
     now = utcnow()
     email = subscription.subscriber.email
@@ -371,8 +374,8 @@ def unsubscribe(session: Session, subscription_id: int, ctx: RequestContext) -> 
     subscription = session.get(Subscription, subscription_id)
     if subscription is None:
         raise SubscriptionNotFound("no such subscription")
-    if subscription.status in ("active", "pending"):
-        subscription.status = "unsubscribed"
+    if can_become(subscription.status, SubscriptionStatus.UNSUBSCRIBED):
+        subscription.status = SubscriptionStatus.UNSUBSCRIBED
         subscription.unsubscribed_at = utcnow()
         _consent(session, subscription, "unsubscribe", ctx)
         record_event(

@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from mailer.articles.models import Article, Feed
 from mailer.issues.drafting import draft_issue
 from mailer.issues.rendering import GREETING_NAME, PREFERENCES_URL, UNSUBSCRIBE_URL
 from mailer.mail.messages import literal, make_template, substitute
-from mailer.models import Article, Feed
 from mailer.sending import batch as sending
 from mailer.sending import ledger
 from tests.harness import factories

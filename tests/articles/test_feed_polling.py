@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, text
 
 from mailer.articles.feeds import STORE_FAILED
-from mailer.models import Article, Feed
+from mailer.articles.models import Article, Feed
 from mailer.sending import batch as sending
 from tests.harness.admin import log_in, make_editors, token_from
 from tests.harness.feeds import Item, default_items, rss

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from mailer.articles import feeds
 from mailer.articles.feeds import FeedError, clean_text, import_feed, shorten
-from mailer.models import Article, Feed
+from mailer.articles.models import Article, Feed
 from tests.harness.feeds import (
     CLOAK_NOTICE,
     Item,

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from mailer.articles import feeds
 from mailer.articles.feeds import FeedError, import_feed
+from mailer.articles.models import Article, Feed
 from mailer.migrate import alembic_config
-from mailer.models import Article, Feed
 from tests.harness.feeds import atom, default_items, image_items, rss
 from tests.harness.servers import FeedServer, LocalHTTPServer, QuietHandler
 

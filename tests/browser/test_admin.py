@@ -12,18 +12,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from mailer.models import (
-    Consent,
-    Delivery,
-    Event,
-    Issue,
-    Subscriber,
-    Subscription,
-    Suppression,
-)
+from mailer.events import Event
+from mailer.issues.models import Issue
 from mailer.sending import ledger
-from mailer.sending import states as ds
+from mailer.sending.models import Delivery
+from mailer.sending.states import DeliveryStatus
 from mailer.subscribers.erasure import suppression_hash
+from mailer.subscribers.models import Consent, Subscriber, Subscription, Suppression
 from mailer.subscribers.subscriptions import RequestContext, unsubscribe
 from mailer.web.limits import limiter
 from tests.conftest import SECRET, screenshot_path
@@ -99,7 +94,11 @@ def _seed_dashboard(session) -> Issue:
     issue = factories.drafted_issue(session, articles=3)
     issue.subject = "Nyhetsbrev fra Europakontoret – forrige måned"
     ledger.request_send(session, issue.id)
-    statuses = [ds.SENT] * 11 + [ds.FAILED, ds.IN_DOUBT, ds.SKIPPED]
+    statuses = [DeliveryStatus.SENT] * 11 + [
+        DeliveryStatus.FAILED,
+        DeliveryStatus.IN_DOUBT,
+        DeliveryStatus.SKIPPED,
+    ]
     for sub, status in zip(subs[:14], statuses, strict=True):
         session.add(Delivery(issue_id=issue.id, subscription_id=sub.id, status=status))
     session.execute(update(Issue).where(Issue.id == issue.id).values(status="sent", sent_at=now))
@@ -223,8 +222,8 @@ def test_a_test_send_reaches_the_smtp_server(page, session, smtp_sink):
 
 
 ERRORS = {
-    ds.FAILED: "550 5.1.1 mailbox unavailable",
-    ds.IN_DOUBT: "connection lost after DATA",
+    DeliveryStatus.FAILED: "550 5.1.1 mailbox unavailable",
+    DeliveryStatus.IN_DOUBT: "connection lost after DATA",
 }
 PROGRESS_DONE = """total => {
   const bar = document.getElementById('progress-bar');
@@ -267,7 +266,11 @@ def test_pause_resume_then_the_outcome_with_resend(page, session, smtp_sink, cel
     ledger.create_deliveries(session, issue.id)
     session.commit()
     rows = {d.subscription_id: d.id for d in session.scalars(select(Delivery))}
-    for sub, status in zip(subs[:4], (ds.SENT, ds.SENT, ds.FAILED, ds.IN_DOUBT), strict=True):
+    for sub, status in zip(
+        subs[:4],
+        (DeliveryStatus.SENT, DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.IN_DOUBT),
+        strict=True,
+    ):
         session.execute(
             update(Delivery)
             .where(Delivery.id == rows[sub.id])
@@ -408,7 +411,7 @@ def test_subscriber_page_and_erase(page, session):
     )
     session.add(Event(kind="signup", subscription_id=reader.id, data={"channel": "web"}))
     issue = factories.drafted_issue(session)
-    session.add(Delivery(issue_id=issue.id, subscription_id=reader.id, status=ds.SENT))
+    session.add(Delivery(issue_id=issue.id, subscription_id=reader.id, status=DeliveryStatus.SENT))
     session.commit()
     subscriber_id = reader.subscriber_id
 

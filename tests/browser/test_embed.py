@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from mailer.models import Consent
 from mailer.subscribers.embed_snippet import embed_snippet
+from mailer.subscribers.models import Consent
 from tests.harness.browser import TEXT, confirm_from_mail, page_opener, shoot, submit
 from tests.harness.reader import configure, subscription_of
 from tests.harness.servers import LocalHTTPServer, QuietHandler

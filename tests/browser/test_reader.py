@@ -183,7 +183,7 @@ def test_gdpr_pages_send_my_data_and_delete_me(
     assert page.locator("h1").inner_text() == "Alt vi hadde lagret om deg, er slettet."
     shoot(page, "erased")
     session.rollback()
-    from mailer.models import Subscriber
+    from mailer.subscribers.models import Subscriber
 
     assert session.scalars(select(Subscriber)).all() == []
     assert watch.problems == []

@@ -6,8 +6,9 @@ import pytest
 from sqlalchemy import select
 
 from mailer.editors.accounts import WrongPassword, change_password, verify_password
+from mailer.editors.models import Editor
 from mailer.errors import ValidationFailed
-from mailer.models import Editor, Event
+from mailer.events import Event
 from mailer.web.limits import limiter
 from tests.harness.admin import EDITOR, PASSWORD, log_in, make_editors, token_from
 from tests.harness.servers import csrf_token

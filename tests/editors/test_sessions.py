@@ -14,8 +14,9 @@ from sqlalchemy import create_engine, inspect, select, text
 
 from mailer.db import utcnow
 from mailer.editors.api_tokens import LAST_USED_PRECISION, create_token, editor_for
+from mailer.editors.models import ApiToken, Editor
+from mailer.events import Event
 from mailer.migrate import alembic_config
-from mailer.models import ApiToken, Editor, Event
 from tests.conftest import _drop_postgres_database, _postgres_database
 from tests.harness.admin import ADMIN, EDITOR, PASSWORD, log_in, make_editors, token_from
 from tests.harness.servers import csrf_token

@@ -32,15 +32,17 @@ from sqlalchemy.orm import Session
 
 from mailer.app import create_app
 from mailer.db import Database, utcnow
-from mailer.issues import states as issue_states
+from mailer.issues.states import IssueStatus
 from mailer.migrate import upgrade
-from mailer.models import Delivery, Subscriber, Subscription
 from mailer.runtime import Runtime
 from mailer.sending import batch as sending
 from mailer.sending import ledger
 from mailer.sending import progress as send_progress
 from mailer.sending import states as ds
+from mailer.sending.models import Delivery
+from mailer.sending.states import DeliveryStatus
 from mailer.sending.tasks import reconcile_now
+from mailer.subscribers.models import Subscriber, Subscription
 from tests.harness import factories
 from tests.harness.faults import (
     TIMEOUT,
@@ -121,7 +123,7 @@ class Scenario:
                 update(Delivery)
                 .where(
                     Delivery.issue_id == issue_id,
-                    Delivery.status == ds.QUEUED,
+                    Delivery.status == DeliveryStatus.QUEUED,
                     Delivery.next_attempt_at.is_not(None),
                 )
                 .values(next_attempt_at=utcnow() - timedelta(seconds=1))
@@ -193,7 +195,8 @@ class Scenario:
         self.wait_rows(
             issue_id,
             lambda rows: all(
-                r.status != ds.SENDING and not (r.status == ds.QUEUED and r.enqueued_at)
+                r.status != DeliveryStatus.SENDING
+                and not (r.status == DeliveryStatus.QUEUED and r.enqueued_at)
                 for r in rows
             ),
             "the batches to end",
@@ -201,7 +204,7 @@ class Scenario:
 
     def wait_sent(self, issue_id: int) -> None:
         self.wait(
-            lambda: self.progress(issue_id).status == issue_states.SENT,
+            lambda: self.progress(issue_id).status == IssueStatus.SENT,
             f"issue {issue_id} to be sent",
         )
 
@@ -225,7 +228,7 @@ class Scenario:
 
 
 def in_flight(rows: list[Row]) -> set[int]:
-    return {r.id for r in rows if r.status == ds.SENDING}
+    return {r.id for r in rows if r.status == DeliveryStatus.SENDING}
 
 
 def assert_one_copy_or_in_doubt(
@@ -238,7 +241,7 @@ def assert_one_copy_or_in_doubt(
 ) -> set[int]:
     """The promise, proven by the SMTP server's own log; returns the in-doubt row ids."""
     failed = failed or {}
-    assert scenario.progress(issue_id).status == issue_states.SENT
+    assert scenario.progress(issue_id).status == IssueStatus.SENT
     rows = scenario.rows(issue_id)
     by_email = {r.email: r for r in rows}
     # One row per reader who was active when the send began, and none for anybody else.
@@ -257,14 +260,14 @@ def assert_one_copy_or_in_doubt(
     in_doubt: set[int] = set()
     for address, row in by_email.items():
         if address in failed:
-            assert row.status == ds.FAILED, (address, row)
+            assert row.status == DeliveryStatus.FAILED, (address, row)
             assert row.last_error and row.last_error.startswith(failed[address]), row
             assert delivered[address] == 0, address
-        elif row.status == ds.SENT:
+        elif row.status == DeliveryStatus.SENT:
             assert delivered[address] == 1, f"{address} is sent, the server has none: {row}"
             assert delivered_id[address] == row.message_id
         else:
-            assert row.status == ds.IN_DOUBT, f"{address} ended {row.status}: {row}"
+            assert row.status == DeliveryStatus.IN_DOUBT, f"{address} ended {row.status}: {row}"
             assert delivered[address] <= 1
             in_doubt.add(row.id)
     assert len(in_doubt) <= connections * sending.COMMIT_GROUP
@@ -364,13 +367,14 @@ def test_kill_9_of_a_worker_child_mid_send(make_scenario, session):
     s.wait_rows(
         issue.id,
         lambda rows: all(
-            (r.status == ds.SENDING) if r.id in claimed else r.status in ds.FINAL for r in rows
+            (r.status == DeliveryStatus.SENDING) if r.id in claimed else r.status in ds.FINAL
+            for r in rows
         ),
         "the redelivered batch to finish around the dead child's claims",
     )
     s.wait(lambda: len(worker.children()) == 2, "the pool to replace the killed child")
     assert worker.alive() and child.pid not in {c.pid for c in worker.children()}
-    assert s.progress(issue.id).status == issue_states.SENDING  # open claims: not done
+    assert s.progress(issue.id).status == IssueStatus.SENDING  # open claims: not done
 
     s.reconcile()
     s.wait_sent(issue.id)
@@ -398,7 +402,7 @@ def test_kill_9_of_the_whole_worker_then_a_restart(make_scenario, session):
         s.smtp.release(h)
     rows = s.rows(issue.id)
     assert in_flight(rows) == claimed
-    assert sum(r.status == ds.QUEUED for r in rows) > 0
+    assert sum(r.status == DeliveryStatus.QUEUED for r in rows) > 0
 
     # A new worker knows nothing of the lost batches; the reconciler does.
     s.start_worker(concurrency=2)
@@ -433,14 +437,15 @@ def test_redis_restarted_mid_send(make_scenario, session):
     s.wait_rows(
         issue.id,
         lambda rows: (
-            not in_flight(rows) and sum(r.status == ds.SENT for r in rows) == sending.BATCH_SIZE
+            not in_flight(rows)
+            and sum(r.status == DeliveryStatus.SENT for r in rows) == sending.BATCH_SIZE
         ),
         "the running batch to finish",
     )
     rows = s.rows(issue.id)
-    lost = [r for r in rows if r.status == ds.QUEUED]
+    lost = [r for r in rows if r.status == DeliveryStatus.QUEUED]
     assert len(lost) == 10 and all(r.enqueued_at and r.attempts == 0 for r in lost)
-    assert all(r.status == ds.SENT for r in rows if r not in lost)
+    assert all(r.status == DeliveryStatus.SENT for r in rows if r not in lost)
 
     s.reconcile()  # hands the lost rows to the new Redis; the worker reconnected to it
     s.wait_sent(issue.id)
@@ -476,16 +481,16 @@ def test_smtp_server_defers_refuses_and_hangs_up(make_scenario, session):
     deferred = [a for _, _, a, reply in s.smtp.refused() if reply.startswith("451")]
     assert len(deferred) == 5
     for address in deferred:
-        assert rows[address].status == ds.QUEUED and rows[address].attempts == 1
+        assert rows[address].status == DeliveryStatus.QUEUED and rows[address].attempts == 1
         assert rows[address].last_error.startswith("451 4.3.0"), rows[address]
-    errors = [r.last_error or "" for r in rows.values() if r.status == ds.QUEUED]
+    errors = [r.last_error or "" for r in rows.values() if r.status == DeliveryStatus.QUEUED]
     # The one refused, and the claimed rest of its group:
     assert sum(e.startswith("421 4.3.2") for e in errors) == 1, errors
     assert any(e.startswith("SMTP server unavailable: 421") for e in errors), errors
     assert any(e == "" for e in errors)  # the rest of the batch, released untried
-    sent = [a for a, r in rows.items() if r.status == ds.SENT]
+    sent = [a for a, r in rows.items() if r.status == DeliveryStatus.SENT]
     assert sorted(sent) == sorted(s.smtp.delivered().keys() - {hangs_up})
-    assert s.progress(issue.id).status == issue_states.SENDING
+    assert s.progress(issue.id).status == IssueStatus.SENDING
 
     # Round 2: still 421 on the first try of the retry batch: nothing goes out.
     before = len(s.smtp.logged())
@@ -507,7 +512,7 @@ def test_smtp_server_defers_refuses_and_hangs_up(make_scenario, session):
     assert in_doubt == {rows[hangs_up].id}
     assert s.smtp.delivered()[hangs_up] == 1
     for address in set(deferred) - {unknown, full, hangs_up}:
-        assert rows[address].status == ds.SENT and rows[address].attempts >= 2
+        assert rows[address].status == DeliveryStatus.SENT and rows[address].attempts >= 2
     with s.db.session() as check:
         # 5.1.1: the address does not exist, so the reader is suppressed; 5.2.2 is not.
         status = {
@@ -579,7 +584,7 @@ def test_pause_stops_within_a_batch_and_resume_finishes_the_rest(make_scenario, 
     s.arrived(held)
     rows = s.rows(issue.id)
     claimed = in_flight(rows)
-    sent_before = {r.id for r in rows if r.status == ds.SENT}
+    sent_before = {r.id for r in rows if r.status == DeliveryStatus.SENT}
     assert len(claimed) == sending.COMMIT_GROUP and sent_before
     cli = s.app.test_cli_runner()
     paused = cli.invoke(args=["digest", "pause", str(issue.id)])
@@ -590,17 +595,20 @@ def test_pause_stops_within_a_batch_and_resume_finishes_the_rest(make_scenario, 
     s.wait_rows(
         issue.id,
         lambda rows: (
-            not in_flight(rows) and all(r.status == ds.SENT for r in rows if r.id in claimed)
+            not in_flight(rows)
+            and all(r.status == DeliveryStatus.SENT for r in rows if r.id in claimed)
         ),
         "the group in flight to be recorded",
     )
     rows = s.rows(issue.id)
-    assert {r.id for r in rows if r.status == ds.SENT} == sent_before | claimed
-    queued = [r for r in rows if r.status == ds.QUEUED]
+    assert {r.id for r in rows if r.status == DeliveryStatus.SENT} == sent_before | claimed
+    queued = [r for r in rows if r.status == DeliveryStatus.QUEUED]
     assert len(queued) == len(readers) - len(sent_before | claimed) > 0
     assert all(r.attempts == 0 for r in queued)  # never tried
-    assert sorted(s.smtp.delivered()) == sorted(r.email for r in rows if r.status == ds.SENT)
-    assert s.progress(issue.id).status == issue_states.PAUSED
+    assert sorted(s.smtp.delivered()) == sorted(
+        r.email for r in rows if r.status == DeliveryStatus.SENT
+    )
+    assert s.progress(issue.id).status == IssueStatus.PAUSED
 
     resumed = cli.invoke(args=["digest", "resume", str(issue.id)])
     assert resumed.exit_code == 0, resumed.output

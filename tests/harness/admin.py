@@ -8,9 +8,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailer.articles.models import Feed
 from mailer.editors.accounts import create_editor
 from mailer.editors.api_tokens import create_token
-from mailer.models import ApiToken, Editor, Feed, Subscription
+from mailer.editors.models import ApiToken, Editor
+from mailer.subscribers.models import Subscription
 from mailer.web.admin import session_stamp
 from tests.harness import factories
 from tests.harness.servers import csrf_token

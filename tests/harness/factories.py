@@ -6,8 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from mailer.articles.models import Article
 from mailer.issues.drafting import draft_issue
-from mailer.models import Article, Issue, Subscriber, Subscription
+from mailer.issues.models import Issue
+from mailer.subscribers.models import Subscriber, Subscription
 from mailer.subscribers.subscriptions import default_newsletter
 
 

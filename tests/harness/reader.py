@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailer.models import Consent, Event, Subscriber, Subscription, Suppression
+from mailer.events import Event
 from mailer.runtime import Runtime
+from mailer.subscribers.models import Consent, Subscriber, Subscription, Suppression
 from mailer.tokens import Purpose, new_link_secret
 
 BASE_URL = "https://nyhetsbrev.example.no"

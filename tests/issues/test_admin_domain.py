@@ -13,25 +13,19 @@ from sqlalchemy import func, select
 from mailer.articles.registry import add_feed, feed_rows, poll_feed, remove_feed
 from mailer.db import utcnow
 from mailer.errors import ValidationFailed
+from mailer.events import Event
 from mailer.issues import editing as issue_editing
 from mailer.issues import scheduling
 from mailer.issues.intro import intro_html, intro_text
+from mailer.issues.models import Issue
 from mailer.issues.previews import preview_for
 from mailer.issues.rendering import render_digest
-from mailer.models import (
-    Consent,
-    Delivery,
-    Event,
-    Issue,
-    Subscriber,
-    Subscription,
-    Suppression,
-)
 from mailer.reports import stats
 from mailer.reports.charts import bar_chart, nice_ceiling
 from mailer.sending import ledger
-from mailer.sending import states as ds
+from mailer.sending.models import Delivery
 from mailer.sending.redelivery import resend_failed
+from mailer.sending.states import DeliveryStatus
 from mailer.subscribers.csv_files import (
     check_mapping,
     decode_upload,
@@ -40,6 +34,7 @@ from mailer.subscribers.csv_files import (
 )
 from mailer.subscribers.directory import Filters, parse_filters, search
 from mailer.subscribers.erasure import erase_subscriber, is_suppressed, suppression_hash
+from mailer.subscribers.models import Consent, Subscriber, Subscription, Suppression
 from mailer.subscribers.subscriptions import RequestContext
 from tests.conftest import SECRET
 from tests.harness import factories
@@ -257,17 +252,25 @@ def test_recent_issues_carry_their_delivery_counts(session):
     b = factories.subscription(session, "b@example.no")
     c = factories.subscription(session, "c@example.no")
     issue = factories.drafted_issue(session)
-    for sub, state in ((a, ds.SENT), (b, ds.FAILED), (c, ds.IN_DOUBT)):
+    for sub, state in (
+        (a, DeliveryStatus.SENT),
+        (b, DeliveryStatus.FAILED),
+        (c, DeliveryStatus.IN_DOUBT),
+    ):
         session.add(Delivery(issue_id=issue.id, subscription_id=sub.id, status=state))
     session.commit()
     [summary] = stats.recent_issues(session, "nb")
     assert summary.id == issue.id and summary.subject.startswith("Nyhetsbrev ")
-    assert (summary.counts[ds.SENT], summary.counts[ds.FAILED], summary.counts[ds.IN_DOUBT]) == (
+    assert (
+        summary.counts[DeliveryStatus.SENT],
+        summary.counts[DeliveryStatus.FAILED],
+        summary.counts[DeliveryStatus.IN_DOUBT],
+    ) == (
         1,
         1,
         1,
     )
-    assert summary.counts[ds.SKIPPED] == 0 and summary.total == 3
+    assert summary.counts[DeliveryStatus.SKIPPED] == 0 and summary.total == 3
 
 
 def test_the_chart_scales_bars_to_a_round_top():
@@ -474,7 +477,7 @@ def test_search_by_text_state_topic_with_pages(session):
 def test_erase_leaves_only_a_keyed_hash(session):
     row = factories.subscription(session, "slett@example.no", "Slett Meg")
     issue = factories.drafted_issue(session)
-    session.add(Delivery(issue_id=issue.id, subscription_id=row.id, status=ds.SENT))
+    session.add(Delivery(issue_id=issue.id, subscription_id=row.id, status=DeliveryStatus.SENT))
     session.add(Consent(subscription_id=row.id, action="signup", ip="192.0.2.1"))
     session.commit()
     subscriber_id = row.subscriber_id
@@ -505,7 +508,9 @@ def test_erase_leaves_only_a_keyed_hash(session):
 def test_resend_failed_queues_the_failed_rows_again(session):
     a = factories.subscription(session, "a@example.no")
     issue = factories.drafted_issue(session)
-    session.add(Delivery(issue_id=issue.id, subscription_id=a.id, status=ds.FAILED, attempts=8))
+    session.add(
+        Delivery(issue_id=issue.id, subscription_id=a.id, status=DeliveryStatus.FAILED, attempts=8)
+    )
     session.commit()
     with pytest.raises(ledger.TransitionRefused):
         resend_failed(session, issue.id)  # a draft has nothing to resend
@@ -514,7 +519,7 @@ def test_resend_failed_queues_the_failed_rows_again(session):
     assert resend_failed(session, issue.id) == 1
     session.commit()
     row = session.scalars(select(Delivery)).one()
-    assert (row.status, row.attempts) == (ds.QUEUED, 0)
+    assert (row.status, row.attempts) == (DeliveryStatus.QUEUED, 0)
     assert session.get(Issue, issue.id).status == "sending"
 
 

@@ -7,12 +7,14 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
+from mailer.articles.models import Article
 from mailer.issues.drafting import draft_issue
 from mailer.issues.previews import preview_for
-from mailer.models import Article, Delivery, Subscription
 from mailer.sending import batch as sending
 from mailer.sending import ledger
 from mailer.sending import progress as send_progress
+from mailer.sending.models import Delivery
+from mailer.subscribers.models import Subscription
 from mailer.tokens import Purpose
 from tests.harness import factories
 from tests.harness.reader import link_token

@@ -8,9 +8,9 @@ from sqlalchemy import func, select
 
 from mailer.editors.accounts import create_editor
 from mailer.editors.notifications import notify_editors_draft_ready
+from mailer.issues.models import Issue
 from mailer.issues.monthly import draft_monthly, month_key
 from mailer.issues.tasks import schedule_from_cron
-from mailer.models import Issue
 from tests.harness import factories
 
 

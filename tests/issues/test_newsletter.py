@@ -13,6 +13,7 @@ from sqlalchemy import select
 from mailer.editors.accounts import create_editor
 from mailer.editors.api_tokens import create_token
 from mailer.errors import ValidationFailed
+from mailer.events import Event
 from mailer.issues.newsletter import (
     current_topics,
     offered_topics,
@@ -20,7 +21,7 @@ from mailer.issues.newsletter import (
     update_settings,
 )
 from mailer.issues.previews import preview_for
-from mailer.models import Event, Subscriber, Subscription
+from mailer.subscribers.models import Subscriber, Subscription
 from mailer.subscribers.subscriptions import default_newsletter
 from mailer.tokens import Purpose
 from mailer.web.limits import limiter

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mailer.articles.models import Article
 from mailer.issues.drafting import draft_issue, issue_subject
 from mailer.issues.rendering import GREETING_NAME, PREFERENCES_URL, UNSUBSCRIBE_URL, compile_issue
 from mailer.mail.messages import HeaderInjection, MessageTemplate, Outgoing, make_template
-from mailer.models import Article
 
 FROM_NAME = "Europakontoret Øst – «Nyheter» på norsk"
 FROM_ADDRESS = "nyhetsbrev@europakontor.example.no"

@@ -8,7 +8,8 @@ from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailer.models import Consent, Event, Subscription
+from mailer.events import Event
+from mailer.subscribers.models import Consent, Subscription
 from mailer.subscribers.subscriptions import RequestContext, SignupRequest, confirm, subscribe
 from mailer.tokens import CONFIRM_MAX_AGE, ExpiredToken, InvalidToken, Purpose, Tokens
 from tests.harness.reader import link_token

@@ -10,9 +10,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
-from mailer.models import Delivery, Issue
+from mailer.issues.models import Issue
 from mailer.sending import batch as sending
 from mailer.sending import ledger
+from mailer.sending.models import Delivery
 from mailer.subscribers.subscriptions import RequestContext, unsubscribe
 from tests.harness import factories
 from tests.harness.servers import free_port

@@ -6,10 +6,13 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from mailer.models import Delivery, Event, Issue, Subscription
+from mailer.events import Event
+from mailer.issues.models import Issue
 from mailer.sending import batch as sending
 from mailer.sending import ledger
 from mailer.sending import progress as send_progress
+from mailer.sending.models import Delivery
+from mailer.subscribers.models import Subscription
 from tests.harness import factories
 
 

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from mailer.db import utcnow
-from mailer.models import Consent
 from mailer.subscribers.abuse import filled_too_fast, form_age, honeypot_filled, make_form_stamp
+from mailer.subscribers.models import Consent
 from mailer.subscribers.subscriptions import (
     MAX_SIGNUPS_PER_ADDRESS,
     RequestContext,
@@ -351,7 +351,7 @@ def test_more_than_the_hourly_signups_for_one_address_are_not_recorded(client, s
     assert events(session, "signup") == MAX_SIGNUPS_PER_ADDRESS
     # An hour later the address may sign up again.
     session.execute(Consent.__table__.update().values(created_at=utcnow() - timedelta(hours=2)))
-    from mailer.models import Event
+    from mailer.events import Event
 
     session.execute(Event.__table__.update().values(created_at=utcnow() - timedelta(hours=2)))
     session.commit()

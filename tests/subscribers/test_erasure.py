@@ -12,11 +12,15 @@ import itsdangerous.timed
 from sqlalchemy import JSON, String, Text, select
 from sqlalchemy.orm import Session
 
-from mailer.db import utcnow
-from mailer.models import Base, Consent, Delivery, Event, Issue, Subscriber, Suppression
-from mailer.sending import states as ds
+import mailer.models  # noqa: F401  (every table on Base.metadata)
+from mailer.db import Base, utcnow
+from mailer.events import Event
+from mailer.issues.models import Issue
+from mailer.sending.models import Delivery
+from mailer.sending.states import DeliveryStatus
 from mailer.subscribers.erasure import erase_subscriber, is_suppressed
 from mailer.subscribers.export import request_export
+from mailer.subscribers.models import Consent, Subscriber, Suppression
 from mailer.subscribers.subscriptions import (
     Preferences,
     RequestContext,
@@ -79,7 +83,7 @@ def _deliveries(session: Session, readers: dict[int, str]) -> None:
             Delivery(
                 issue_id=issue.id,
                 subscription_id=subscription_id,
-                status=ds.FAILED,
+                status=DeliveryStatus.FAILED,
                 attempts=2,
                 last_error=f"550 5.1.1 <{email}>: no such user",
                 message_id=f"<{subscription_id}.1@nyhetsbrev.example.no>",

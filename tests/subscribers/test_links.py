@@ -23,24 +23,18 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from mailer.db import UTCDateTime, make_engine, utcnow
+import mailer.models  # noqa: F401  (every table on Base.metadata)
+from mailer.articles.models import Article, Feed
+from mailer.db import Base, UTCDateTime, make_engine, utcnow
+from mailer.editors.models import ApiToken, Editor
+from mailer.events import Event
+from mailer.issues.models import Issue
 from mailer.mail.links import LEGACY_LINK_WINDOW, opens, subscription_for
 from mailer.migrate import alembic_config, upgrade
-from mailer.models import (
-    ApiToken,
-    Article,
-    Base,
-    Consent,
-    Delivery,
-    Editor,
-    Event,
-    Feed,
-    Issue,
-    Subscriber,
-    Subscription,
-)
 from mailer.runtime import Runtime
+from mailer.sending.models import Delivery
 from mailer.subscribers.erasure import is_suppressed, suppress_address
+from mailer.subscribers.models import Consent, Subscriber, Subscription
 from mailer.subscribers.subscriptions import default_newsletter
 from mailer.tokens import LinkToken, Purpose
 from tests.conftest import _drop_postgres_database, _postgres_database

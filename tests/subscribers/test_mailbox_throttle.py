@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, update
 
 from mailer.db import utcnow
-from mailer.models import Subscriber, Subscription
+from mailer.subscribers.models import Subscriber, Subscription
 from mailer.subscribers.subscriptions import (
     CONFIRMATION_RESEND_INTERVAL,
     RequestContext,

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailer.db import utcnow
-from mailer.models import Consent, Subscriber, Subscription
+from mailer.subscribers.models import Consent, Subscriber, Subscription
 from mailer.subscribers.subscriptions import (
     CONFIRMATION_RESEND_INTERVAL,
     CONSENT_TEXT,

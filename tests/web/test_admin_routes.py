@@ -12,8 +12,10 @@ import pytest
 from sqlalchemy import func, select
 
 from mailer.db import utcnow
+from mailer.events import Event
 from mailer.i18n import LOCAL_ZONE
-from mailer.models import Event, Issue, Subscriber
+from mailer.issues.models import Issue
+from mailer.subscribers.models import Subscriber
 from mailer.web.limits import limiter
 from tests.harness.admin import (
     PASSWORD,
@@ -459,7 +461,7 @@ def test_a_deleted_editor_is_logged_out(client, session):
     ids = make_editors(session)
     log_in(client, ids["editor"])
     assert client.get("/admin/").status_code == 200
-    from mailer.models import Editor
+    from mailer.editors.models import Editor
 
     session.delete(session.get(Editor, ids["editor"]))
     session.commit()
@@ -760,7 +762,7 @@ def test_bad_editor_and_feed_input_is_reported(admin_client, session):
 
 
 def test_the_last_admin_cannot_be_demoted(admin_client, session):
-    from mailer.models import Editor
+    from mailer.editors.models import Editor
 
     admin = session.scalars(select(Editor).where(Editor.role == "admin")).one()
     response = _post(admin_client, f"/admin/editors/{admin.id}/role", role="editor")

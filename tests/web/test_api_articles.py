@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import func, select
 
 from mailer.articles import feeds
+from mailer.articles.models import Article
 from mailer.editors.accounts import create_editor
 from mailer.editors.api_tokens import create_token
-from mailer.models import Article, Event
+from mailer.events import Event
 from tests.harness.feeds import CLOAK_NOTICE
 
 URL = "https://europakontor.example.no/nyheter/vannstoff-rogaland"

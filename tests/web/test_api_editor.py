@@ -6,9 +6,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from mailer.articles.models import Article
 from mailer.editors.accounts import create_editor
 from mailer.editors.api_tokens import create_token
-from mailer.models import Article, Event, Issue
+from mailer.events import Event
+from mailer.issues.models import Issue
 from tests.harness import factories
 
 

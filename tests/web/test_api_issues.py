@@ -6,7 +6,8 @@ from sqlalchemy import select
 
 from mailer.editors.accounts import create_editor
 from mailer.editors.api_tokens import create_token
-from mailer.models import ApiToken, Event
+from mailer.editors.models import ApiToken
+from mailer.events import Event
 from tests.harness import factories
 
 

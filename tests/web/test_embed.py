@@ -83,7 +83,7 @@ def test_embed_marker_without_allowed_origins_configured_is_refused(client, sess
 def test_embedded_post_is_recorded_with_the_embed_channel(client, session, site):
     from sqlalchemy import select
 
-    from mailer.models import Consent
+    from mailer.subscribers.models import Consent
 
     _embed_post(client, {"Origin": SITE, "User-Agent": "CMS-lesar/1.0"})
 

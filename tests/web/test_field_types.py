@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import func, select
 
 from mailer.editors.api_tokens import create_token
-from mailer.models import Subscriber
 from mailer.subscribers.directory import Filters, search
+from mailer.subscribers.models import Subscriber
 from mailer.subscribers.subscriptions import default_newsletter
 from tests.harness import factories
 from tests.harness.admin import EDITOR, log_in, make_editors

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from mailer.i18n import LANGUAGES
-from mailer.models import Consent, Subscriber, Subscription
+from mailer.subscribers.models import Consent, Subscriber, Subscription
 from mailer.subscribers.subscriptions import MAX_NAME, has_control_characters, normalise_email
 from mailer.tokens import Purpose
 from mailer.web.limits import limiter

@@ -11,8 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from mailer.articles.models import Article
 from mailer.editors.api_tokens import create_token
-from mailer.models import Article, Event, Issue, Newsletter, Subscriber
+from mailer.events import Event
+from mailer.issues.models import Issue, Newsletter
+from mailer.subscribers.models import Subscriber
 from tests.harness import factories
 from tests.harness.admin import ADMIN, EDITOR, log_in, make_editors, token_from
 

@@ -28,8 +28,9 @@ from flask import session as cookie
 from flask_limiter.errors import RateLimitExceeded
 from sqlalchemy.orm import Session
 
+from mailer.editors.models import Editor
+from mailer.events import record_event
 from mailer.i18n import LANGUAGES, LOCAL_ZONE, gettext
-from mailer.models import Editor, record_event
 from mailer.runtime import runtime
 from mailer.web.request_info import client_ip, page_language
 

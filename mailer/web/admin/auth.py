@@ -19,9 +19,10 @@ from mailer.editors.accounts import (
     verify_password,
 )
 from mailer.editors.api_tokens import tokens_of
+from mailer.editors.models import Editor
 from mailer.errors import ValidationFailed
+from mailer.events import record_event
 from mailer.i18n import LANGUAGES
-from mailer.models import Editor, record_event
 from mailer.runtime import runtime
 from mailer.web.admin import (
     audit,

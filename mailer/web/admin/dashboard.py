@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from mailer.db import utcnow
-from mailer.models import Editor, Event
+from mailer.editors.models import Editor
+from mailer.events import Event
 from mailer.reports.charts import bar_chart
 from mailer.reports.stats import monthly_activity, recent_issues, subscriber_counts
 from mailer.runtime import runtime

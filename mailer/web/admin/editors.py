@@ -14,8 +14,8 @@ from mailer.editors.accounts import (
     enable_editor,
     end_sessions,
 )
+from mailer.editors.models import ApiToken, Editor
 from mailer.errors import ValidationFailed
-from mailer.models import ApiToken, Editor
 from mailer.runtime import runtime
 from mailer.web.admin import admin_required, audit, bp, current_editor, page, t, translated
 

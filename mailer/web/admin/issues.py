@@ -14,15 +14,18 @@ from mailer.errors import TransitionRefused, ValidationFailed
 from mailer.i18n import LANGUAGES
 from mailer.issues import editing as issue_editing
 from mailer.issues import scheduling
-from mailer.issues import states as issue_states
 from mailer.issues.drafting import NothingToDraft, draft_issue, issue_subject
 from mailer.issues.intro import intro_html
-from mailer.models import Delivery, Issue, Subscriber, Subscription
+from mailer.issues.models import Issue
+from mailer.issues.states import IssueStatus
 from mailer.reports.stats import recent_issues
 from mailer.runtime import runtime
 from mailer.sending import ledger, service
 from mailer.sending import progress as send_progress
-from mailer.sending import states as ds
+from mailer.sending.models import Delivery
+from mailer.sending.states import DeliveryStatus
+from mailer.subscribers.models import Subscriber, Subscription
+from mailer.subscribers.states import SubscriptionStatus
 from mailer.web.admin import audit, bp, current_editor, language, page, t, translated
 from mailer.web.admin.labels import ISSUE
 
@@ -40,7 +43,7 @@ def issue_or_404(session: Session, issue_id: int) -> Issue:
 
 def _problems(session: Session, issue_id: int) -> dict[str, list[Any]]:
     lists: dict[str, list[Any]] = {}
-    for state in (ds.FAILED, ds.IN_DOUBT):
+    for state in (DeliveryStatus.FAILED, DeliveryStatus.IN_DOUBT):
         lists[state] = session.execute(
             select(Subscriber.id, Subscriber.email, Delivery.attempts, Delivery.last_error)
             .join(Subscription, Subscription.id == Delivery.subscription_id)
@@ -59,7 +62,7 @@ def _first_reader(session: Session, issue: Issue) -> str:
             .join(Subscription, Subscription.subscriber_id == Subscriber.id)
             .where(
                 Subscription.newsletter_id == issue.newsletter_id,
-                Subscription.status == "active",
+                Subscription.status == SubscriptionStatus.ACTIVE,
             )
             .order_by(Subscriber.id)
             .limit(1)
@@ -197,7 +200,7 @@ def issue_add_article(issue_id: int):
 def send_confirm(issue_id: int):
     with runtime().db.session() as session:
         issue = issue_or_404(session, issue_id)
-        if issue.status not in (issue_states.DRAFT, issue_states.SCHEDULED):
+        if issue.status not in (IssueStatus.DRAFT, IssueStatus.SCHEDULED):
             return redirect(url_for("admin.issue", issue_id=issue_id))
         return page(
             "send_confirm.html",
@@ -289,7 +292,7 @@ def cancel(issue_id: int):
 @bp.post("/issues/<int:issue_id>/resend")
 def resend(issue_id: int):
     """Queue the in-doubt (or failed) rows again: the editor's decision, after a warning."""
-    which = request.form.get("which", ds.IN_DOUBT)
+    which = request.form.get("which", DeliveryStatus.IN_DOUBT)
     if which not in service.RESENDABLE:
         return issue_page(issue_id, 400, {"status": NOT_NOW})
     if request.form.get("confirm") != "yes":

@@ -114,7 +114,7 @@ def suppress(subscriber_id: int):
 @bp.get("/subscribers/<int:subscriber_id>/erase")
 def erase_confirm(subscriber_id: int):
     with runtime().db.session() as session:
-        from mailer.models import Subscriber
+        from mailer.subscribers.models import Subscriber
 
         subscriber = session.get(Subscriber, subscriber_id)
         if subscriber is None:

@@ -14,8 +14,9 @@ from sqlalchemy.exc import IntegrityError
 
 from mailer.articles import feeds
 from mailer.articles.feeds import ArticleData
+from mailer.articles.models import Article
 from mailer.errors import ValidationFailed
-from mailer.models import Article, record_event
+from mailer.events import record_event
 from mailer.runtime import runtime
 from mailer.web.auth import token_required
 from mailer.web.csrf import csrf

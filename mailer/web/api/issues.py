@@ -10,15 +10,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.errors import NotFound, TransitionRefused, ValidationFailed
+from mailer.events import record_event
 from mailer.i18n import gettext
 from mailer.issues import editing as issue_editing
 from mailer.issues.drafting import NothingToDraft, draft_issue, issue_subject
-from mailer.models import Delivery, Issue, Subscriber, Subscription, record_event
+from mailer.issues.models import Issue
 from mailer.reports.stats import recent_issues
 from mailer.runtime import runtime
 from mailer.sending import ledger, service
 from mailer.sending import progress as send_progress
 from mailer.sending import states as ds
+from mailer.sending.models import Delivery
+from mailer.sending.states import DeliveryStatus
+from mailer.subscribers.models import Subscriber, Subscription
 from mailer.web.auth import token_required
 from mailer.web.csrf import csrf
 
@@ -224,7 +228,7 @@ def resend_in_doubt(issue_id: int):
 @bp.get("/<int:issue_id>/deliveries")
 @token_required
 def deliveries(issue_id: int):
-    status = request.args.get("status", ds.IN_DOUBT)
+    status = request.args.get("status", DeliveryStatus.IN_DOUBT)
     if status not in ds.ALL:
         return {"errors": {"status": f"one of {', '.join(ds.ALL)}"}}, 400
     with runtime().db.session() as session:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from flask import Blueprint, g, request
 
+from mailer.editors.models import Editor
 from mailer.errors import ValidationFailed
+from mailer.events import record_event
 from mailer.issues.newsletter import settings_as_dict, update_settings
-from mailer.models import Editor, record_event
 from mailer.runtime import runtime
 from mailer.web.auth import token_required
 from mailer.web.csrf import csrf

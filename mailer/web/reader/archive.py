@@ -9,10 +9,10 @@ from flask import Blueprint, Response, abort, render_template
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from mailer.issues import states as issue_states
 from mailer.issues.drafting import issue_subject
+from mailer.issues.models import Issue, IssueArticle
 from mailer.issues.rendering import archive_page
-from mailer.models import Issue, IssueArticle
+from mailer.issues.states import IssueStatus
 from mailer.runtime import runtime
 from mailer.web.request_info import page_language
 
@@ -21,7 +21,7 @@ bp = Blueprint("archive", __name__)
 
 def _sent_issues(session):  # type: ignore[no-untyped-def]
     return session.scalars(
-        select(Issue).where(Issue.status == issue_states.SENT).order_by(Issue.sent_at.desc())
+        select(Issue).where(Issue.status == IssueStatus.SENT).order_by(Issue.sent_at.desc())
     ).all()
 
 
@@ -42,7 +42,7 @@ def show(issue_id: int):
     with rt.db.session() as session:
         issue = session.scalar(
             select(Issue)
-            .where(Issue.id == issue_id, Issue.status == issue_states.SENT)
+            .where(Issue.id == issue_id, Issue.status == IssueStatus.SENT)
             .options(selectinload(Issue.items).selectinload(IssueArticle.article))
         )
         if issue is None:

@@ -7,8 +7,8 @@ from flask import render_template
 from sqlalchemy.orm import Session
 
 from mailer.mail.links import names_another_row, subscription_for
-from mailer.models import Subscription
 from mailer.runtime import runtime
+from mailer.subscribers.models import Subscription
 from mailer.tokens import ExpiredToken, InvalidToken, Purpose
 
 ErrorPage = tuple[str, int]

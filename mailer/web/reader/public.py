@@ -7,8 +7,9 @@ from sqlalchemy import text
 
 from mailer.errors import ValidationFailed
 from mailer.issues.newsletter import current_topics, offered_topics
-from mailer.models import Subscription
 from mailer.runtime import runtime
+from mailer.subscribers.models import Subscription
+from mailer.subscribers.states import SubscriptionStatus
 from mailer.subscribers.subscriptions import (
     confirm,
     parse_preferences,
@@ -143,7 +144,7 @@ def preferences(token: str):
             errors=errors,
             topics=topics,
             saved=saved,
-            active=subscription.status == "active",
+            active=subscription.status == SubscriptionStatus.ACTIVE,
             status=subscription.status,
             unsubscribe_token=unsubscribe_token,
             token=token,

@@ -1,0 +1,46 @@
+"""Editor accounts and their API tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from mailer.db import NO_ID_REUSE, Base, UTCDateTime, utcnow
+
+
+class Editor(Base):
+    __tablename__ = "editor"
+    __table_args__ = NO_ID_REUSE
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16), default="editor")
+    language: Mapped[str] = mapped_column(String(8), default="nb")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # In every session's stamp: raising it ends all of this editor's sessions.
+    session_epoch: Mapped[int] = mapped_column(default=0)
+    # A disabled editor cannot log in nor use an API token.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def active(self) -> bool:
+        return self.disabled_at is None
+
+
+class ApiToken(Base):
+    """A bearer token for the JSON API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_token"
+    __table_args__ = NO_ID_REUSE
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    editor_id: Mapped[int] = mapped_column(ForeignKey("editor.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    editor: Mapped[Editor] = relationship()
