@@ -13,7 +13,7 @@ from mailer.editors.accounts import create_editor
 from mailer.editors.api_tokens import create_token
 from mailer.editors.models import ApiToken, Editor
 from mailer.subscribers.models import Subscription
-from mailer.web.admin import session_stamp
+from mailer.web.admin.base import session_stamp
 from tests.harness import factories
 from tests.harness.servers import csrf_token
 

@@ -9,7 +9,7 @@ from mailer.articles import registry as feed_registry
 from mailer.articles.feeds import FeedError
 from mailer.errors import ValidationFailed
 from mailer.runtime import runtime
-from mailer.web.admin import audit, bp, page, t, translated
+from mailer.web.admin.base import audit, bp, page, t, translated
 
 
 @bp.get("/articles")

@@ -7,6 +7,7 @@ from functools import cache
 
 from flask import current_app, flash, g, redirect, request, url_for
 from flask import session as cookie
+from flask_limiter.errors import RateLimitExceeded
 from sqlalchemy import select
 
 from mailer.db import utcnow
@@ -24,7 +25,7 @@ from mailer.errors import ValidationFailed
 from mailer.events import record_event
 from mailer.i18n import LANGUAGES
 from mailer.runtime import runtime
-from mailer.web.admin import (
+from mailer.web.admin.base import (
     audit,
     bp,
     current_editor,
@@ -70,7 +71,8 @@ def _dummy_hash() -> str:
     return _hasher.hash("no such editor, same work")
 
 
-def throttled_page():  # type: ignore[no-untyped-def]
+@bp.errorhandler(RateLimitExceeded)
+def throttled_page(exc: Exception | None = None):  # type: ignore[no-untyped-def]
     if request.endpoint == "admin.change_password_submit":
         return _password_page(429, {"current_password": THROTTLED})
     return page(

@@ -10,7 +10,7 @@ from mailer.events import Event
 from mailer.reports.charts import bar_chart
 from mailer.reports.stats import monthly_activity, recent_issues, subscriber_counts
 from mailer.runtime import runtime
-from mailer.web.admin import admin_required, bp, language, page
+from mailer.web.admin.base import admin_required, bp, language, page
 
 
 @bp.get("/")

@@ -17,7 +17,7 @@ from mailer.editors.accounts import (
 from mailer.editors.models import ApiToken, Editor
 from mailer.errors import ValidationFailed
 from mailer.runtime import runtime
-from mailer.web.admin import admin_required, audit, bp, current_editor, page, t, translated
+from mailer.web.admin.base import admin_required, audit, bp, current_editor, page, t, translated
 
 NOT_YOURSELF = "Du kan ikke deaktivere din egen konto."
 UNKNOWN_ROLE = "Ukjent rolle."

@@ -15,7 +15,7 @@ from mailer.issues.previews import NothingToPreview, preview_for, send_test
 from mailer.mail.messages import Outgoing
 from mailer.mail.smtp import SMTPFailure
 from mailer.runtime import runtime
-from mailer.web.admin import audit, bp, current_editor, language, page, t
+from mailer.web.admin.base import audit, bp, current_editor, language, page, t
 from mailer.web.admin.issues import issue_or_404, issue_page
 
 

@@ -26,7 +26,7 @@ from mailer.sending.models import Delivery
 from mailer.sending.states import DeliveryStatus
 from mailer.subscribers.models import Subscriber, Subscription
 from mailer.subscribers.states import SubscriptionStatus
-from mailer.web.admin import audit, bp, current_editor, language, page, t, translated
+from mailer.web.admin.base import audit, bp, current_editor, language, page, t, translated
 from mailer.web.admin.labels import ISSUE
 
 PROBLEM_ROWS = 200

@@ -14,7 +14,7 @@ from mailer.issues.newsletter import (
     update_settings,
 )
 from mailer.runtime import runtime
-from mailer.web.admin import admin_required, audit, bp, language, page, t
+from mailer.web.admin.base import admin_required, audit, bp, language, page, t
 
 
 def _settings_page(status: int = 200, errors: dict[str, str] | None = None, form=None):  # type: ignore[no-untyped-def]

@@ -25,7 +25,7 @@ from mailer.subscribers import csv_files as subscriber_csv
 from mailer.subscribers import csv_uploads
 from mailer.subscribers import directory as subscriber_directory
 from mailer.subscribers import erasure as gdpr
-from mailer.web.admin import audit, bp, current_editor, page, t, translated
+from mailer.web.admin.base import audit, bp, current_editor, page, t, translated
 from mailer.web.csrf import csrf
 from mailer.web.request_info import request_context
 

@@ -12,8 +12,8 @@ from mailer.db import utcnow
 from mailer.editors.api_tokens import create_token, revoke_token, tokens_of
 from mailer.editors.models import Editor
 from mailer.runtime import runtime
-from mailer.web.admin import admin_required, audit, bp, current_editor, page, safe_next, t
 from mailer.web.admin.auth import EXPIRY_DAYS, account_page
+from mailer.web.admin.base import admin_required, audit, bp, current_editor, page, safe_next, t
 
 UNKNOWN_EXPIRY = "Velg en av varighetene i listen."
 

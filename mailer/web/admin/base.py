@@ -1,0 +1,181 @@
+"""What every admin page shares: the blueprint, the login and role checks, the session
+stamp, the audit trail, translation and the error pages."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import wraps
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask import session as cookie
+from sqlalchemy.orm import Session
+
+from mailer.editors.models import Editor
+from mailer.events import record_event
+from mailer.i18n import LANGUAGES, LOCAL_ZONE, gettext
+from mailer.runtime import runtime
+from mailer.web.admin.labels import label
+from mailer.web.request_info import client_ip, page_language
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+# Reachable without a login.
+OPEN_ENDPOINTS = frozenset({"admin.login", "admin.login_submit"})
+
+
+@dataclass(frozen=True)
+class CurrentEditor:
+    id: int
+    email: str
+    role: str
+    language: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def current_editor() -> CurrentEditor:
+    return g.editor  # type: ignore[no-any-return]
+
+
+def language() -> str:
+    editor = getattr(g, "editor", None)
+    return editor.language if editor is not None else page_language()
+
+
+def t(text: str) -> str:
+    """A catalogue string in the editor's language."""
+    return gettext(text, language())
+
+
+def local_time(value: datetime | None) -> str:
+    """A time as the editors in Oslo and Brussels read it."""
+    return value.astimezone(LOCAL_ZONE).strftime("%Y-%m-%d %H:%M") if value else "–"
+
+
+def translated(errors: dict[str, str]) -> dict[str, str]:
+    return {field: t(message) for field, message in errors.items()}
+
+
+def safe_next(target: str | None) -> str:
+    """Only a local admin path: never another host, never a scheme-relative URL."""
+    default = url_for("admin.dashboard")
+    if not target or "\\" in target or any(ord(c) < 32 for c in target):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/admin"):
+        return default
+    if target.startswith("//"):
+        return default
+    return target
+
+
+def session_stamp(secret: str | bytes, editor: Editor) -> str:
+    """Ties a login to the password it was made with and to the editor's session epoch:
+    the cookie carries this keyed digest of both, so a new password, a logout or "end all
+    sessions" (a new epoch) ends every session made before, without a session table.
+    (The cookie is signed but readable: hence keyed.)"""
+    key = secret.encode("utf-8") if isinstance(secret, str) else secret
+    message = f"{editor.session_epoch}:{editor.password_hash}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+
+
+def start_session(editor: Editor) -> None:
+    """A fresh session: nothing from before (a planted id, an old token) survives."""
+    cookie.clear()
+    cookie["editor_id"] = editor.id
+    cookie["stamp"] = session_stamp(current_app.secret_key or "", editor)
+
+
+@bp.before_request
+def require_login() -> Any:
+    g.editor = None
+    editor_id = cookie.get("editor_id")
+    if isinstance(editor_id, int):
+        with runtime().db.session() as session:
+            editor = session.get(Editor, editor_id)
+            stamp = cookie.get("stamp")
+            if editor is not None and editor.active and isinstance(stamp, str):
+                current = session_stamp(current_app.secret_key or "", editor)
+                if hmac.compare_digest(stamp, current):
+                    g.editor = CurrentEditor(editor.id, editor.email, editor.role, editor.language)
+    if g.editor is None and editor_id is not None:
+        # The account is gone or disabled, or its password or epoch changed since.
+        cookie.pop("editor_id", None)
+        cookie.pop("stamp", None)
+    if request.endpoint in OPEN_ENDPOINTS:
+        return None
+    if g.editor is None:
+        target = request.full_path if request.method == "GET" else None
+        return redirect(url_for("admin.login", next=target.rstrip("?") if target else None))
+    return None
+
+
+def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Editor accounts and settings: admins only (an editor gets 403)."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not current_editor().is_admin:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def audit(session: Session, action: str, **fields: Any) -> None:
+    """Who did what, when: one event per change an editor makes in the admin."""
+    data = fields.pop("data", {})
+    editor = current_editor()
+    record_event(
+        session,
+        f"admin.{action}",
+        data={"editor_id": editor.id, "editor": editor.email, "ip": client_ip(), **data},
+        **fields,
+    )
+
+
+def page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
+    return render_template(f"admin/{template}", **context), status
+
+
+@bp.context_processor
+def admin_context() -> dict[str, Any]:
+    return {
+        "language": language(),
+        "editor": getattr(g, "editor", None),
+        "languages": LANGUAGES,
+        "label": lambda kind, value: t(label(kind, value)),
+        "local": local_time,
+        "zone": LOCAL_ZONE,
+    }
+
+
+def _error_page(code: int, message: str):  # type: ignore[no-untyped-def]
+    return page("error.html", code, code=code, message=t(message))
+
+
+@bp.errorhandler(403)
+def forbidden(exc: Exception):  # type: ignore[no-untyped-def]
+    return _error_page(403, "Du har ikke tilgang til denne siden. Den er bare for administratorer.")
+
+
+@bp.errorhandler(404)
+def not_found(exc: Exception):  # type: ignore[no-untyped-def]
+    return _error_page(404, "Siden finnes ikke")
