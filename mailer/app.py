@@ -9,6 +9,7 @@ from flask import Flask
 from jinja2 import pass_context
 
 import mailer.models  # noqa: F401  (every domain's tables, so relationships between them resolve)
+from mailer.celery_app import celery_init_app
 from mailer.config import ROOT, Settings, load_settings
 from mailer.db import Database
 from mailer.i18n import DEFAULT_LANGUAGE, format_date, gettext
@@ -56,9 +57,6 @@ def create_app(settings: Settings | None = None, *, web: bool = True, **override
         settings=settings, db=Database(settings.database_url), tokens=Tokens(settings.secret_keys)
     )
     _bind_template_helpers(app)
-
-    from mailer.celery_app import celery_init_app
-
     celery_init_app(app, settings)
     if web:
         _init_web(app, settings)
@@ -66,6 +64,9 @@ def create_app(settings: Settings | None = None, *, web: bool = True, **override
 
 
 def _init_web(app: Flask, settings: Settings) -> None:
+    # Every import below is here, not at the top, for worker memory: the worker builds the
+    # app with web=False and never loads the views, Flask-WTF, Flask-Limiter or the CLI
+    # (tests/queue/test_worker_footprint.py).
     if settings.trusted_proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

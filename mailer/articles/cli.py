@@ -9,14 +9,15 @@ from flask.cli import AppGroup
 from sqlalchemy import func, select
 
 from mailer.articles import registry as feed_registry
-from mailer.articles.feeds import URL_LENGTH
+from mailer.articles.feeds import URL_LENGTH, FeedError, import_feed
 from mailer.articles.models import Article, Feed
 from mailer.articles.registry import add_feed, feed_ids, poll_one
+from mailer.cli_output import fail
+from mailer.cli_output import fail as _fail
 from mailer.errors import ValidationFailed
 from mailer.i18n import gettext
 from mailer.outbound_http import PRIVATE
 from mailer.runtime import runtime
-from mailer.sending.cli import fail
 
 
 @click.group("feeds", cls=AppGroup, help="Site feeds the digest takes its articles from.")
@@ -98,3 +99,28 @@ def feeds_poll() -> None:
             )
     if failed:
         fail(f"{failed} of {len(ids)} feeds failed")
+
+
+@click.group("articles", cls=AppGroup, help="Articles from the site.")
+def articles_group() -> None:
+    pass
+
+
+@articles_group.command("import-feed", help="Import the articles of an RSS or Atom feed.")
+@click.argument("url")
+def articles_import_feed(url: str) -> None:
+    rt = runtime()
+    with rt.db.session() as session:
+        try:
+            result = import_feed(session, rt.settings, url)
+        except FeedError as exc:
+            session.commit()  # keeps the error on the feed row; no article was added
+            _fail(str(exc))
+        session.commit()
+    if result.not_modified:
+        click.echo(f"{url}: not modified since the last import")
+    else:
+        click.echo(
+            f"{url}: {result.new} new, {result.updated} updated, {result.unchanged} unchanged"
+            + (f"; {result.note}" if result.note else "")
+        )

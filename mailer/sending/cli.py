@@ -1,87 +1,30 @@
-"""`mailer digest …`: draft, send, watch, pause, resume, cancel, resend in-doubt."""
+"""The send lifecycle under `mailer digest …`: send, status, pause, resume, cancel,
+resend-in-doubt (a progress bar until done). app.py adds them to the digest group."""
 
 from __future__ import annotations
 
 import sys
 import time
 from collections.abc import Callable
-from typing import NoReturn
 
 import click
 from flask.cli import AppGroup
 from sqlalchemy.orm import Session
 
+from mailer.cli_output import fail
 from mailer.errors import NotFound, TransitionRefused, ValidationFailed
-from mailer.issues.drafting import NothingToDraft, draft_issue, issue_subject
+from mailer.issues.drafting import issue_subject
 from mailer.issues.models import Issue
 from mailer.issues.states import IssueStatus
 from mailer.runtime import runtime
 from mailer.sending import ledger, service
 from mailer.sending import progress as send_progress
 
+# Collects the commands (an AppGroup runs each in the app context); mailer/cli.py adds them to
+# the `digest` group that issues/cli.py defines.
+lifecycle = AppGroup("digest")
 POLL_SECONDS = 0.25
 NO_WORKER_HINT_SECONDS = 30
-
-
-def fail(message: str) -> NoReturn:
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(1)
-
-
-@click.group("digest", cls=AppGroup, help="Monthly digests.")
-def digest_group() -> None:
-    pass
-
-
-@digest_group.command("draft", help="Draft an issue from articles since the last sent one.")
-def digest_draft() -> None:
-    with runtime().db.session() as session:
-        try:
-            issue = draft_issue(session)
-        except NothingToDraft as exc:
-            fail(str(exc))
-        session.commit()
-        subject = issue_subject(issue, issue.language)
-        click.echo(f"drafted «{subject}» with {len(issue.items)} articles")
-        click.echo(issue.id)
-
-
-@digest_group.command("preview", help="Print the exact bytes a subscriber would receive.")
-@click.argument("issue_id", type=int)
-@click.option("--as", "address", required=True, help="The subscriber's email address.")
-def digest_preview(issue_id: int, address: str) -> None:
-    from mailer.issues.previews import NothingToPreview, preview_for
-
-    rt = runtime()
-    with rt.db.session() as session:
-        try:
-            message = preview_for(session, rt.settings, rt.tokens, issue_id, address)
-        except (ledger.IssueNotFound, NothingToPreview) as exc:
-            fail(str(exc))
-        except ValidationFailed as exc:
-            fail("; ".join(f"--{k}: {v}" for k, v in exc.errors.items()))
-    click.echo(f"MAIL FROM:<{message.sender}> RCPT TO:<{message.recipient}>", err=True)
-    sys.stdout.buffer.write(message.data)
-    sys.stdout.flush()
-
-
-@digest_group.command("test", help="Send one copy marked [TEST] to an address (no ledger entry).")
-@click.argument("issue_id", type=int)
-@click.option("--to", "address", required=True)
-@click.option("--language", type=click.Choice(["nb", "en"]), default=None)
-def digest_test(issue_id: int, address: str, language: str | None) -> None:
-    from mailer.issues.previews import NothingToPreview, send_test
-    from mailer.mail.smtp import SMTPFailure
-
-    rt = runtime()
-    with rt.db.session() as session:
-        try:
-            message = send_test(session, rt.settings, rt.tokens, issue_id, address, language)
-        except (ledger.IssueNotFound, NothingToPreview, SMTPFailure) as exc:
-            fail(str(exc))
-        except ValidationFailed as exc:
-            fail("; ".join(f"--{k}: {v}" for k, v in exc.errors.items()))
-    click.echo(f"test copy of issue {issue_id} sent to {message.recipient}")
 
 
 def _line(state: send_progress.Progress) -> str:
@@ -123,7 +66,7 @@ def _exit_for(state: send_progress.Progress) -> None:
         sys.exit(1)
 
 
-@digest_group.command("send", help="Send an issue and watch it until every mail is out.")
+@lifecycle.command("send", help="Send an issue and watch it until every mail is out.")
 @click.argument("issue_id", type=int)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def digest_send(issue_id: int, yes: bool) -> None:
@@ -147,7 +90,7 @@ def digest_send(issue_id: int, yes: bool) -> None:
     _exit_for(watch(issue_id))
 
 
-@digest_group.command("status", help="Counts per state, rate and ETA; follows a running send.")
+@lifecycle.command("status", help="Counts per state, rate and ETA; follows a running send.")
 @click.argument("issue_id", type=int)
 @click.option("--no-follow", is_flag=True, help="Print the counts once and return.")
 def digest_status(issue_id: int, no_follow: bool) -> None:
@@ -176,28 +119,28 @@ def _lifecycle(issue_id: int, action: Callable[[Session, int], bool], verb: str)
     return status
 
 
-@digest_group.command("pause", help="Stop sending after the mails in flight.")
+@lifecycle.command("pause", help="Stop sending after the mails in flight.")
 @click.argument("issue_id", type=int)
 def digest_pause(issue_id: int) -> None:
     status = _lifecycle(issue_id, service.pause, "pause")
     click.echo(f"issue {issue_id} is now {status}")
 
 
-@digest_group.command("cancel", help="Stop for good; what was sent stays sent.")
+@lifecycle.command("cancel", help="Stop for good; what was sent stays sent.")
 @click.argument("issue_id", type=int)
 def digest_cancel(issue_id: int) -> None:
     status = _lifecycle(issue_id, service.cancel, "cancel")
     click.echo(f"issue {issue_id} is now {status}")
 
 
-@digest_group.command("resume", help="Continue a paused send.")
+@lifecycle.command("resume", help="Continue a paused send.")
 @click.argument("issue_id", type=int)
 def digest_resume(issue_id: int) -> None:
     _lifecycle(issue_id, service.resume, "resume")
     click.echo(f"issue {issue_id} is sending again")
 
 
-@digest_group.command("resend-in-doubt", help="Send the in-doubt mails again (may duplicate).")
+@lifecycle.command("resend-in-doubt", help="Send the in-doubt mails again (may duplicate).")
 @click.argument("issue_id", type=int)
 @click.option("--yes", is_flag=True)
 def digest_resend_in_doubt(issue_id: int, yes: bool) -> None:
@@ -214,3 +157,7 @@ def digest_resend_in_doubt(issue_id: int, yes: bool) -> None:
             fail(str(exc))
         session.commit()
     click.echo(f"{count} in-doubt mails queued again")
+
+
+# The commands, each run in the app context, for the `mailer digest` group.
+COMMANDS = tuple(lifecycle.commands.values())
