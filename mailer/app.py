@@ -13,6 +13,7 @@ from mailer.celery_app import celery_init_app
 from mailer.config import ROOT, Settings, load_settings
 from mailer.db import Database
 from mailer.i18n import DEFAULT_LANGUAGE, format_date, gettext
+from mailer.mail.dkim import checked_settings
 from mailer.runtime import Runtime
 from mailer.tokens import Tokens
 
@@ -33,7 +34,7 @@ def create_app(settings: Settings | None = None, *, web: bool = True, **override
     """The app; ``web=False`` (the Celery worker and beat) leaves out the pages, the API,
     CSRF, request limits and the CLI: tasks need only settings, database and tokens, and
     a worker process is smaller without Flask-WTF, Flask-Limiter and the views."""
-    settings = settings or load_settings()
+    settings = checked_settings(settings or load_settings())
     app = Flask(
         __name__,
         template_folder=str(ROOT / "templates" / "web"),

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import click
 from flask import Flask
-from flask.cli import AppGroup, FlaskGroup
+from flask.cli import AppGroup
 
 from mailer import migrate
-from mailer.app import create_app
 from mailer.articles.cli import articles_group, feeds_group
-from mailer.config import ConfigError
 from mailer.editors.cli import editor_group, tokens_group
 from mailer.issues.cli import digest_group
 from mailer.mail.cli import dkim_group, outbox_command
@@ -56,17 +54,3 @@ def commands() -> tuple[click.Command, ...]:
 def register_commands(app: Flask) -> None:
     for command in commands():
         app.cli.add_command(command)
-
-
-def _create_app() -> Flask:
-    try:
-        return create_app()
-    except ConfigError as exc:
-        # `mailer run` and every command: "Error: <what to set>", exit status 1.
-        raise click.ClickException(str(exc)) from None
-
-
-def main() -> None:
-    FlaskGroup(create_app=_create_app, add_version_option=False, help="mailer newsletter service")(
-        prog_name="mailer"
-    )

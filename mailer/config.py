@@ -161,6 +161,8 @@ class Settings:
     dkim_domain: str = ""
     dkim_selector: str = ""
     dkim_private_key: bytes = field(default=b"", metadata=SECRET)
+    # Which variable gave the key, so that a key found unusable is reported by its name.
+    dkim_key_variable: str = "MAILER_DKIM_PRIVATE_KEY"
     # Reader side: sites allowed to embed the signup form and call the API from a
     # browser (origins, "https://www.example.no"), clean-up and abuse protection.
     allowed_origins: tuple[str, ...] = ()
@@ -205,7 +207,7 @@ DKIM_VARIABLES = (
 )
 
 
-def _load_dkim() -> tuple[str, str, bytes]:
+def _load_dkim() -> tuple[str, str, bytes, str]:
     """(domain, selector, private key PEM) for DKIM signing; all empty when it is off.
 
     The three go together; the key is parsed here so that a bad one stops the service
@@ -220,7 +222,7 @@ def _load_dkim() -> tuple[str, str, bytes]:
     given = dict(zip(DKIM_VARIABLES, (domain, selector, key_text or key_file), strict=True))
     missing = [name for name, value in given.items() if not value]
     if len(missing) == len(given):
-        return "", "", b""
+        return "", "", b"", "MAILER_DKIM_PRIVATE_KEY"
     if missing:
         present = [name for name, value in given.items() if value]
         raise ConfigError(
@@ -240,10 +242,9 @@ def _load_dkim() -> tuple[str, str, bytes]:
         if "\n" not in key_text:  # one line in an env file, with \n for the line breaks
             key_text = key_text.replace("\\n", "\n")
         key = key_text.encode("utf-8")
-    from mailer.mail.dkim import checked_signer
-
-    signer = checked_signer(domain, selector, key, variable)
-    return signer.domain, signer.selector, key
+    # Whether the key is a usable RSA key is checked by mailer.mail.dkim.checked_settings,
+    # which the app factory runs: configuration stays below the mail layer.
+    return domain, selector, key, variable
 
 
 def _load_allowed_origins() -> tuple[str, ...]:
@@ -360,7 +361,7 @@ def load_settings() -> Settings:
             f"MAILER_DIGEST_CRON must have five fields (minute hour day month weekday), "
             f"not {digest_cron!r}"
         )
-    dkim_domain, dkim_selector, dkim_key = _load_dkim()
+    dkim_domain, dkim_selector, dkim_key, dkim_key_variable = _load_dkim()
     pending_days, min_fill, signup_limits, proxies = _load_reader_protection()
     allow_private, allowed_networks, feed_deadline = _load_outbound_fetch()
     broker_url = _env("BROKER_URL", "filesystem://")
@@ -389,6 +390,7 @@ def load_settings() -> Settings:
         dkim_domain=dkim_domain,
         dkim_selector=dkim_selector,
         dkim_private_key=dkim_key,
+        dkim_key_variable=dkim_key_variable,
         allowed_origins=_load_allowed_origins(),
         pending_days=pending_days,
         min_fill_seconds=min_fill,

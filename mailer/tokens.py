@@ -3,7 +3,7 @@
 A personal link names its subscription *and* that row's random ``link_secret``: ids can
 be handed out again (a deleted row's id on SQLite, a restored backup, an explicit
 insert), a secret drawn for one row cannot match another. Links mailed before the
-secret existed carry the id alone; mailer.mail.links decides how long those still count.
+secret existed carry the id alone; mailer.subscribers.links decides how long those still count.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mailer.config import Settings
+from mailer.config import ConfigError, Settings
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -345,8 +345,6 @@ def checked_signer(
     domain: str, selector: str, key: bytes, key_variable: str = "MAILER_DKIM_PRIVATE_KEY"
 ) -> DkimSigner:
     """The (cached) signer, or a ConfigError naming the MAILER_DKIM_* variable at fault."""
-    from mailer.config import ConfigError
-
     for variable, value in (("MAILER_DKIM_DOMAIN", domain), ("MAILER_DKIM_SELECTOR", selector)):
         if not value:
             raise ConfigError(
@@ -366,6 +364,20 @@ def checked_signer(
         return _cached_signer(domain, selector, key)
     except DkimError as exc:
         raise ConfigError(f"{key_variable}: {exc}") from exc
+
+
+def checked_settings(settings: Settings) -> Settings:
+    """The settings with the DKIM domain and selector as ASCII DNS names, or a ConfigError
+    naming the MAILER_DKIM_* variable at fault (a key that is not a usable RSA key)."""
+    if not settings.dkim_private_key:
+        return settings
+    signer = checked_signer(
+        settings.dkim_domain,
+        settings.dkim_selector,
+        settings.dkim_private_key,
+        settings.dkim_key_variable,
+    )
+    return dataclasses.replace(settings, dkim_domain=signer.domain, dkim_selector=signer.selector)
 
 
 def signed(settings: Settings, outgoing: Outgoing) -> Outgoing:

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from mailer.config import Settings
-from mailer.mail.links import personal_link
 from mailer.mail.messages import make_template
 from mailer.mail.smtp import SMTPConnection
-from mailer.mail.templates import RenderedEmail, render_email
-from mailer.subscribers.models import Subscription
-from mailer.tokens import Purpose, Tokens
+from mailer.mail.templates import RenderedEmail
 
 
 def send_rendered(
@@ -28,29 +25,3 @@ def send_rendered(
     with SMTPConnection(settings) as smtp:
         for name, address in recipients:
             smtp.send(template.personalise(to_name=name, to_address=address, values={}))
-
-
-def mail_reader(
-    settings: Settings,
-    tokens: Tokens,
-    subscription: Subscription,
-    template: str,
-    links: dict[str, Purpose],
-) -> None:
-    """A mail to one reader in their language, with their signed links (each template
-    variable in ``links`` gets the link for its purpose) and always the preferences link."""
-    subscriber = subscription.subscriber
-    urls = {
-        name: personal_link(settings, tokens, purpose, subscription.id, subscription.link_secret)
-        for name, purpose in {**links, "preferences_url": Purpose.PREFERENCES}.items()
-    }
-    rendered = render_email(
-        template,
-        subscriber.language,
-        name=subscriber.name,
-        newsletter_name=subscription.newsletter.name,
-        **urls,
-    )
-    send_rendered(
-        settings, rendered, subscription.newsletter.name, [(subscriber.name, subscriber.email)]
-    )

@@ -6,8 +6,8 @@ from sqlalchemy.orm import Session
 
 from mailer.config import Settings
 from mailer.events import record_event
-from mailer.mail.transactional import mail_reader
 from mailer.subscribers.models import Subscription
+from mailer.subscribers.reader_mail import mail_reader
 from mailer.subscribers.states import SubscriptionStatus
 from mailer.tokens import Purpose, Tokens
 

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from mailer.config import Settings
 from mailer.events import Event, record_event
-from mailer.mail.transactional import mail_reader
 from mailer.queue import enqueue
 from mailer.subscribers.models import Subscription
+from mailer.subscribers.reader_mail import mail_reader
 from mailer.tokens import Purpose, Tokens
 
 # One export mail per reader within this time, however often the button is pressed.

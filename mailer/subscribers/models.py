@@ -46,7 +46,7 @@ class Subscription(Base):
     # In every personal link next to the id, so a link can only ever open this row.
     link_secret: Mapped[str] = mapped_column(String(32), default=new_link_secret)
     # Set by migration 0005 on rows that existed before link secrets: until then their
-    # links mailed with the id alone still work (mailer.links.opens).
+    # links mailed with the id alone still work (mailer.subscribers.links.opens).
     legacy_links_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     subscriber: Mapped[Subscriber] = relationship(back_populates="subscriptions")

@@ -18,11 +18,13 @@ import dkim
 import pytest
 from dkim.canonicalization import Relaxed
 
+from mailer.app import create_app
 from mailer.config import ConfigError, load_settings
 from mailer.mail.dkim import (
     SIGNED_HEADERS,
     DkimError,
     DkimSigner,
+    checked_settings,
     dkim_signer_for,
     dns_record,
     generate_key,
@@ -418,9 +420,12 @@ def test_a_key_that_is_not_a_key_is_a_config_error(dkim_env):
     dkim_env.setenv("MAILER_DKIM_DOMAIN", DOMAIN)
     dkim_env.setenv("MAILER_DKIM_SELECTOR", SELECTOR)
     dkim_env.setenv("MAILER_DKIM_PRIVATE_KEY", "hemmelig")
+    settings = load_settings()  # read; the app factory checks the key
 
     with pytest.raises(ConfigError, match=r"^MAILER_DKIM_PRIVATE_KEY: "):
-        load_settings()
+        checked_settings(settings)
+    with pytest.raises(ConfigError, match=r"^MAILER_DKIM_PRIVATE_KEY: "):
+        create_app(settings, web=False)
 
 
 def test_key_file_settings_give_a_signer_that_verifies(dkim_env, key, tmp_path):
@@ -430,7 +435,7 @@ def test_key_file_settings_give_a_signer_that_verifies(dkim_env, key, tmp_path):
     dkim_env.setenv("MAILER_DKIM_SELECTOR", SELECTOR)
     dkim_env.setenv("MAILER_DKIM_PRIVATE_KEY_FILE", str(key_file))
 
-    settings = load_settings()
+    settings = checked_settings(load_settings())  # as the app factory reads them
     signer = dkim_signer_for(settings)
 
     assert settings.dkim_domain == DOMAIN

@@ -29,11 +29,11 @@ from mailer.db import Base, UTCDateTime, make_engine, utcnow
 from mailer.editors.models import ApiToken, Editor
 from mailer.events import Event
 from mailer.issues.models import Issue
-from mailer.mail.links import LEGACY_LINK_WINDOW, opens, subscription_for
 from mailer.migrate import alembic_config, upgrade
 from mailer.runtime import Runtime
 from mailer.sending.models import Delivery
 from mailer.subscribers.erasure import is_suppressed, suppress_address
+from mailer.subscribers.links import LEGACY_LINK_WINDOW, opens, subscription_for
 from mailer.subscribers.models import Consent, Subscriber, Subscription
 from mailer.subscribers.subscriptions import default_newsletter
 from mailer.tokens import LinkToken, Purpose

@@ -6,8 +6,8 @@ from __future__ import annotations
 from flask import render_template
 from sqlalchemy.orm import Session
 
-from mailer.mail.links import names_another_row, subscription_for
 from mailer.runtime import runtime
+from mailer.subscribers.links import names_another_row, subscription_for
 from mailer.subscribers.models import Subscription
 from mailer.tokens import ExpiredToken, InvalidToken, Purpose
 

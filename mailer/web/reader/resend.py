@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
-from mailer.mail.links import names_another_row
 from mailer.runtime import runtime
+from mailer.subscribers.links import names_another_row
 from mailer.subscribers.subscriptions import request_new_confirmation
 from mailer.tokens import InvalidToken, Purpose
 from mailer.web.reader.limits import per_ip_post_limit

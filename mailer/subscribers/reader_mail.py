@@ -1,0 +1,37 @@
+"""A one-off mail to one reader (confirmation, data export): their language, their name
+and their signed personal links."""
+
+from __future__ import annotations
+
+from mailer.config import Settings
+from mailer.mail.links import personal_link
+from mailer.mail.templates import render_email
+from mailer.mail.transactional import send_rendered
+from mailer.subscribers.models import Subscription
+from mailer.tokens import Purpose, Tokens
+
+
+def mail_reader(
+    settings: Settings,
+    tokens: Tokens,
+    subscription: Subscription,
+    template: str,
+    links: dict[str, Purpose],
+) -> None:
+    """A mail to one reader in their language, with their signed links (each template
+    variable in ``links`` gets the link for its purpose) and always the preferences link."""
+    subscriber = subscription.subscriber
+    urls = {
+        name: personal_link(settings, tokens, purpose, subscription.id, subscription.link_secret)
+        for name, purpose in {**links, "preferences_url": Purpose.PREFERENCES}.items()
+    }
+    rendered = render_email(
+        template,
+        subscriber.language,
+        name=subscriber.name,
+        newsletter_name=subscription.newsletter.name,
+        **urls,
+    )
+    send_rendered(
+        settings, rendered, subscription.newsletter.name, [(subscriber.name, subscriber.email)]
+    )
