@@ -17,6 +17,9 @@ from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any
 
+from mailer.origins import normalise_origin
+from mailer.outbound.policy import policy_networks
+
 ROOT = Path(__file__).resolve().parent.parent
 SMTP_SECURITY_CHOICES = ("none", "starttls", "tls")
 DEV_OUTBOX_PORT = 8025
@@ -248,8 +251,6 @@ def _load_dkim() -> tuple[str, str, bytes, str]:
 
 
 def _load_allowed_origins() -> tuple[str, ...]:
-    from mailer.origins import normalise_origin
-
     origins: list[str] = []
     for raw in _env("ALLOWED_ORIGINS").split(","):
         if not raw.strip():
@@ -294,8 +295,6 @@ def _load_reader_protection() -> tuple[int, float, str, int]:
 
 def _load_outbound_fetch() -> tuple[bool, tuple[IPv4Network | IPv6Network, ...], float]:
     """(allow private addresses, networks allowed anyway, deadline of one fetch)."""
-    from mailer.outbound_http import policy_networks
-
     allow = _env("FEED_ALLOW_PRIVATE", "false").lower()
     if allow not in ("true", "false", "1", "0", "yes", "no"):
         raise ConfigError(f"MAILER_FEED_ALLOW_PRIVATE must be true or false, not {allow!r}")

@@ -100,7 +100,7 @@ def test_env(
         # time (test_abuse.py) raise it on rt.settings.
         "MAILER_MIN_FILL_SECONDS": "0",
         # Every test feed is served on loopback; tests of the address rule turn this off
-        # on their own settings (tests/test_outbound_http.py).
+        # on their own settings (tests/test_outbound.py).
         "MAILER_FEED_ALLOW_PRIVATE": "true",
     }
     saved = {k: os.environ.get(k) for k in env}

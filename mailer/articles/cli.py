@@ -16,7 +16,7 @@ from mailer.cli_output import fail
 from mailer.cli_output import fail as _fail
 from mailer.errors import ValidationFailed
 from mailer.i18n import gettext
-from mailer.outbound_http import PRIVATE
+from mailer.outbound.policy import PRIVATE
 from mailer.runtime import runtime
 
 

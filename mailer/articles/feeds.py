@@ -23,13 +23,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from mailer import outbound_http
 from mailer.articles.models import Article, Feed
 from mailer.config import Settings
 from mailer.db import utcnow
 from mailer.events import record_event
 from mailer.mail.links import URL_LENGTH, web_url
-from mailer.outbound_http import Fetched, FetchError, TooLarge
+from mailer.outbound import http as outbound_http
+from mailer.outbound import policy as outbound_policy
+from mailer.outbound.http import Fetched
+from mailer.outbound.policy import FetchError, TooLarge
 
 MAX_FEED_BYTES = 5 * 1024 * 1024
 SUMMARY_LENGTH = 400
@@ -37,7 +39,7 @@ CAPTION_LENGTH = 1000
 ALT_LENGTH = 500
 STORE_FAILED = "the articles could not be stored (database error)"
 POLL_FAILED = "polling failed (internal error); see the log"
-USER_AGENT = outbound_http.USER_AGENT
+USER_AGENT = outbound_policy.USER_AGENT
 
 # Text a CMS puts where it hides things from us; it means nothing in a digest.
 BOILERPLATE = [
@@ -285,7 +287,7 @@ def fetch(
         headers["If-Modified-Since"] = last_modified
     try:
         response = outbound_http.fetch(
-            url, outbound_http.policy_for(settings), headers=headers, max_bytes=MAX_FEED_BYTES
+            url, outbound_policy.policy_for(settings), headers=headers, max_bytes=MAX_FEED_BYTES
         )
     except TooLarge as exc:
         raise FeedError(f"{url} is larger than {exc.limit // (1024 * 1024)} MB") from exc
@@ -339,7 +341,7 @@ def _fits(value: str | None, column: str) -> str | None:
 def import_feed(session: Session, settings: Settings, url: str) -> ImportResult:
     """Fetch and store one feed. On FeedError nothing is stored but the error on the feed row."""
     if web_url(url) != url:
-        raise FeedError(f"cannot fetch {url[:URL_LENGTH]}: {outbound_http.NOT_A_URL}")
+        raise FeedError(f"cannot fetch {url[:URL_LENGTH]}: {outbound_policy.NOT_A_URL}")
     feed = session.scalar(select(Feed).where(Feed.url == url))
     if feed is None:
         feed = Feed(url=url)

@@ -23,7 +23,7 @@ from mailer.config import Settings
 from mailer.db import Database
 from mailer.errors import NotFound, ValidationFailed
 from mailer.events import record_event
-from mailer.outbound_http import FetchError, Refused, check_url, policy_for
+from mailer.outbound.policy import FetchError, Refused, check_url, policy_for
 
 NOT_A_URL = "Skriv en fullstendig adresse som begynner med http:// eller https://."
 TOO_LONG = "Adressen er for lang."

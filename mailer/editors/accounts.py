@@ -14,7 +14,7 @@ from mailer.editors.api_tokens import revoke_all
 from mailer.editors.models import Editor
 from mailer.errors import ValidationFailed
 from mailer.events import record_event
-from mailer.subscribers.subscriptions import normalise_email
+from mailer.subscribers.addresses import normalise_email
 
 ROLES = ("admin", "editor")
 MIN_PASSWORD = 10

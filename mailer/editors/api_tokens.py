@@ -18,7 +18,7 @@ from mailer.db import utcnow
 from mailer.editors.models import ApiToken, Editor
 from mailer.errors import ValidationFailed
 from mailer.events import record_event
-from mailer.subscribers.subscriptions import normalise_email
+from mailer.subscribers.addresses import normalise_email
 
 PREFIX = "mlr_"
 LAST_USED_PRECISION = timedelta(minutes=1)

@@ -16,7 +16,7 @@ from mailer.editors.accounts import create_editor, disable_editor, enable_editor
 from mailer.editors.models import Editor
 from mailer.errors import ValidationFailed
 from mailer.runtime import runtime
-from mailer.subscribers.subscriptions import normalise_email
+from mailer.subscribers.addresses import normalise_email
 
 
 @click.group("editor", cls=AppGroup, help="Editor accounts.")

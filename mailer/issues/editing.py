@@ -19,7 +19,7 @@ from mailer.issues.drafting import default_subject, issue_month
 from mailer.issues.models import Issue, IssueArticle
 from mailer.issues.states import IssueStatus
 from mailer.sending.ledger import IssueNotFound
-from mailer.subscribers.subscriptions import has_control_characters
+from mailer.subscribers.addresses import has_control_characters
 
 EDITABLE = (IssueStatus.DRAFT, IssueStatus.SCHEDULED)
 MAX_SUBJECT = 300

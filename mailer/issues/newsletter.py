@@ -22,7 +22,8 @@ from mailer.config import Settings
 from mailer.db import Database
 from mailer.errors import ValidationFailed
 from mailer.i18n import LANGUAGES, gettext
-from mailer.subscribers.subscriptions import default_newsletter, has_control_characters
+from mailer.subscribers.addresses import has_control_characters
+from mailer.subscribers.subscriptions import default_newsletter
 
 MAX_NAME = 200
 MAX_TOPIC = 60

@@ -15,8 +15,9 @@ from mailer.sending.batch import compiled_digest, personal_copy
 from mailer.sending.claims import Recipient
 from mailer.sending.ledger import get_issue
 from mailer.sending.models import Delivery
+from mailer.subscribers.addresses import normalise_email
 from mailer.subscribers.models import Subscriber, Subscription
-from mailer.subscribers.subscriptions import default_newsletter, normalise_email
+from mailer.subscribers.subscriptions import default_newsletter
 from mailer.tokens import Tokens
 
 

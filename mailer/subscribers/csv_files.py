@@ -14,15 +14,11 @@ from sqlalchemy.orm import Session
 
 from mailer.csv_cells import restore
 from mailer.errors import ValidationFailed
+from mailer.subscribers.consent import RequestContext
 from mailer.subscribers.models import Subscriber, Subscription
 from mailer.subscribers.states import LEFT, SubscriptionStatus
-from mailer.subscribers.subscriptions import (
-    RequestContext,
-    SignupRequest,
-    confirm,
-    parse_signup,
-    subscribe,
-)
+from mailer.subscribers.subscriptions import SignupRequest, confirm, parse_signup, subscribe
+from mailer.subscribers.suppression import is_suppressed
 
 EXPORT_COLUMNS = ("email", "name", "language", "status", "topics", "created_at", "confirmed_at")
 
@@ -171,8 +167,6 @@ def import_csv(
     An address seen earlier in the file is skipped as a duplicate, and one on the
     suppression list (with ``secret_keys``) is never imported.
     """
-    from mailer.subscribers.erasure import is_suppressed
-
     report = ImportReport()
     reader = csv.DictReader(io.StringIO(text))
     try:

@@ -16,9 +16,10 @@ from mailer.paging import Page
 from mailer.reports.stats import SUBSCRIPTION_STATES
 from mailer.sending.models import Delivery
 from mailer.subscribers import erasure as gdpr
+from mailer.subscribers.consent import RequestContext
 from mailer.subscribers.models import Consent, Subscriber, Subscription
 from mailer.subscribers.states import SubscriptionStatus, can_become
-from mailer.subscribers.subscriptions import RequestContext, unsubscribe
+from mailer.subscribers.subscriptions import unsubscribe
 
 PER_PAGE = 50
 MAX_QUERY = 200

@@ -12,7 +12,7 @@ from markupsafe import escape
 
 from mailer.i18n import gettext
 from mailer.subscribers.abuse import EMBED_FIELD, HONEYPOT_FIELD
-from mailer.subscribers.subscriptions import CONSENT_TEXTS, CONSENT_VERSION
+from mailer.subscribers.consent import CONSENT_TEXTS, CONSENT_VERSION
 
 # Inline, because the snippet lives on a page without our stylesheet.
 HIDDEN_STYLE = "position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden"

@@ -1,4 +1,4 @@
-"""Erasure (GDPR art. 17) and the suppression list of keyed hashes.
+"""Erasure (GDPR art. 17) and the data export of one reader.
 
 An erased reader leaves nothing that names them: the subscriber row, their
 subscriptions, consent records and deliveries are deleted. Only an HMAC of
@@ -8,15 +8,11 @@ list cannot put them back, while the address itself cannot be read back out.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import delete, inspect, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailer.db import utcnow
@@ -24,8 +20,9 @@ from mailer.errors import NotFound
 from mailer.events import Event, record_event
 from mailer.issues.models import Issue, Newsletter
 from mailer.sending.models import Delivery
-from mailer.subscribers.models import Consent, Subscriber, Subscription, Suppression
-from mailer.subscribers.subscriptions import RequestContext, normalise_email
+from mailer.subscribers.consent import RequestContext
+from mailer.subscribers.models import Consent, Subscriber, Subscription
+from mailer.subscribers.suppression import suppress_address
 
 REASON_ERASED = "erased"
 REASON_SUPPRESSED = "suppressed"
@@ -33,42 +30,6 @@ REASON_SUPPRESSED = "suppressed"
 
 class SubscriberNotFound(NotFound):
     pass
-
-
-def suppression_hash(email: str, secret_key: str) -> str:
-    """HMAC-SHA256 of the normalised address, keyed with the service's first secret key."""
-    address = normalise_email(email, "en")
-    return hmac.new(secret_key.encode("utf-8"), address.encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-def is_suppressed(session: Session, email: str, secret_keys: Iterable[str]) -> bool:
-    """True when the address is on the list; every key is tried, so a rotated key still counts."""
-    hashes = [suppression_hash(email, key) for key in secret_keys]
-    return (
-        session.scalar(select(Suppression.id).where(Suppression.email_hash.in_(hashes)).limit(1))
-        is not None
-    )
-
-
-def suppress_address(session: Session, email: str, secret_key: str, reason: str) -> str:
-    """Put the address on the suppression list (idempotent); returns its hash."""
-    digest = suppression_hash(email, secret_key)
-    if session.scalar(select(Suppression.id).where(Suppression.email_hash == digest)) is None:
-        try:
-            with session.begin_nested():
-                session.add(Suppression(email_hash=digest, reason=reason))
-        except IntegrityError:
-            pass  # added by another request a moment ago
-    return digest
-
-
-def lift_suppression(session: Session, email: str, secret_keys: Iterable[str]) -> bool:
-    """Take the address off the list (its hash under every key); True if it was on it.
-
-    Only for a reader who signed up anew and confirmed through double opt-in."""
-    hashes = [suppression_hash(email, key) for key in secret_keys]
-    removed = session.execute(delete(Suppression).where(Suppression.email_hash.in_(hashes)))
-    return bool(removed.rowcount)  # type: ignore[attr-defined]
 
 
 def delete_subscriptions(session: Session, subscription_ids: list[int]) -> None:

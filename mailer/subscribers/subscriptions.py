@@ -7,14 +7,12 @@ never something the caller could show.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import event, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,16 +22,18 @@ from mailer.events import Event, record_event
 from mailer.i18n import LANGUAGES, gettext
 from mailer.issues.models import Newsletter
 from mailer.queue import enqueue
-from mailer.subscribers.models import Consent, Subscriber, Subscription
+from mailer.subscribers.addresses import has_control_characters, mailbox, normalise_email
+from mailer.subscribers.consent import (
+    CONSENT_TEXT,
+    CONSENT_TEXTS,
+    CONSENT_VERSION,
+    RequestContext,
+    record_consent,
+)
+from mailer.subscribers.models import Subscriber, Subscription
 from mailer.subscribers.states import LEFT, SubscriptionStatus, can_become
+from mailer.subscribers.suppression import lift_suppression
 
-CONSENT_VERSION = "2026-11"
-CONSENT_TEXT = "Ja, send meg nyhetsbrevet. Jeg kan melde meg av når som helst."
-# Every wording a form may still show, by version (Norwegian; gettext gives the English).
-# A form carries the version it showed; keep old versions here while old copies of the
-# embed snippet may still be out there, so the record says what the reader really saw.
-CONSENT_TEXTS: dict[str, str] = {CONSENT_VERSION: CONSENT_TEXT}
-MAX_EMAIL_INPUT = 320
 MAX_NAME = 200
 CONFIRMATION_RESEND_INTERVAL = timedelta(hours=1)
 # One address signed up more often than this within the hour (a script, or someone
@@ -52,46 +52,11 @@ class SignupRequest:
     consent_version: str = CONSENT_VERSION
 
 
-@dataclass(frozen=True)
-class RequestContext:
-    ip: str = ""
-    user_agent: str = ""
-    channel: str = "web"
-
-
 @dataclass
 class SignupOutcome:
     subscription_id: int
     send_confirmation: bool
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def has_control_characters(value: str) -> bool:
-    return any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in value)
-
-
-def normalise_email(raw: str, language: str = "nb") -> str:
-    """Validated, lower-cased, with an IDN domain in punycode; raises ValidationFailed."""
-    message = gettext("E-postadressen er ikke gyldig", language)
-    if not raw.strip():
-        raise ValidationFailed({"email": gettext("Skriv inn en e-postadresse.", language)})
-    if len(raw) > MAX_EMAIL_INPUT or has_control_characters(raw):
-        raise ValidationFailed({"email": message})
-    try:
-        info = validate_email(raw.strip(), check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError as exc:
-        # email-validator explains in English; a Norwegian page keeps to Norwegian.
-        detail = f"{message}: {exc}" if language == "en" else f"{message}."
-        raise ValidationFailed({"email": detail}) from exc
-    ascii_email = info.ascii_email or info.normalized
-    return ascii_email.lower()
-
-
-def mailbox(email: str) -> str:
-    """The mailbox a normalised (lower-case) address reaches: without its sub-address tag,
-    so ``bomb+1@x`` and ``bomb+2@x`` are both ``bomb@x``."""
-    local, _, domain = email.rpartition("@")
-    return f"{local.split('+', 1)[0] or local}@{domain}"
 
 
 def _like_literal(text: str) -> str:
@@ -192,41 +157,6 @@ def default_newsletter(session: Session) -> Newsletter:
     return newsletter
 
 
-class ConsentLogIsAppendOnly(RuntimeError):
-    """A consent record was changed or deleted one by one: the log only grows.
-
-    (Erasure and the clean-up of unconfirmed signups delete a reader's records
-    wholesale, with bulk DELETE statements, as the law asks; nothing edits them.)"""
-
-
-@event.listens_for(Session, "before_flush")
-def _consent_log_is_append_only(session: Session, _context: Any, _instances: Any) -> None:
-    for row in (*session.dirty, *session.deleted):
-        if isinstance(row, Consent) and (row in session.deleted or session.is_modified(row)):
-            raise ConsentLogIsAppendOnly(f"consent record {row.id} cannot be changed")
-
-
-def _consent(
-    session: Session,
-    subscription: Subscription,
-    action: str,
-    ctx: RequestContext,
-    text: str = "",
-    version: str = CONSENT_VERSION,
-) -> None:
-    session.add(
-        Consent(
-            subscription_id=subscription.id,
-            action=action,
-            text=text,
-            text_version=version if text else "",
-            channel=ctx.channel,
-            ip=ctx.ip[:64],
-            user_agent=ctx.user_agent[:400],
-        )
-    )
-
-
 def _subscriber_for(session: Session, request: SignupRequest) -> Subscriber:
     subscriber = session.scalar(select(Subscriber).where(Subscriber.email == request.email))
     if subscriber is not None:
@@ -292,7 +222,9 @@ def subscribe(
     # address, and the reader's own choices (name, language, topics) from the signup that
     # the confirmation mail answers must stand. Once confirmed, the preferences link in
     # every mail is where they change them.
-    _consent(session, subscription, "signup", ctx, request.consent_text, request.consent_version)
+    record_consent(
+        session, subscription, "signup", ctx, request.consent_text, request.consent_version
+    )
     record_event(session, "signup", subscription_id=subscription.id, data={"channel": ctx.channel})
     # One confirmation an hour per mailbox, whatever the tag: bomb+1@, bomb+2@, … reach the
     # same inbox.
@@ -341,12 +273,10 @@ def confirm(
         subscription.status = SubscriptionStatus.ACTIVE
         subscription.confirmed_at = utcnow()
         subscription.unsubscribed_at = None
-        _consent(session, subscription, "confirm", ctx)
+        record_consent(session, subscription, "confirm", ctx)
         record_event(session, "confirm", subscription_id=subscription.id)
         keys = tuple(secret_keys)
         if keys:
-            from mailer.subscribers.erasure import lift_suppression
-
             if lift_suppression(session, subscription.subscriber.email, keys):
                 record_event(session, "suppression.lifted", subscription_id=subscription.id)
     return subscription
@@ -377,42 +307,8 @@ def unsubscribe(session: Session, subscription_id: int, ctx: RequestContext) -> 
     if can_become(subscription.status, SubscriptionStatus.UNSUBSCRIBED):
         subscription.status = SubscriptionStatus.UNSUBSCRIBED
         subscription.unsubscribed_at = utcnow()
-        _consent(session, subscription, "unsubscribe", ctx)
+        record_consent(session, subscription, "unsubscribe", ctx)
         record_event(
             session, "unsubscribe", subscription_id=subscription.id, data={"channel": ctx.channel}
         )
-    return subscription
-
-
-@dataclass(frozen=True)
-class Preferences:
-    name: str
-    language: str
-    topics: tuple[str, ...]
-
-
-def parse_preferences(data: dict[str, Any], allowed_topics: tuple[str, ...]) -> Preferences:
-    """The same field rules as signup, without email and consent."""
-    probe = {**data, "email": "probe@example.org", "consent": "on", "consent_version": ""}
-    signup = parse_signup(probe, allowed_topics)
-    return Preferences(name=signup.name, language=signup.language, topics=signup.topics)
-
-
-def update_preferences(
-    session: Session, subscription_id: int, prefs: Preferences, ctx: RequestContext
-) -> Subscription:
-    subscription = session.get(Subscription, subscription_id)
-    if subscription is None:
-        raise SubscriptionNotFound("no such subscription")
-    subscriber = subscription.subscriber
-    subscriber.name = prefs.name
-    subscriber.language = prefs.language
-    subscription.topics = list(prefs.topics)
-    _consent(session, subscription, "preferences", ctx)
-    record_event(
-        session,
-        "preferences",
-        subscription_id=subscription.id,
-        data={"topics": list(prefs.topics), "language": prefs.language},
-    )
     return subscription

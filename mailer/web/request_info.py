@@ -6,7 +6,7 @@ from flask import request
 from werkzeug.exceptions import HTTPException
 
 from mailer.i18n import LANGUAGES, normalise_language
-from mailer.subscribers.subscriptions import RequestContext
+from mailer.subscribers.consent import RequestContext
 
 
 def page_language() -> str:

@@ -18,9 +18,10 @@ from mailer.issues.models import Issue
 from mailer.sending import ledger
 from mailer.sending.models import Delivery
 from mailer.sending.states import DeliveryStatus
-from mailer.subscribers.erasure import suppression_hash
+from mailer.subscribers.consent import RequestContext
 from mailer.subscribers.models import Consent, Subscriber, Subscription, Suppression
-from mailer.subscribers.subscriptions import RequestContext, unsubscribe
+from mailer.subscribers.subscriptions import unsubscribe
+from mailer.subscribers.suppression import suppression_hash
 from mailer.web.limits import limiter
 from tests.conftest import SECRET, screenshot_path
 from tests.harness import factories

@@ -26,6 +26,7 @@ from mailer.sending import ledger
 from mailer.sending.models import Delivery
 from mailer.sending.redelivery import resend_failed
 from mailer.sending.states import DeliveryStatus
+from mailer.subscribers.consent import RequestContext
 from mailer.subscribers.csv_files import (
     check_mapping,
     decode_upload,
@@ -33,9 +34,9 @@ from mailer.subscribers.csv_files import (
     preview_csv,
 )
 from mailer.subscribers.directory import Filters, parse_filters, search
-from mailer.subscribers.erasure import erase_subscriber, is_suppressed, suppression_hash
+from mailer.subscribers.erasure import erase_subscriber
 from mailer.subscribers.models import Consent, Subscriber, Subscription, Suppression
-from mailer.subscribers.subscriptions import RequestContext
+from mailer.subscribers.suppression import is_suppressed, suppression_hash
 from tests.conftest import SECRET
 from tests.harness import factories
 from tests.harness.feeds import default_items, rss
@@ -419,7 +420,7 @@ def test_import_with_a_mapping_reports_bad_rows_and_duplicates_and_keeps_the_sou
 
 def test_import_to_confirm_leaves_rows_pending_and_skips_suppressed_and_former(session):
     gone = factories.subscription(session, "borte@example.no", status="unsubscribed")
-    from mailer.subscribers.erasure import suppress_address
+    from mailer.subscribers.suppression import suppress_address
 
     suppress_address(session, "sperret@example.no", SECRET, "suppressed")
     session.commit()

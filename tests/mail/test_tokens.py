@@ -9,8 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailer.events import Event
+from mailer.subscribers.consent import RequestContext
 from mailer.subscribers.models import Consent, Subscription
-from mailer.subscribers.subscriptions import RequestContext, SignupRequest, confirm, subscribe
+from mailer.subscribers.subscriptions import SignupRequest, confirm, subscribe
 from mailer.tokens import CONFIRM_MAX_AGE, ExpiredToken, InvalidToken, Purpose, Tokens
 from tests.harness.reader import link_token
 

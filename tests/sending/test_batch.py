@@ -14,7 +14,8 @@ from mailer.issues.models import Issue
 from mailer.sending import batch as sending
 from mailer.sending import ledger
 from mailer.sending.models import Delivery
-from mailer.subscribers.subscriptions import RequestContext, unsubscribe
+from mailer.subscribers.consent import RequestContext
+from mailer.subscribers.subscriptions import unsubscribe
 from tests.harness import factories
 from tests.harness.servers import free_port
 

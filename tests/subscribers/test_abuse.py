@@ -11,11 +11,9 @@ from sqlalchemy import select
 
 from mailer.db import utcnow
 from mailer.subscribers.abuse import filled_too_fast, form_age, honeypot_filled, make_form_stamp
+from mailer.subscribers.consent import RequestContext
 from mailer.subscribers.models import Consent
-from mailer.subscribers.subscriptions import (
-    MAX_SIGNUPS_PER_ADDRESS,
-    RequestContext,
-)
+from mailer.subscribers.subscriptions import MAX_SIGNUPS_PER_ADDRESS
 from mailer.tokens import Purpose
 from tests.harness.reader import (
     SITE,

@@ -13,8 +13,9 @@ from mailer.config import ConfigError, load_settings
 from mailer.db import utcnow
 from mailer.events import Event
 from mailer.subscribers.cleanup import delete_stale_pending
+from mailer.subscribers.consent import RequestContext
 from mailer.subscribers.models import Consent, Subscriber, Subscription
-from mailer.subscribers.subscriptions import RequestContext, SignupRequest, subscribe, unsubscribe
+from mailer.subscribers.subscriptions import SignupRequest, subscribe, unsubscribe
 from mailer.tokens import Purpose
 from tests.harness import factories
 from tests.harness.reader import (

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from mailer.subscribers.consent import ConsentLogIsAppendOnly
 from mailer.subscribers.models import Consent
-from mailer.subscribers.subscriptions import ConsentLogIsAppendOnly
 from mailer.tokens import Purpose
 from tests.harness import factories
 from tests.harness.reader import (

@@ -4,10 +4,10 @@ whatever the database knows about the address."""
 from __future__ import annotations
 
 from mailer.db import utcnow
+from mailer.subscribers.consent import RequestContext
 from mailer.subscribers.erasure import erase_subscriber
 from mailer.subscribers.subscriptions import (
     MAX_SIGNUPS_PER_ADDRESS,
-    RequestContext,
     SignupRequest,
     subscribe,
     unsubscribe,

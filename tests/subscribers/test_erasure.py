@@ -18,17 +18,13 @@ from mailer.events import Event
 from mailer.issues.models import Issue
 from mailer.sending.models import Delivery
 from mailer.sending.states import DeliveryStatus
-from mailer.subscribers.erasure import erase_subscriber, is_suppressed
+from mailer.subscribers.consent import RequestContext
+from mailer.subscribers.erasure import erase_subscriber
 from mailer.subscribers.export import request_export
 from mailer.subscribers.models import Consent, Subscriber, Suppression
-from mailer.subscribers.subscriptions import (
-    Preferences,
-    RequestContext,
-    SignupRequest,
-    confirm,
-    subscribe,
-    update_preferences,
-)
+from mailer.subscribers.preferences import Preferences, update_preferences
+from mailer.subscribers.subscriptions import SignupRequest, confirm, subscribe
+from mailer.subscribers.suppression import is_suppressed
 from mailer.tokens import Purpose
 from tests.harness import factories
 from tests.harness.reader import (
@@ -331,7 +327,7 @@ def test_after_erasure_a_new_signup_works_and_lifts_the_suppression(
 
 
 def test_confirm_without_keys_leaves_the_list_alone(session, rt):
-    from mailer.subscribers.erasure import suppress_address
+    from mailer.subscribers.suppression import suppress_address
 
     subscription = factories.subscription(session, EMAIL, status="pending")
     suppress_address(session, EMAIL, rt.settings.secret_keys[0], "suppressed")

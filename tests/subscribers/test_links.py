@@ -32,10 +32,10 @@ from mailer.issues.models import Issue
 from mailer.migrate import alembic_config, upgrade
 from mailer.runtime import Runtime
 from mailer.sending.models import Delivery
-from mailer.subscribers.erasure import is_suppressed, suppress_address
 from mailer.subscribers.links import LEGACY_LINK_WINDOW, opens, subscription_for
 from mailer.subscribers.models import Consent, Subscriber, Subscription
 from mailer.subscribers.subscriptions import default_newsletter
+from mailer.subscribers.suppression import is_suppressed, suppress_address
 from mailer.tokens import LinkToken, Purpose
 from tests.conftest import _drop_postgres_database, _postgres_database
 from tests.harness import factories

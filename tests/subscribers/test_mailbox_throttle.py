@@ -9,13 +9,13 @@ import pytest
 from sqlalchemy import select, update
 
 from mailer.db import utcnow
+from mailer.subscribers.addresses import mailbox
+from mailer.subscribers.consent import RequestContext
 from mailer.subscribers.models import Subscriber, Subscription
 from mailer.subscribers.subscriptions import (
     CONFIRMATION_RESEND_INTERVAL,
-    RequestContext,
     SignupRequest,
     confirm,
-    mailbox,
     request_new_confirmation,
     subscribe,
     unsubscribe,

@@ -10,11 +10,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailer.db import utcnow
+from mailer.subscribers.consent import CONSENT_TEXT, RequestContext
 from mailer.subscribers.models import Consent, Subscriber, Subscription
 from mailer.subscribers.subscriptions import (
     CONFIRMATION_RESEND_INTERVAL,
-    CONSENT_TEXT,
-    RequestContext,
     SignupRequest,
     confirm,
     subscribe,

@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from mailer.i18n import LANGUAGES
+from mailer.subscribers.addresses import has_control_characters, normalise_email
 from mailer.subscribers.models import Consent, Subscriber, Subscription
-from mailer.subscribers.subscriptions import MAX_NAME, has_control_characters, normalise_email
+from mailer.subscribers.subscriptions import MAX_NAME
 from mailer.tokens import Purpose
 from mailer.web.limits import limiter
 from tests.harness import factories

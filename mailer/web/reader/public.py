@@ -9,13 +9,9 @@ from mailer.errors import ValidationFailed
 from mailer.issues.newsletter import current_topics, offered_topics
 from mailer.runtime import runtime
 from mailer.subscribers.models import Subscription
+from mailer.subscribers.preferences import parse_preferences, update_preferences
 from mailer.subscribers.states import SubscriptionStatus
-from mailer.subscribers.subscriptions import (
-    confirm,
-    parse_preferences,
-    unsubscribe,
-    update_preferences,
-)
+from mailer.subscribers.subscriptions import confirm, unsubscribe
 from mailer.tokens import Purpose
 from mailer.web.csrf import csrf
 from mailer.web.reader import signup_form

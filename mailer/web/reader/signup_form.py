@@ -29,7 +29,8 @@ from mailer.subscribers.abuse import (
     honeypot_filled,
     make_form_stamp,
 )
-from mailer.subscribers.subscriptions import CONSENT_TEXT, CONSENT_VERSION, parse_signup, subscribe
+from mailer.subscribers.consent import CONSENT_TEXT, CONSENT_VERSION
+from mailer.subscribers.subscriptions import parse_signup, subscribe
 from mailer.web.csrf import csrf
 from mailer.web.request_info import page_language, request_context
 

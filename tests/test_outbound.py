@@ -21,12 +21,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from mailer import outbound_http
 from mailer.articles import registry as feed_registry
 from mailer.articles.feeds import FeedError, import_feed
 from mailer.articles.models import Article, Feed
 from mailer.errors import ValidationFailed
-from mailer.outbound_http import (
+from mailer.outbound import http as outbound_http
+from mailer.outbound import policy as outbound_policy
+from mailer.outbound.policy import (
     FetchError,
     FetchPolicy,
     Refused,
@@ -40,7 +41,7 @@ from tests.harness.reader import configure
 from tests.harness.servers import FeedServer, LocalHTTPServer, QuietHandler, free_port
 
 INSIDE = FetchPolicy()  # the production default: nothing inside
-PRIVATE = outbound_http.PRIVATE
+PRIVATE = outbound_policy.PRIVATE
 
 
 # --- the address rule, pure ----------------------------------------------------------------
@@ -140,7 +141,7 @@ PUBLIC = [
 def test_inside_addresses_are_refused_in_every_form(host):
     address = numeric_host(host)
     assert address is not None
-    assert not outbound_http.is_public(address)
+    assert not outbound_policy.is_public(address)
     assert not address_allowed(address, INSIDE)
     assert address_allowed(address, FetchPolicy(allow_private=True))
     with pytest.raises(Refused, match=PRIVATE):
@@ -152,10 +153,10 @@ def test_public_addresses_pass(host):
     address = numeric_host(host)
     assert address is not None
     assert address_allowed(address, INSIDE)
-    assert checked_address(host, 80, INSIDE, _no_dns) == outbound_http._plain(address)
+    assert checked_address(host, 80, INSIDE, _no_dns) == outbound_policy._plain(address)
 
 
-def _no_dns(host: str, port: int) -> list[outbound_http.IPAddress]:
+def _no_dns(host: str, port: int) -> list[outbound_policy.IPAddress]:
     raise AssertionError(f"a number needs no DNS lookup, but {host} was looked up")
 
 
@@ -163,7 +164,7 @@ def _answers(*addresses: str):  # type: ignore[no-untyped-def]
     """A resolver that gives these answers and counts its calls."""
     calls: list[tuple[str, int]] = []
 
-    def resolve(host: str, port: int) -> list[outbound_http.IPAddress]:
+    def resolve(host: str, port: int) -> list[outbound_policy.IPAddress]:
         calls.append((host, port))
         return [ipaddress.ip_address(a) for a in addresses]
 
@@ -181,19 +182,19 @@ def test_a_name_is_refused_when_any_of_its_answers_is_inside():
 
 
 def test_a_name_that_does_not_resolve_is_host_not_found():
-    def fail(host: str, port: int) -> list[outbound_http.IPAddress]:
+    def fail(host: str, port: int) -> list[outbound_policy.IPAddress]:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
     with pytest.raises(FetchError) as caught:
         checked_address("ukjent.example.no", 443, INSIDE, fail)
     assert not isinstance(caught.value, Refused)
-    assert str(caught.value) == outbound_http.NOT_FOUND
-    with pytest.raises(FetchError, match=outbound_http.NOT_FOUND):
+    assert str(caught.value) == outbound_policy.NOT_FOUND
+    with pytest.raises(FetchError, match=outbound_policy.NOT_FOUND):
         checked_address("tom.example.no", 443, INSIDE, _answers())
 
 
 def test_allowed_networks_lift_the_rule_for_those_networks_only():
-    policy = FetchPolicy(allowed_networks=outbound_http.policy_networks("127.0.0.2/32, fd00::/8"))
+    policy = FetchPolicy(allowed_networks=outbound_policy.policy_networks("127.0.0.2/32, fd00::/8"))
     assert address_allowed(ipaddress.ip_address("127.0.0.2"), policy)
     assert address_allowed(ipaddress.ip_address("::ffff:127.0.0.2"), policy)
     assert address_allowed(ipaddress.ip_address("fd00::5"), policy)
@@ -201,7 +202,7 @@ def test_allowed_networks_lift_the_rule_for_those_networks_only():
     assert not address_allowed(ipaddress.ip_address("10.0.0.1"), policy)
     assert not address_allowed(ipaddress.ip_address("fc00::5"), policy)
     with pytest.raises(ValueError, match="not a network"):
-        outbound_http.policy_networks("10.0.0.0/8, intranett")
+        outbound_policy.policy_networks("10.0.0.0/8, intranett")
 
 
 def test_settings_read_the_switches(monkeypatch):
@@ -432,7 +433,7 @@ def test_tls_checks_the_name_while_connecting_to_the_checked_address(tmp_path):
                 resolve=_answers("127.0.0.1"),
                 tls=trusted,
             )
-        assert str(caught.value) == outbound_http.BAD_CERTIFICATE
+        assert str(caught.value) == outbound_policy.BAD_CERTIFICATE
         assert len(server.requests) == 1
     finally:
         server.stop()
@@ -471,7 +472,7 @@ def test_a_service_that_is_not_http_is_named_so_and_its_banner_is_not_echoed(ses
             import_feed(session, rt.settings, url)
     finally:
         banner.stop()
-    assert str(caught.value) == f"cannot fetch {url}: {outbound_http.NOT_HTTP}"
+    assert str(caught.value) == f"cannot fetch {url}: {outbound_policy.NOT_HTTP}"
     assert "SSH" not in str(caught.value)
 
 
@@ -529,7 +530,7 @@ def test_a_trickling_server_ends_in_a_timeout_at_the_deadline(session, rt, monke
         session.commit()
     finally:
         server.stop()
-    assert str(caught.value) == f"cannot fetch {server.url}: {outbound_http.TIMEOUT}"
+    assert str(caught.value) == f"cannot fetch {server.url}: {outbound_policy.TIMEOUT}"
     assert 0 < server.sent < 200  # it was answering, just never finishing
     assert session.scalar(select(Feed.last_error)) == str(caught.value)
     assert session.scalar(select(func.count(Article.id))) == 0
@@ -537,12 +538,14 @@ def test_a_trickling_server_ends_in_a_timeout_at_the_deadline(session, rt, monke
 
 def test_the_deadline_comes_from_the_settings(rt):
     assert (
-        outbound_http.policy_for(rt.settings).deadline_seconds == rt.settings.feed_deadline_seconds
+        outbound_policy.policy_for(rt.settings).deadline_seconds
+        == rt.settings.feed_deadline_seconds
     )
     changed = dataclasses.replace(rt.settings, feed_deadline_seconds=7.0)
-    assert outbound_http.policy_for(changed).deadline_seconds == 7.0
+    assert outbound_policy.policy_for(changed).deadline_seconds == 7.0
     assert (
-        outbound_http.policy_for(changed).read_timeout_seconds == outbound_http.READ_TIMEOUT_SECONDS
+        outbound_policy.policy_for(changed).read_timeout_seconds
+        == outbound_policy.READ_TIMEOUT_SECONDS
     )
 
 
@@ -550,4 +553,4 @@ def test_a_port_nobody_listens_on_is_connection_refused(session, rt):
     url = f"http://127.0.0.1:{free_port()}/feed.xml"
     with pytest.raises(FeedError) as caught:
         import_feed(session, rt.settings, url)
-    assert str(caught.value) == f"cannot fetch {url}: {outbound_http.REFUSED}"
+    assert str(caught.value) == f"cannot fetch {url}: {outbound_policy.REFUSED}"

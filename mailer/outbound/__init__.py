@@ -1,0 +1,1 @@
+"""Outbound HTTP: the address policy and the one guarded fetcher."""

@@ -1,0 +1,52 @@
+"""The suppression list: addresses never to mail again, kept only as keyed hashes (HMAC),
+so an erased reader's address cannot be read back out, while an import or a bounce list
+still cannot put them back."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mailer.subscribers.addresses import normalise_email
+from mailer.subscribers.models import Suppression
+
+
+def suppression_hash(email: str, secret_key: str) -> str:
+    """HMAC-SHA256 of the normalised address, keyed with the service's first secret key."""
+    address = normalise_email(email, "en")
+    return hmac.new(secret_key.encode("utf-8"), address.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def is_suppressed(session: Session, email: str, secret_keys: Iterable[str]) -> bool:
+    """True when the address is on the list; every key is tried, so a rotated key still counts."""
+    hashes = [suppression_hash(email, key) for key in secret_keys]
+    return (
+        session.scalar(select(Suppression.id).where(Suppression.email_hash.in_(hashes)).limit(1))
+        is not None
+    )
+
+
+def suppress_address(session: Session, email: str, secret_key: str, reason: str) -> str:
+    """Put the address on the suppression list (idempotent); returns its hash."""
+    digest = suppression_hash(email, secret_key)
+    if session.scalar(select(Suppression.id).where(Suppression.email_hash == digest)) is None:
+        try:
+            with session.begin_nested():
+                session.add(Suppression(email_hash=digest, reason=reason))
+        except IntegrityError:
+            pass  # added by another request a moment ago
+    return digest
+
+
+def lift_suppression(session: Session, email: str, secret_keys: Iterable[str]) -> bool:
+    """Take the address off the list (its hash under every key); True if it was on it.
+
+    Only for a reader who signed up anew and confirmed through double opt-in."""
+    hashes = [suppression_hash(email, key) for key in secret_keys]
+    removed = session.execute(delete(Suppression).where(Suppression.email_hash.in_(hashes)))
+    return bool(removed.rowcount)  # type: ignore[attr-defined]
