@@ -268,7 +268,7 @@ def _load_allowed_origins() -> tuple[str, ...]:
 
 def _load_reader_protection() -> tuple[int, float, str, int]:
     """(pending days, minimum fill seconds, signup limits, trusted proxies)."""
-    from limits import parse_many
+    from limits import parse_many  # worker memory: the limits library is the web's
 
     try:
         pending_days = int(_env("PENDING_DAYS", "30"))

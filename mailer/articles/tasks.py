@@ -28,6 +28,7 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
 @shared_task(name="mailer.poll_feeds")
 def poll_feeds() -> list[int]:
     """One task per feed: each has its own time limit, and one stuck feed holds up no other."""
+    # Worker memory: the sending processes never load the feed code (feedparser).
     from mailer.articles.registry import feed_ids
 
     with runtime().db.session() as session:
@@ -40,7 +41,7 @@ def poll_feeds() -> list[int]:
 
 @shared_task(name="mailer.poll_feed")
 def poll_feed(feed_id: int) -> None:
-    # Imported here for worker memory: the sending processes never need feedparser.
+    # Worker memory: the sending processes never load the feed code (feedparser).
     from mailer.articles.registry import poll_one
 
     rt = runtime()

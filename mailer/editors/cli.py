@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from mailer.cli_output import fail as _fail
 from mailer.db import utcnow
 from mailer.editors.accounts import create_editor, disable_editor, enable_editor, end_sessions
+from mailer.editors.api_tokens import create_token, revoke_token, tokens_of
 from mailer.editors.models import Editor
 from mailer.errors import ValidationFailed
 from mailer.runtime import runtime
@@ -50,8 +51,6 @@ def editor_create(email: str, role: str, password_stdin: bool) -> None:
     help="Valid this many days (default: until revoked).",
 )
 def editor_token(email: str, expires_days: int | None) -> None:
-    from mailer.editors.api_tokens import create_token
-
     expires_at = utcnow() + timedelta(days=expires_days) if expires_days else None
     with runtime().db.session() as session:
         try:
@@ -114,8 +113,6 @@ def tokens_group() -> None:
 @tokens_group.command("list", help="One line a token: id, editor, created, last used, expires.")
 @click.option("--editor", "email", help="Only this editor's tokens.")
 def tokens_list(email: str | None) -> None:
-    from mailer.editors.api_tokens import tokens_of
-
     def when(value: datetime | None) -> str:
         return value.strftime("%Y-%m-%dT%H:%MZ") if value else "-"
 
@@ -132,8 +129,6 @@ def tokens_list(email: str | None) -> None:
 @tokens_group.command("revoke", help="Revoke an API token by its id (from `tokens list`).")
 @click.argument("token_id", type=int)
 def tokens_revoke(token_id: int) -> None:
-    from mailer.editors.api_tokens import revoke_token
-
     with runtime().db.session() as session:
         if not revoke_token(session, token_id):
             _fail(f"no API token with id {token_id}")

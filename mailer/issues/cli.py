@@ -12,6 +12,8 @@ from flask.cli import AppGroup
 from mailer.cli_output import fail
 from mailer.errors import NotFound, ValidationFailed
 from mailer.issues.drafting import NothingToDraft, draft_issue, issue_subject
+from mailer.issues.previews import NothingToPreview, preview_for, send_test
+from mailer.mail.smtp import SMTPFailure
 from mailer.runtime import runtime
 
 
@@ -37,8 +39,6 @@ def digest_draft() -> None:
 @click.argument("issue_id", type=int)
 @click.option("--as", "address", required=True, help="The subscriber's email address.")
 def digest_preview(issue_id: int, address: str) -> None:
-    from mailer.issues.previews import NothingToPreview, preview_for
-
     rt = runtime()
     with rt.db.session() as session:
         try:
@@ -57,9 +57,6 @@ def digest_preview(issue_id: int, address: str) -> None:
 @click.option("--to", "address", required=True)
 @click.option("--language", type=click.Choice(["nb", "en"]), default=None)
 def digest_test(issue_id: int, address: str, language: str | None) -> None:
-    from mailer.issues.previews import NothingToPreview, send_test
-    from mailer.mail.smtp import SMTPFailure
-
     rt = runtime()
     with rt.db.session() as session:
         try:

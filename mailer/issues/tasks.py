@@ -11,6 +11,9 @@ from celery.schedules import crontab
 
 from mailer.config import Settings
 from mailer.db import utcnow
+from mailer.editors.notifications import notify_editors_draft_ready
+from mailer.issues.monthly import draft_monthly
+from mailer.issues.scheduling import start_due
 from mailer.runtime import runtime
 
 log = logging.getLogger(__name__)
@@ -48,8 +51,6 @@ def start_scheduled() -> None:
 
 
 def start_scheduled_now(now: datetime) -> list[int]:
-    from mailer.issues.scheduling import start_due
-
     with runtime().db.session() as session:
         started = start_due(session, now)
         session.commit()
@@ -58,9 +59,6 @@ def start_scheduled_now(now: datetime) -> list[int]:
 
 @shared_task(name="mailer.monthly_digest")
 def monthly_digest() -> None:
-    from mailer.editors.notifications import notify_editors_draft_ready
-    from mailer.issues.monthly import draft_monthly
-
     rt = runtime()
     with rt.db.session() as session:
         outcome = draft_monthly(session, utcnow(), rt.settings.digest_autosend)

@@ -10,6 +10,8 @@ import click
 from flask.cli import AppGroup, with_appcontext
 
 from mailer.cli_output import fail as _fail
+from mailer.mail.dkim import DkimError, dns_name, dns_record, generate_key, write_private_key
+from mailer.mail.outbox import start_outbox
 from mailer.runtime import runtime
 
 
@@ -29,14 +31,6 @@ def dkim_group() -> None:
     help="Private key file, written with mode 0600 [default: var/dkim_private.pem].",
 )
 def dkim_keygen(selector: str | None, domain: str | None, out: Path | None) -> None:
-
-    from mailer.mail.dkim import (
-        DkimError,
-        dns_name,
-        dns_record,
-        generate_key,
-        write_private_key,
-    )
 
     settings = runtime().settings
     try:
@@ -70,8 +64,6 @@ def dkim_keygen(selector: str | None, domain: str | None, out: Path | None) -> N
 @click.command("outbox", help="Run the dev SMTP outbox (stores mails in var/outbox).")
 @with_appcontext
 def outbox_command() -> None:
-    from mailer.mail.outbox import start_outbox
-
     settings = runtime().settings
     controller = start_outbox(settings.outbox_dir, settings.smtp_host, settings.smtp_port)
     click.echo(

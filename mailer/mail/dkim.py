@@ -184,6 +184,7 @@ class DkimSigner:
             raise DkimError("RFC 6376 §5.4: the From header must be signed")
         self.headers = names
         self._wanted = list(dict.fromkeys(h.lower().encode("ascii") for h in names))
+        # Worker memory: cryptography (OpenSSL) is loaded only where a DKIM key is used.
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -250,6 +251,7 @@ class DkimSigner:
 
 
 def _public_key(public_key: rsa.RSAPublicKey | rsa.RSAPrivateKey | bytes) -> rsa.RSAPublicKey:
+    # Worker memory, as above.
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -268,7 +270,7 @@ def _public_key(public_key: rsa.RSAPublicKey | rsa.RSAPrivateKey | bytes) -> rsa
 
 def txt_value(public_key: rsa.RSAPublicKey | rsa.RSAPrivateKey | bytes) -> str:
     """The TXT record text: ``v=DKIM1; k=rsa; p=<base64 DER SubjectPublicKeyInfo>``."""
-    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives import serialization  # worker memory, as above
 
     der = _public_key(public_key).public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -294,6 +296,7 @@ def generate_key(bits: int = KEY_BITS) -> tuple[bytes, str]:
 
     The PEM is PKCS#1 ("BEGIN RSA PRIVATE KEY"), which OpenDKIM, dkimpy and others read.
     """
+    # Worker memory, as above.
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 

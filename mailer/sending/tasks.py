@@ -100,7 +100,7 @@ def reconcile_now(now: datetime) -> None:
 
 @shared_task(name="mailer.notify_paused")
 def notify_paused(issue_id: int) -> None:
-    from mailer.editors.notifications import notify_editors_paused  # rare: out of memory
+    from mailer.editors.notifications import notify_editors_paused  # worker memory: rare
 
     rt = runtime()
     with rt.db.session() as session:

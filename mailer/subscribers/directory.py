@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from mailer.errors import NotFound, ValidationFailed
 from mailer.events import Event
+from mailer.issues.drafting import issue_subject
 from mailer.issues.models import Issue
 from mailer.paging import Page
 from mailer.reports.stats import SUBSCRIPTION_STATES
@@ -157,8 +158,6 @@ class SubscriberDetail:
 def detail(
     session: Session, subscriber_id: int, language: str, secret_keys: tuple[str, ...]
 ) -> SubscriberDetail:
-    from mailer.issues.drafting import issue_subject
-
     subscriber = session.get(Subscriber, subscriber_id)
     if subscriber is None:
         raise SubscriberNotFound(f"no subscriber with id {subscriber_id}")

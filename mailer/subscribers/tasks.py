@@ -59,7 +59,7 @@ def send_confirmation(subscription_id: int) -> None:
     max_retries=8,
 )
 def send_data_export(subscription_id: int) -> None:
-    from mailer.subscribers.export import send_export_mail  # rare: kept out of worker memory
+    from mailer.subscribers.export import send_export_mail  # worker memory: rare
 
     rt = runtime()
     with rt.db.session() as session:
@@ -69,7 +69,7 @@ def send_data_export(subscription_id: int) -> None:
 @shared_task(name="mailer.cleanup_pending")
 def cleanup_pending() -> None:
     """Delete signups nobody confirmed within MAILER_PENDING_DAYS (beat, nightly)."""
-    from mailer.subscribers.cleanup import delete_stale_pending  # nightly: kept out of memory
+    from mailer.subscribers.cleanup import delete_stale_pending  # worker memory: nightly
 
     rt = runtime()
     with rt.db.session() as session:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from mailer.config import ConfigError, load_settings
+from mailer.web.limits import GUNICORN_WORKERS, check_worker_count, storage_uri
+
 
 def nworkers_changed(server: Any, new_value: int, old_value: int | None) -> None:
-    from mailer.config import ConfigError, load_settings
-    from mailer.web.limits import GUNICORN_WORKERS, check_worker_count, storage_uri
-
     try:
         check_worker_count(new_value, storage_uri(load_settings()))
     except ConfigError as exc:

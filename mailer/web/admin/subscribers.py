@@ -25,6 +25,7 @@ from mailer.subscribers import csv_files as subscriber_csv
 from mailer.subscribers import csv_uploads
 from mailer.subscribers import directory as subscriber_directory
 from mailer.subscribers import erasure as gdpr
+from mailer.subscribers.models import Subscriber
 from mailer.web.admin.base import audit, bp, current_editor, page, t, translated
 from mailer.web.csrf import csrf
 from mailer.web.request_info import request_context
@@ -114,8 +115,6 @@ def suppress(subscriber_id: int):
 @bp.get("/subscribers/<int:subscriber_id>/erase")
 def erase_confirm(subscriber_id: int):
     with runtime().db.session() as session:
-        from mailer.subscribers.models import Subscriber
-
         subscriber = session.get(Subscriber, subscriber_id)
         if subscriber is None:
             abort(404)

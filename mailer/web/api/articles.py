@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from mailer.articles import feeds
+from mailer.articles.catalogue import ArticleNotFound, list_articles, set_hidden
 from mailer.articles.feeds import ArticleData
 from mailer.articles.models import Article
 from mailer.errors import ValidationFailed
@@ -203,8 +204,6 @@ def upsert():
 @token_required
 def index():
     """Articles newest first, 50 a page (?page=), hidden ones included and marked."""
-    from mailer.articles.catalogue import list_articles
-
     raw = request.args.get("page", "1")
     if not raw.isdigit() or not 0 < int(raw) < 1_000_000:
         return {"errors": {"page": "must be a whole number from 1"}}, 400
@@ -219,8 +218,6 @@ def index():
 
 
 def _set_hidden(article_id: int, hidden: bool):  # type: ignore[no-untyped-def]
-    from mailer.articles.catalogue import ArticleNotFound, set_hidden
-
     with runtime().db.session() as session:
         try:
             article = set_hidden(session, article_id, hidden)
