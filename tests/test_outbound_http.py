@@ -36,8 +36,9 @@ from mailer.outbound_http import (
 from mailer.subscribers.subscriptions import ValidationFailed
 from tests.harness.admin import log_in, make_editors, token_from
 from tests.harness.feeds import default_items, rss
+from tests.harness.http import FeedServer, LocalHTTPServer, QuietHandler
+from tests.harness.processes import free_port
 from tests.harness.reader import configure
-from tests.harness.servers import FeedServer, LocalHTTPServer, QuietHandler, free_port
 
 INSIDE = FetchPolicy()  # the production default: nothing inside
 PRIVATE = outbound_http.PRIVATE

@@ -20,7 +20,7 @@ from mailer.sending import ledger
 from tests.harness import factories
 from tests.harness.admin import log_in, make_editors
 from tests.harness.feeds import Item, default_items, rss
-from tests.harness.servers import links
+from tests.harness.pages import links
 from tests.mail.test_messages import parse, parts
 
 # --- (a) only http(s) links ----------------------------------------------------------------

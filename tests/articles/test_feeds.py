@@ -21,7 +21,7 @@ from tests.harness.feeds import (
     default_items,
     rss,
 )
-from tests.harness.servers import free_port
+from tests.harness.processes import free_port
 
 HTML_PAGE = (
     b"<!DOCTYPE html><html lang='nb'><head><meta charset='utf-8'>"

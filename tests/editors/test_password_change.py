@@ -10,7 +10,7 @@ from mailer.models import Editor, Event
 from mailer.subscribers.subscriptions import ValidationFailed
 from mailer.web.limits import limiter
 from tests.harness.admin import EDITOR, PASSWORD, log_in, make_editors, token_from
-from tests.harness.servers import csrf_token
+from tests.harness.pages import csrf_token
 
 NEW = "et helt nytt passord for mars"
 

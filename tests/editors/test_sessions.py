@@ -18,7 +18,7 @@ from mailer.migrate import alembic_config
 from mailer.models import ApiToken, Editor, Event
 from tests.conftest import _drop_postgres_database, _postgres_database
 from tests.harness.admin import ADMIN, EDITOR, PASSWORD, log_in, make_editors, token_from
-from tests.harness.servers import csrf_token
+from tests.harness.pages import csrf_token
 
 API = "/api/v1/issues"
 

@@ -13,7 +13,7 @@ from mailer.editors.api_tokens import create_token
 from mailer.models import ApiToken, Editor, Feed, Subscription
 from mailer.web.admin import session_stamp
 from tests.harness import factories
-from tests.harness.servers import csrf_token
+from tests.harness.pages import csrf_token
 
 PASSWORD = "et langt og trygt passord"
 ADMIN = "admin@example.no"

@@ -15,8 +15,8 @@ from mailer.sending import ledger
 from mailer.sending import progress as send_progress
 from mailer.tokens import Purpose
 from tests.harness import factories
+from tests.harness.pages import links
 from tests.harness.reader import link_token
-from tests.harness.servers import links
 
 
 def _article(session, guid: str, title: str, topics: list[str], days_ago: float = 1) -> Article:
@@ -208,7 +208,7 @@ def test_preferences_page_changes_topics_language_and_name(client, session, rt):
     path = f"/preferences/{link_token(rt, Purpose.PREFERENCES, reader.id)}"
     page = client.get(path)
     assert page.status_code == 200 and 'value="Klima" checked' in page.get_data(as_text=True)
-    from tests.harness.servers import csrf_token
+    from tests.harness.pages import csrf_token
 
     token = csrf_token(page.get_data(as_text=True))
     saved = client.post(

@@ -15,7 +15,7 @@ from mailer.sending import batch as sending
 from mailer.sending import ledger
 from mailer.subscribers.subscriptions import RequestContext, unsubscribe
 from tests.harness import factories
-from tests.harness.servers import free_port
+from tests.harness.processes import free_port
 
 
 def _start(session, issue_id: int) -> list[int]:

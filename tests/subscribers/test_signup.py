@@ -20,8 +20,8 @@ from mailer.subscribers.subscriptions import (
     subscribe,
     unsubscribe,
 )
+from tests.harness.pages import csrf_token
 from tests.harness.reader import good_form
-from tests.harness.servers import csrf_token
 
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) mailer-tests/1.0"
 CTX = RequestContext(ip="192.0.2.10", user_agent=USER_AGENT, channel="web")
