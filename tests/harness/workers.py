@@ -157,15 +157,17 @@ class CeleryWorker:
         assert not alive, f"still running after SIGKILL: {alive}"
 
     def stop(self) -> None:
-        """SIGTERM to the whole group (the main process shuts down, pool children end at
-        once); whatever of the group is left after that, or after 30 s, is killed."""
+        """SIGTERM to the main process: Celery's warm shutdown, which ends the pool
+        children (sent to the whole group, it left a prefork worker with four children
+        hanging for 30 s); whatever of the group is left after that, or after 30 s, is
+        killed."""
         if self._ready_fd is not None:
             os.close(self._ready_fd)
             self._ready_fd = None
         if self.proc is None:
             return
         if self.proc.poll() is None:
-            os.killpg(self.pid, signal.SIGTERM)
+            self.proc.terminate()
             try:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
