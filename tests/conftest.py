@@ -111,12 +111,18 @@ def session(
     client, commands through the CLI runner: all in this thread, through ``rt.db``) the
     test runs in one transaction that is rolled back at its end. Otherwise (a worker, a
     subprocess, the live server, a second app or engine) it commits for real and every
-    row it made is deleted afterwards."""
+    row it made is deleted afterwards. So does a test marked ``committed`` in a
+    rolled_back module: one that holds two sessions at once, or rolls its own session
+    back to see what a request committed meanwhile (one connection has one stack of
+    savepoints: that rollback would undo the request too)."""
     from mailer.web.limits import limiter
 
     smtp_sink.clear()
     limiter.reset()  # request limits count per test, so no test is throttled by another's
-    in_transaction = request.node.get_closest_marker("rolled_back") is not None
+    in_transaction = (
+        request.node.get_closest_marker("rolled_back") is not None
+        and request.node.get_closest_marker("committed") is None
+    )
     if in_transaction:
         with rolled_back(rt.db) as s:
             yield s

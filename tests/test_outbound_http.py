@@ -40,6 +40,9 @@ from tests.harness.http import FeedServer, LocalHTTPServer, QuietHandler
 from tests.harness.processes import free_port
 from tests.harness.reader import configure
 
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
+
 INSIDE = FetchPolicy()  # the production default: nothing inside
 PRIVATE = outbound_http.PRIVATE
 

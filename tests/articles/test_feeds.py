@@ -23,6 +23,9 @@ from tests.harness.feeds import (
 )
 from tests.harness.processes import free_port
 
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
+
 HTML_PAGE = (
     b"<!DOCTYPE html><html lang='nb'><head><meta charset='utf-8'>"
     b"<title>Europakontoret \xe2\x80\x93 nyheter</title></head>"

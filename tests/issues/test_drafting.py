@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import select
 
 from mailer.issues.drafting import draft_issue
@@ -17,6 +18,9 @@ from mailer.tokens import Purpose
 from tests.harness import factories
 from tests.harness.pages import links
 from tests.harness.reader import link_token
+
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
 
 
 def _article(session, guid: str, title: str, topics: list[str], days_ago: float = 1) -> Article:

@@ -20,6 +20,9 @@ from mailer.issues.rendering import GREETING_NAME, PREFERENCES_URL, UNSUBSCRIBE_
 from mailer.mail.messages import HeaderInjection, MessageTemplate, Outgoing, make_template
 from mailer.models import Article
 
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
+
 FROM_NAME = "Europakontoret Øst – «Nyheter» på norsk"
 FROM_ADDRESS = "nyhetsbrev@europakontor.example.no"
 SUBJECT = "Nyhetsbrev for «Europa» – våre æøå-nyheter i november"

@@ -7,6 +7,9 @@ import pytest
 from mailer.mail.messages import make_template
 from mailer.mail.smtp import PermanentSMTPError, SMTPConnection, TemporarySMTPError
 
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
+
 
 def _message(to: str):
     template = make_template(

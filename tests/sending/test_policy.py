@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import select
 
 from mailer.models import Delivery, Event, Issue, Subscription
@@ -11,6 +12,9 @@ from mailer.sending import batch as sending
 from mailer.sending import ledger
 from mailer.sending import progress as send_progress
 from tests.harness import factories
+
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
 
 
 def _start(session, issue_id: int) -> list[int]:

@@ -23,6 +23,9 @@ from mailer.subscribers.subscriptions import (
 from tests.harness.pages import csrf_token
 from tests.harness.reader import good_form
 
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
+
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) mailer-tests/1.0"
 CTX = RequestContext(ip="192.0.2.10", user_agent=USER_AGENT, channel="web")
 
@@ -285,6 +288,7 @@ def _make_unsubscribed(session: Session, email: str) -> None:
     assert _subscription(session, email).status == "unsubscribed"
 
 
+@pytest.mark.committed
 def test_api_answer_is_the_same_for_new_pending_active_and_unsubscribed(client, session):
     def signup(email: str) -> tuple[int, Any]:
         response = _post_api(client, _good(email, consent=True))
@@ -311,6 +315,7 @@ def test_api_answer_is_the_same_for_new_pending_active_and_unsubscribed(client, 
     assert former == new
 
 
+@pytest.mark.committed
 def test_form_answer_is_the_same_for_new_pending_active_and_unsubscribed(client, session):
     seen_tokens: list[str] = []
 

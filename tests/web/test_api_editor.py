@@ -11,6 +11,9 @@ from mailer.editors.api_tokens import create_token
 from mailer.models import Article, Event, Issue
 from tests.harness import factories
 
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
+
 
 @pytest.fixture
 def headers(session) -> dict[str, str]:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from mailer.editors.accounts import create_editor
 from mailer.editors.api_tokens import create_token
 from mailer.models import ApiToken, Event
 from tests.harness import factories
+
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
 
 
 def _token(session) -> dict[str, str]:
