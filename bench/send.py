@@ -45,11 +45,9 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import secrets
 import shutil
 import signal
 import smtplib
-import subprocess
 import sys
 import tempfile
 import threading
@@ -61,9 +59,13 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:
+    # `python bench/send.py` puts bench/ first on the path; the harness is in tests/.
     sys.path.insert(0, str(ROOT))
+
+from tests.harness.databases import ThrowawayDatabase, flush_redis  # noqa: E402
+from tests.harness.smtp import SinkProcess  # noqa: E402
+from tests.harness.workers import CeleryWorker  # noqa: E402
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -80,77 +82,6 @@ _ctx = mp.get_context("spawn")
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-# --------------------------------------------------------------------------- SMTP sink
-
-
-def _sink_main(conn: Any, count: Any, nbytes: Any) -> None:
-    """The sink process: aiosmtpd on 127.0.0.1:<free port>, counting, nothing else."""
-    import asyncio
-
-    from aiosmtpd.smtp import SMTP
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
-
-    class Counter:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            count.value += 1
-            nbytes.value += len(envelope.original_content or b"")
-            return "250 OK"
-
-    handler = Counter()
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    server = loop.run_until_complete(
-        loop.create_server(lambda: SMTP(handler, hostname="sink.bench", loop=loop), "127.0.0.1", 0)
-    )
-    conn.send(server.sockets[0].getsockname()[1])
-    conn.close()
-    loop.run_forever()
-
-
-class Sink:
-    def __init__(self) -> None:
-        # Written by the sink's one event-loop thread only; aligned 8-byte ints read whole.
-        self._count = _ctx.RawValue("q", 0)
-        self._bytes = _ctx.RawValue("q", 0)
-        parent, child = _ctx.Pipe()
-        self.proc = _ctx.Process(
-            target=_sink_main, args=(child, self._count, self._bytes), name="smtp-sink"
-        )
-        self.proc.start()
-        if not parent.poll(30):
-            raise RuntimeError("the SMTP sink did not start")
-        self.port: int = parent.recv()
-
-    @property
-    def count(self) -> int:
-        return int(self._count.value)
-
-    @property
-    def nbytes(self) -> int:
-        return int(self._bytes.value)
-
-    def cpu_seconds(self) -> float:
-        """CPU time (user + system) the sink process has used so far."""
-        import psutil
-
-        t = psutil.Process(self.proc.pid).cpu_times()
-        return float(t.user + t.system)
-
-    def reset(self) -> None:
-        """Only between phases, when no client is connected."""
-        self._count.value = 0
-        self._bytes.value = 0
-
-    def stop(self) -> None:
-        if self.proc.is_alive():
-            self.proc.terminate()
-            self.proc.join(10)
-            if self.proc.is_alive():
-                self.proc.kill()
-                self.proc.join()
 
 
 # --------------------------------------------------------------------------- raw phase
@@ -192,7 +123,9 @@ class PhaseResult:
         return sum(r.messages / r.seconds for r in runs if r.seconds > 0) / len(runs)
 
 
-def run_raw(sink: Sink, sender: str, data: bytes, total: int, connections: int) -> PhaseResult:
+def run_raw(
+    sink: SinkProcess, sender: str, data: bytes, total: int, connections: int
+) -> PhaseResult:
     sink.reset()
     ready = _ctx.Semaphore(0)
     go = _ctx.Event()
@@ -318,109 +251,7 @@ class RssSampler(threading.Thread):
         }
 
 
-class Worker:
-    def __init__(self, env: dict[str, str], concurrency: int, work_dir: Path) -> None:
-        self.concurrency = concurrency
-        self.ready_file = work_dir / f"worker-{concurrency}.ready"
-        self.log_path = work_dir / f"worker-{concurrency}.log"
-        self.env = {
-            **env,
-            "BENCH_READY_FILE": str(self.ready_file),
-            "PYTHONPATH": os.pathsep.join(
-                [str(BENCH), str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
-            ),
-        }
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.ready_file.unlink(missing_ok=True)
-        self._log = open(self.log_path, "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "bench_worker",  # = worker.app plus a ready flag, see bench_worker.py
-                "worker",
-                f"--concurrency={self.concurrency}",
-                "--pool=prefork",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--loglevel=WARNING",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def wait_ready(self, timeout: float = 120) -> None:
-        assert self.proc
-        deadline = time.monotonic() + timeout
-        while not self.ready_file.exists():
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the worker exited; see {self.log_path}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the worker was not ready in {timeout:.0f} s")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            # SIGTERM to the main process only: a warm shutdown that ends its pool children.
-            # Whatever is left after that (or after 30 s) is killed, group-wide.
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                pass
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait()
-        if self.proc:
-            self._log.close()
-        self.proc = None
-
-
 # --------------------------------------------------------------------------- the database
-
-
-def _create_pg_database(url: str) -> tuple[str, str]:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    base = make_url(url)
-    name = f"mailer_bench_{secrets.token_hex(4)}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return base.set(database=name).render_as_string(hide_password=False), name
-
-
-def _drop_pg_database(url: str, name: str) -> None:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    admin = create_engine(make_url(url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
-def _flush_redis(url: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(url)
-    client.ping()
-    if (client.connection_pool.connection_kwargs.get("db") or 0) == 0:
-        raise SystemExit("--redis-url must name a Redis db other than 0 (it is flushed)")
-    client.flushdb()
-    client.close()
 
 
 def _name(i: int) -> str:
@@ -611,7 +442,7 @@ def capture_message(settings: Any, tag: str, articles: int, n: int) -> tuple[str
 
 
 def run_mailer(
-    app: Any, sink: Sink, env: dict[str, str], work_dir: Path, issue_id: int, n: int, c: int
+    app: Any, sink: SinkProcess, env: dict[str, str], work_dir: Path, issue_id: int, n: int, c: int
 ) -> PhaseResult:
     from sqlalchemy import select
 
@@ -622,13 +453,13 @@ def run_mailer(
     from mailer.sending import progress as send_progress
 
     sink.reset()
-    worker = Worker(env, c, work_dir)
+    # At WARNING, as before the harness: no line per task in the timed phase.
+    worker = CeleryWorker(env, work_dir / f"worker-{c}.log", c, pool="prefork", loglevel="WARNING")
     CLEANUP.append(worker.stop)
     worker.start()
     try:
         worker.wait_ready()
-        assert worker.proc
-        sampler = RssSampler(worker.proc.pid)
+        sampler = RssSampler(worker.pid)
         sampler.start()
         with app.app_context():
             db = runtime().db
@@ -698,7 +529,7 @@ def run_mailer(
 CLEANUP: list[Callable[[], None]] = []
 
 
-def run_backend(backend: str, args: argparse.Namespace, sink: Sink) -> dict[str, Any]:
+def run_backend(backend: str, args: argparse.Namespace, sink: SinkProcess) -> dict[str, Any]:
     from mailer.app import create_app
     from mailer.config import load_settings
     from mailer.migrate import upgrade
@@ -712,12 +543,16 @@ def run_backend(backend: str, args: argparse.Namespace, sink: Sink) -> dict[str,
     var_dir = work_dir / "var"
     var_dir.mkdir()
     if backend == "postgres":
-        database_url, name = _create_pg_database(args.pg_url)
-        CLEANUP.append(lambda: _drop_pg_database(args.pg_url, name))
+        database = ThrowawayDatabase(args.pg_url, prefix="mailer_bench")
+        CLEANUP.append(database.drop)
+        database_url = database.url
         broker_url = args.redis_url
-        _flush_redis(broker_url)
-        CLEANUP.append(lambda: _flush_redis(broker_url))
-        log(f"postgres: database {name}, broker {broker_url}")
+        try:
+            flush_redis(broker_url)
+        except ValueError as exc:
+            raise SystemExit(f"--redis-url: {exc}") from None
+        CLEANUP.append(lambda: flush_redis(broker_url))
+        log(f"postgres: database {database.name}, broker {broker_url}")
     else:
         database_url = f"sqlite:///{var_dir / 'mailer.db'}"
         broker_url = "filesystem://"
@@ -893,9 +728,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     rows = []
-    sink: Sink | None = None
+    sink: SinkProcess | None = None
     try:
-        sink = Sink()
+        sink = SinkProcess()
         log(f"SMTP sink (aiosmtpd, pid {sink.proc.pid}) on 127.0.0.1:{sink.port}")
         for backend in backends:
             rows.append(run_backend(backend, args, sink))

@@ -17,8 +17,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import create_engine, delete, text, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 import mailer.models  # noqa: F401  (every table on Base.metadata, for the clean-up below)
@@ -29,35 +28,12 @@ from mailer.db import Base
 from mailer.issues.models import Newsletter
 from mailer.migrate import upgrade
 from mailer.runtime import Runtime
-from tests.harness.servers import CeleryWorker, FeedServer, SMTPSink
+from tests.harness.databases import ThrowawayDatabase, check_redis, rolled_back
+from tests.harness.http import FeedServer
+from tests.harness.smtp import SMTPSink
+from tests.harness.workers import CeleryWorker
 
 SECRET = "test-secret-key-0123456789"
-
-
-def _postgres_database(url: str) -> tuple[str, str]:
-    """A fresh database for this run on the given server; returns (url, name)."""
-    base = make_url(url)
-    name = f"mailer_test_{secrets.token_hex(4)}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return base.set(database=name).render_as_string(hide_password=False), name
-
-
-def _drop_postgres_database(url: str, name: str) -> None:
-    admin = create_engine(make_url(url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
-def _check_redis(url: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(url)
-    client.ping()  # fail, never skip, when the broker cannot be reached
-    client.close()
 
 
 @pytest.fixture(scope="session")
@@ -75,14 +51,14 @@ def test_env(
     var_dir: Path = tmp_path_factory.mktemp("var")
     pg_url = os.environ.get("MAILER_TEST_DATABASE_URL", "")
     broker_url = os.environ.get("MAILER_TEST_BROKER_URL", "")
-    created: tuple[str, str] | None = None
+    created: ThrowawayDatabase | None = None
     if pg_url:
-        database_url, name = _postgres_database(pg_url)
-        created = (pg_url, name)
+        created = ThrowawayDatabase(pg_url)
+        database_url = created.url
     else:
         database_url = f"sqlite:///{var_dir / 'mailer.db'}"
     if broker_url:
-        _check_redis(broker_url)
+        check_redis(broker_url)
     env = {
         "MAILER_VAR_DIR": str(var_dir),
         "MAILER_DATABASE_URL": database_url,
@@ -113,7 +89,7 @@ def test_env(
         else:
             os.environ[key] = value
     if created:
-        _drop_postgres_database(*created)
+        created.drop()
 
 
 @pytest.fixture(scope="session")
@@ -129,18 +105,42 @@ def rt(app: Flask) -> Runtime:
 
 
 @pytest.fixture
-def session(app: Flask, rt: Runtime, smtp_sink: SMTPSink) -> Iterator[Session]:
-    """A session on the real database; every row the test made is deleted afterwards,
-    and the tasks it queued are purged, so that no later test's worker runs them."""
+def session(
+    request: pytest.FixtureRequest, app: Flask, rt: Runtime, smtp_sink: SMTPSink
+) -> Iterator[Session]:
+    """A session on the real database, and the tasks the test queued purged afterwards, so
+    that no later test's worker runs them.
+
+    In a module or test marked ``rolled_back`` (domain code, views through the test
+    client, commands through the CLI runner: all in this thread, through ``rt.db``) the
+    test runs in one transaction that is rolled back at its end. Otherwise (a worker, a
+    subprocess, the live server, a second app or engine) it commits for real and every
+    row it made is deleted afterwards. So does a test marked ``committed`` in a
+    rolled_back module: one that holds two sessions at once, or rolls its own session
+    back to see what a request committed meanwhile (one connection has one stack of
+    savepoints: that rollback would undo the request too)."""
     from mailer.web.limits import limiter
 
     smtp_sink.clear()
     limiter.reset()  # request limits count per test, so no test is throttled by another's
-    with rt.db.session() as s:
-        yield s
-        s.rollback()
+    in_transaction = (
+        request.node.get_closest_marker("rolled_back") is not None
+        and request.node.get_closest_marker("committed") is None
+    )
+    if in_transaction:
+        with rolled_back(rt.db) as s:
+            yield s
+    else:
+        with rt.db.session() as s:
+            yield s
+            s.rollback()
     smtp_sink.release()
     app.extensions["celery"].control.purge()
+    if not in_transaction:
+        _delete_rows(rt)
+
+
+def _delete_rows(rt: Runtime) -> None:
     with rt.db.engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
             if table.name != Newsletter.__tablename__:
@@ -200,7 +200,7 @@ def celery_worker(
     test_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[CeleryWorker]:
     worker = CeleryWorker(test_env, tmp_path_factory.mktemp("worker") / "worker.log")
-    worker.start()
+    worker.start().wait_ready()
     yield worker
     worker.stop()
 

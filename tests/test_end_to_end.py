@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from mailer.subscribers.models import Subscriber, Subscription
 from tests.harness.feeds import CLOAK_NOTICE, Item, default_items, rss
-from tests.harness.servers import csrf_token, links
+from tests.harness.pages import csrf_token, links
 
 KARE = "kåre@ødegård.example.no"
 KARE_ASCII = "kåre@xn--degrd-uua6p.example.no"

@@ -37,8 +37,12 @@ from mailer.outbound.policy import (
 )
 from tests.harness.admin import log_in, make_editors, token_from
 from tests.harness.feeds import default_items, rss
+from tests.harness.http import FeedServer, LocalHTTPServer, QuietHandler
+from tests.harness.processes import free_port
 from tests.harness.reader import configure
-from tests.harness.servers import FeedServer, LocalHTTPServer, QuietHandler, free_port
+
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
 
 INSIDE = FetchPolicy()  # the production default: nothing inside
 PRIVATE = outbound_policy.PRIVATE

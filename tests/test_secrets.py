@@ -25,8 +25,7 @@ from mailer.mail.links import personal_link
 from mailer.mail.outbox import start_outbox
 from mailer.tokens import Purpose
 from tests.harness import factories
-from tests.harness.faults import wait_until
-from tests.harness.servers import ROOT, free_port
+from tests.harness.processes import ROOT, free_port, wait_until
 
 
 def _mode(path: Path) -> int:

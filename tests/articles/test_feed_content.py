@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -20,8 +21,11 @@ from mailer.sending import ledger
 from tests.harness import factories
 from tests.harness.admin import log_in, make_editors
 from tests.harness.feeds import Item, default_items, rss
-from tests.harness.servers import links
+from tests.harness.pages import links
 from tests.mail.test_messages import parse, parts
+
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
 
 # --- (a) only http(s) links ----------------------------------------------------------------
 

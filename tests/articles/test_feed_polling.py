@@ -13,7 +13,7 @@ from mailer.articles.models import Article, Feed
 from mailer.sending import batch as sending
 from tests.harness.admin import log_in, make_editors, token_from
 from tests.harness.feeds import Item, default_items, rss
-from tests.harness.servers import LocalHTTPServer, QuietHandler
+from tests.harness.http import LocalHTTPServer, QuietHandler
 
 # --- time limits ---------------------------------------------------------------------------
 

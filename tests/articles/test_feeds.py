@@ -21,7 +21,10 @@ from tests.harness.feeds import (
     default_items,
     rss,
 )
-from tests.harness.servers import free_port
+from tests.harness.processes import free_port
+
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
 
 HTML_PAGE = (
     b"<!DOCTYPE html><html lang='nb'><head><meta charset='utf-8'>"

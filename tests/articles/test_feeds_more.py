@@ -14,7 +14,7 @@ from mailer.articles.feeds import FeedError, import_feed
 from mailer.articles.models import Article, Feed
 from mailer.migrate import alembic_config
 from tests.harness.feeds import atom, default_items, image_items, rss
-from tests.harness.servers import FeedServer, LocalHTTPServer, QuietHandler
+from tests.harness.http import FeedServer, LocalHTTPServer, QuietHandler
 
 SITE = "https://europakontor.example.no"
 

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from mailer.subscribers.embed_snippet import embed_snippet
 from mailer.subscribers.models import Consent
 from tests.harness.browser import TEXT, confirm_from_mail, page_opener, shoot, submit
+from tests.harness.http import LocalHTTPServer, QuietHandler
 from tests.harness.reader import configure, subscription_of
-from tests.harness.servers import LocalHTTPServer, QuietHandler
 
 
 @pytest.fixture

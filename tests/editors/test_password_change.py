@@ -11,7 +11,10 @@ from mailer.errors import ValidationFailed
 from mailer.events import Event
 from mailer.web.limits import limiter
 from tests.harness.admin import EDITOR, PASSWORD, log_in, make_editors, token_from
-from tests.harness.servers import csrf_token
+from tests.harness.pages import csrf_token
+
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
 
 NEW = "et helt nytt passord for mars"
 

@@ -17,9 +17,9 @@ from mailer.editors.api_tokens import LAST_USED_PRECISION, create_token, editor_
 from mailer.editors.models import ApiToken, Editor
 from mailer.events import Event
 from mailer.migrate import alembic_config
-from tests.conftest import _drop_postgres_database, _postgres_database
 from tests.harness.admin import ADMIN, EDITOR, PASSWORD, log_in, make_editors, token_from
-from tests.harness.servers import csrf_token
+from tests.harness.databases import ThrowawayDatabase
+from tests.harness.pages import csrf_token
 
 API = "/api/v1/issues"
 
@@ -306,9 +306,9 @@ def empty_database(tmp_path) -> Iterator[str]:
     if not server:
         yield f"sqlite:///{tmp_path / 'migration.db'}"
         return
-    url, name = _postgres_database(server)
-    yield url
-    _drop_postgres_database(server, name)
+    database = ThrowawayDatabase(server)
+    yield database.url
+    database.drop()
 
 
 def test_migration_0007_adds_and_removes_the_columns_keeping_editors(empty_database):

@@ -2,7 +2,7 @@
 an SMTP server that refuses, defers and hangs up, and a pause in the middle of a batch.
 
 Every scenario runs real processes: `celery worker` subprocesses against a scriptable
-SMTP server (tests.harness.faults.FaultSMTP) whose own log is the evidence. "Mid-send" is
+SMTP server (tests.harness.smtp_faults.FaultSMTP) whose own log is the evidence. "Mid-send" is
 made exact by holding the server's reply to one chosen message until the test has done
 its damage. Time never passes by sleeping: the reconciler gets an explicit clock two
 hours ahead, which steps past the claim and enqueue leases; and since a worker claims by
@@ -44,16 +44,10 @@ from mailer.sending.states import DeliveryStatus
 from mailer.sending.tasks import reconcile_now
 from mailer.subscribers.models import Subscriber, Subscription
 from tests.harness import factories
-from tests.harness.faults import (
-    TIMEOUT,
-    FaultHandler,
-    FaultSMTP,
-    Hold,
-    PostgresCluster,
-    RedisServer,
-    Worker,
-    wait_until,
-)
+from tests.harness.databases import PostgresCluster, RedisServer
+from tests.harness.processes import TIMEOUT, wait_until
+from tests.harness.smtp_faults import FaultHandler, FaultSMTP, Hold
+from tests.harness.workers import CeleryWorker
 
 # Far enough ahead to pass CLAIM_LEASE and ENQUEUE_LEASE.
 AHEAD = timedelta(hours=2)
@@ -82,16 +76,18 @@ class Scenario:
     tmp: Path
     redis: RedisServer | None = None
     postgres: PostgresCluster | None = None
-    workers: list[Worker] = field(default_factory=list)
+    workers: list[CeleryWorker] = field(default_factory=list)
 
     @property
     def db(self) -> Database:
         runtime: Runtime = self.app.extensions["mailer"]
         return runtime.db
 
-    def start_worker(self, concurrency: int = 1) -> Worker:
+    def start_worker(self, concurrency: int = 1) -> CeleryWorker:
         name = f"faults-{len(self.workers)}-{secrets.token_hex(3)}"
-        worker = Worker(self.worker_env, self.tmp / f"{name}.log", concurrency, name)
+        worker = CeleryWorker(
+            self.worker_env, self.tmp / f"{name}.log", concurrency, name=name, pool="prefork"
+        )
         self.workers.append(worker)
         return worker.start()
 

@@ -15,7 +15,7 @@ from mailer.editors.models import ApiToken, Editor
 from mailer.subscribers.models import Subscription
 from mailer.web.admin.base import session_stamp
 from tests.harness import factories
-from tests.harness.servers import csrf_token
+from tests.harness.pages import csrf_token
 
 PASSWORD = "et langt og trygt passord"
 ADMIN = "admin@example.no"

@@ -41,6 +41,9 @@ from tests.conftest import SECRET
 from tests.harness import factories
 from tests.harness.feeds import default_items, rss
 
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
+
 CTX = RequestContext(channel="admin")
 TOPICS = ("Innovasjon", "Klima", "Forskning")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import select
 
 from mailer.articles.models import Article
@@ -17,8 +18,11 @@ from mailer.sending.models import Delivery
 from mailer.subscribers.models import Subscription
 from mailer.tokens import Purpose
 from tests.harness import factories
+from tests.harness.pages import links
 from tests.harness.reader import link_token
-from tests.harness.servers import links
+
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
 
 
 def _article(session, guid: str, title: str, topics: list[str], days_ago: float = 1) -> Article:
@@ -210,7 +214,7 @@ def test_preferences_page_changes_topics_language_and_name(client, session, rt):
     path = f"/preferences/{link_token(rt, Purpose.PREFERENCES, reader.id)}"
     page = client.get(path)
     assert page.status_code == 200 and 'value="Klima" checked' in page.get_data(as_text=True)
-    from tests.harness.servers import csrf_token
+    from tests.harness.pages import csrf_token
 
     token = csrf_token(page.get_data(as_text=True))
     saved = client.post(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import func, select
 
 from mailer.editors.accounts import create_editor
@@ -12,6 +13,9 @@ from mailer.issues.models import Issue
 from mailer.issues.monthly import draft_monthly, month_key
 from mailer.issues.tasks import schedule_from_cron
 from tests.harness import factories
+
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
 
 
 def test_beat_firing_twice_drafts_one_issue(session):

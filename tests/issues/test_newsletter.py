@@ -27,8 +27,11 @@ from mailer.tokens import Purpose
 from mailer.web.limits import limiter
 from tests.harness import factories
 from tests.harness.admin import log_in, make_editors, token_from
+from tests.harness.pages import csrf_token
 from tests.harness.reader import link_token
-from tests.harness.servers import csrf_token
+
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
 
 SEED = ("Innovasjon", "Klima", "Forskning")  # MAILER_TOPICS in the test environment
 

@@ -14,7 +14,8 @@ import pytest
 
 from mailer.app import create_app
 from mailer.config import ConfigError, load_settings
-from tests.harness.servers import ROOT, celery_worker_command, free_port
+from tests.harness.processes import ROOT, free_port
+from tests.harness.workers import celery_worker_command
 
 BIN = Path(sys.executable).parent
 

@@ -33,6 +33,9 @@ from mailer.mail.dkim import (
 from mailer.mail.messages import Outgoing, encode_header, make_template
 from mailer.mail.smtp import SMTPConnection
 
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
+
 DOMAIN = "europakontor.example.no"
 SELECTOR = "nyhet"
 DNS_NAME = f"{SELECTOR}._domainkey.{DOMAIN}."

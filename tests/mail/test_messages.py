@@ -20,6 +20,9 @@ from mailer.issues.drafting import draft_issue, issue_subject
 from mailer.issues.rendering import GREETING_NAME, PREFERENCES_URL, UNSUBSCRIBE_URL, compile_issue
 from mailer.mail.messages import HeaderInjection, MessageTemplate, Outgoing, make_template
 
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
+
 FROM_NAME = "Europakontoret Øst – «Nyheter» på norsk"
 FROM_ADDRESS = "nyhetsbrev@europakontor.example.no"
 SUBJECT = "Nyhetsbrev for «Europa» – våre æøå-nyheter i november"

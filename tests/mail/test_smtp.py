@@ -7,6 +7,9 @@ import pytest
 from mailer.mail.messages import make_template
 from mailer.mail.smtp import PermanentSMTPError, SMTPConnection, TemporarySMTPError
 
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
+
 
 def _message(to: str):
     template = make_template(
@@ -58,7 +61,7 @@ def test_5xx_is_permanent_and_keeps_the_connection(rt, smtp_sink):
 def test_unreachable_server_is_temporary(rt):
     import dataclasses
 
-    from tests.harness.servers import free_port
+    from tests.harness.processes import free_port
 
     settings = dataclasses.replace(rt.settings, smtp_port=free_port())
     with SMTPConnection(settings) as smtp, pytest.raises(TemporarySMTPError, match="connect"):

@@ -15,6 +15,9 @@ from mailer.subscribers.subscriptions import SignupRequest, confirm, subscribe
 from mailer.tokens import CONFIRM_MAX_AGE, ExpiredToken, InvalidToken, Purpose, Tokens
 from tests.harness.reader import link_token
 
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
+
 DAY = 24 * 3600
 T0 = 1_800_000_000  # a fixed "now" in 2027
 SECRET = "c2VjcmV0LXNlY3Jl"
@@ -269,6 +272,7 @@ def _snapshot(session: Session, subscription_id: int) -> tuple[object, ...]:
     )
 
 
+@pytest.mark.committed
 def test_http_tampered_confirm_token_is_refused_and_changes_nothing(client, session, rt):
     subscription_id = _signup(session)
     before = _snapshot(session, subscription_id)
@@ -287,6 +291,7 @@ def test_http_tampered_confirm_token_is_refused_and_changes_nothing(client, sess
     assert _snapshot(session, subscription_id)[0] == "active"
 
 
+@pytest.mark.committed
 def test_http_forged_unsubscribe_token_is_refused_and_changes_nothing(client, session, rt):
     subscription_id = _signup(session, active=True)
     before = _snapshot(session, subscription_id)

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from tests.harness.servers import ROOT
+from tests.harness.processes import ROOT
 
 WEB_ONLY = [
     "flask_wtf",

@@ -17,7 +17,10 @@ from mailer.sending.models import Delivery
 from mailer.subscribers.consent import RequestContext
 from mailer.subscribers.subscriptions import unsubscribe
 from tests.harness import factories
-from tests.harness.servers import free_port
+from tests.harness.processes import free_port
+
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
 
 
 def _start(session, issue_id: int) -> list[int]:
@@ -203,6 +206,7 @@ def test_a_claim_left_by_a_dead_worker_becomes_in_doubt(session, rt):
     assert ledger.finish_if_done(session, issue.id)
 
 
+@pytest.mark.committed
 def test_two_send_requests_start_one_send(session, rt):
     issue = factories.drafted_issue(session)
     with rt.db.session() as first, rt.db.session() as second:

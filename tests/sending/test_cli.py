@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from mailer.sending import ledger
 from mailer.sending import progress as send_progress
 from tests.harness import factories
+
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
 
 
 def test_draft_with_nothing_new_fails_clearly(cli):

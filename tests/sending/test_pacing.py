@@ -13,7 +13,7 @@ import redis
 from mailer.config import ConfigError, load_settings
 from mailer.sending.pacing import FileRateLimiter, RedisRateLimiter, Unlimited, limiter_for
 from mailer.web.limits import storage_uri
-from tests.harness.servers import free_port
+from tests.harness.processes import free_port
 
 
 def test_file_limiter_shares_one_slot_between_workers(tmp_path: Path):

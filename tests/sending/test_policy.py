@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import select
 
 from mailer.events import Event
@@ -14,6 +15,9 @@ from mailer.sending import progress as send_progress
 from mailer.sending.models import Delivery
 from mailer.subscribers.models import Subscription
 from tests.harness import factories
+
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
 
 
 def _start(session, issue_id: int) -> list[int]:

@@ -19,9 +19,13 @@ from tests.harness.reader import (
     subscription_of,
 )
 
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
+
 EMAIL = "kari.nordmann@example.no"
 
 
+@pytest.mark.committed
 def test_every_consent_action_is_logged_with_time_ip_agent_and_channel(client, session, rt):
     agent = {"User-Agent": "Lesar/3.0"}
     assert post_signup_form(client, good_form(EMAIL), headers=agent).status_code == 200

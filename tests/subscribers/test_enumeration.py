@@ -3,6 +3,8 @@ whatever the database knows about the address."""
 
 from __future__ import annotations
 
+import pytest
+
 from mailer.db import utcnow
 from mailer.subscribers.consent import RequestContext
 from mailer.subscribers.erasure import erase_subscriber
@@ -15,6 +17,9 @@ from mailer.subscribers.subscriptions import (
 from mailer.tokens import Purpose
 from tests.harness import factories
 from tests.harness.reader import events, good_form, hidden_fields, link_token, post_signup_form
+
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
 
 CTX = RequestContext(ip="192.0.2.1", user_agent="tests", channel="web")
 

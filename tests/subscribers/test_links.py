@@ -37,8 +37,8 @@ from mailer.subscribers.models import Consent, Subscriber, Subscription
 from mailer.subscribers.subscriptions import default_newsletter
 from mailer.subscribers.suppression import is_suppressed, suppress_address
 from mailer.tokens import LinkToken, Purpose
-from tests.conftest import _drop_postgres_database, _postgres_database
 from tests.harness import factories
+from tests.harness.databases import ThrowawayDatabase
 from tests.harness.reader import (
     good_form,
     hidden_fields,
@@ -394,9 +394,9 @@ def scratch_url(tmp_path, test_env) -> Iterator[str]:  # type: ignore[no-untyped
     if not server:
         yield f"sqlite:///{tmp_path / 'upgrade.db'}"
         return
-    url, name = _postgres_database(server)
-    yield url
-    _drop_postgres_database(server, name)
+    database = ThrowawayDatabase(server)
+    yield database.url
+    database.drop()
 
 
 def _insert(conn: sa.Connection, table_name: str, **values: Any) -> int:

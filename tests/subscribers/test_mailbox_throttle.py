@@ -21,6 +21,9 @@ from mailer.subscribers.subscriptions import (
     unsubscribe,
 )
 
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
+
 CTX = RequestContext(ip="192.0.2.10", user_agent="test", channel="api")
 
 

@@ -19,8 +19,11 @@ from mailer.subscribers.subscriptions import (
     subscribe,
     unsubscribe,
 )
+from tests.harness.pages import csrf_token
 from tests.harness.reader import good_form
-from tests.harness.servers import csrf_token
+
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
 
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) mailer-tests/1.0"
 CTX = RequestContext(ip="192.0.2.10", user_agent=USER_AGENT, channel="web")
@@ -284,6 +287,7 @@ def _make_unsubscribed(session: Session, email: str) -> None:
     assert _subscription(session, email).status == "unsubscribed"
 
 
+@pytest.mark.committed
 def test_api_answer_is_the_same_for_new_pending_active_and_unsubscribed(client, session):
     def signup(email: str) -> tuple[int, Any]:
         response = _post_api(client, _good(email, consent=True))
@@ -310,6 +314,7 @@ def test_api_answer_is_the_same_for_new_pending_active_and_unsubscribed(client, 
     assert former == new
 
 
+@pytest.mark.committed
 def test_form_answer_is_the_same_for_new_pending_active_and_unsubscribed(client, session):
     seen_tokens: list[str] = []
 

@@ -25,7 +25,7 @@ from tests.harness.admin import (
     make_world,
     token_from,
 )
-from tests.harness.servers import csrf_token
+from tests.harness.pages import csrf_token
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,9 @@ from mailer.editors.api_tokens import create_token
 from mailer.events import Event
 from tests.harness.feeds import CLOAK_NOTICE
 
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
+
 URL = "https://europakontor.example.no/nyheter/vannstoff-rogaland"
 ENDPOINT = "/api/v1/articles"
 

@@ -13,6 +13,9 @@ from mailer.events import Event
 from mailer.issues.models import Issue
 from tests.harness import factories
 
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
+
 
 @pytest.fixture
 def headers(session) -> dict[str, str]:

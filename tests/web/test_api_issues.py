@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from mailer.editors.accounts import create_editor
@@ -9,6 +10,9 @@ from mailer.editors.api_tokens import create_token
 from mailer.editors.models import ApiToken
 from mailer.events import Event
 from tests.harness import factories
+
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
 
 
 def _token(session) -> dict[str, str]:

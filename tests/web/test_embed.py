@@ -11,6 +11,9 @@ from mailer.origins import normalise_origin, safe_redirect
 from mailer.subscribers.embed_snippet import embed_snippet
 from tests.harness.reader import SITE, configure, counts, good_form, hidden_fields
 
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
+
 ROOT = Path(__file__).resolve().parents[2]
 NOTHING = {"Subscriber": 0, "Subscription": 0, "Consent": 0, "Suppression": 0}
 ONE = {"Subscriber": 1, "Subscription": 1, "Consent": 1, "Suppression": 0}

@@ -13,6 +13,9 @@ from mailer.subscribers.subscriptions import default_newsletter
 from tests.harness import factories
 from tests.harness.admin import EDITOR, log_in, make_editors
 
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
+
 TOPICS = ["Miljø og natur", "Næringsliv", "Åpne data", "Klima"]
 
 

@@ -26,6 +26,9 @@ from mailer.web.limits import limiter
 from tests.harness import factories
 from tests.harness.reader import SITE, configure, hidden_fields, link_token
 
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
+
 # --- profiles: ~200 examples locally, 2 000 in CI (CI=true) -----------------------------------
 
 _COMMON: dict[str, Any] = {

@@ -19,6 +19,9 @@ from mailer.subscribers.models import Subscriber
 from tests.harness import factories
 from tests.harness.admin import ADMIN, EDITOR, log_in, make_editors, token_from
 
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
+
 
 @dataclass(frozen=True)
 class JsonEndpoint:

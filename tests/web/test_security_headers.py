@@ -11,6 +11,9 @@ from mailer.tokens import Purpose
 from tests.harness import factories
 from tests.harness.reader import SITE, configure, link_token
 
+# Domain code, views and commands in this thread only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
+
 ROOT = Path(__file__).resolve().parents[2]
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "

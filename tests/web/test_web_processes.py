@@ -13,8 +13,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.harness.faults import RedisServer, wait_until
-from tests.harness.servers import ROOT, free_port
+from tests.harness.databases import RedisServer
+from tests.harness.processes import ROOT, free_port, wait_until
 
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 APP = "mailer:create_app()"
