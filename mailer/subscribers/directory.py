@@ -16,11 +16,12 @@ from mailer.issues.models import Issue
 from mailer.paging import Page
 from mailer.reports.stats import SUBSCRIPTION_STATES
 from mailer.sending.models import Delivery
-from mailer.subscribers import erasure as gdpr
+from mailer.subscribers import erasure
 from mailer.subscribers.consent import RequestContext
 from mailer.subscribers.models import Consent, Subscriber, Subscription
 from mailer.subscribers.states import SubscriptionStatus, can_become
 from mailer.subscribers.subscriptions import unsubscribe
+from mailer.subscribers.suppression import is_suppressed, suppress_address
 
 PER_PAGE = 50
 MAX_QUERY = 200
@@ -203,7 +204,7 @@ def detail(
         consents,
         deliveries,
         events,
-        suppressed=gdpr.is_suppressed(session, subscriber.email, secret_keys),
+        suppressed=is_suppressed(session, subscriber.email, secret_keys),
     )
 
 
@@ -231,4 +232,4 @@ def suppress_subscriber(
     """Never mail this address again: unsubscribed now, and on the suppression list."""
     subscriber = _subscriber(session, subscriber_id)
     unsubscribe_subscriber(session, subscriber_id, ctx)
-    return gdpr.suppress_address(session, subscriber.email, secret_key, gdpr.REASON_SUPPRESSED)
+    return suppress_address(session, subscriber.email, secret_key, erasure.REASON_SUPPRESSED)

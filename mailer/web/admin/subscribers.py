@@ -22,9 +22,8 @@ from mailer.issues.newsletter import current_topics, load_topics
 from mailer.reports.stats import SUBSCRIPTION_STATES
 from mailer.runtime import runtime
 from mailer.subscribers import csv_files as subscriber_csv
-from mailer.subscribers import csv_uploads
+from mailer.subscribers import csv_uploads, erasure
 from mailer.subscribers import directory as subscriber_directory
-from mailer.subscribers import erasure as gdpr
 from mailer.subscribers.models import Subscriber
 from mailer.web.admin.base import audit, bp, current_editor, page, t, translated
 from mailer.web.csrf import csrf
@@ -128,10 +127,10 @@ def erase(subscriber_id: int):
         return _detail_page(subscriber_id, 400, {"confirm": CONFIRM_BOX})
     with rt.db.session() as session:
         try:
-            gdpr.erase_subscriber(
+            erasure.erase_subscriber(
                 session, subscriber_id, rt.settings.secret_keys[0], request_context("admin")
             )
-        except gdpr.SubscriberNotFound:
+        except erasure.SubscriberNotFound:
             abort(404)
         # No address in the audit either: only that this editor erased subscriber N.
         audit(session, "erase", data={"subscriber_id": subscriber_id})
