@@ -19,7 +19,7 @@ from sqlalchemy import delete, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mailer.db import utcnow
+from mailer.db import rowcount, utcnow
 from mailer.errors import NotFound
 from mailer.events import Event, record_event
 from mailer.issues.models import Issue, Newsletter
@@ -68,7 +68,7 @@ def lift_suppression(session: Session, email: str, secret_keys: Iterable[str]) -
     Only for a reader who signed up anew and confirmed through double opt-in."""
     hashes = [suppression_hash(email, key) for key in secret_keys]
     removed = session.execute(delete(Suppression).where(Suppression.email_hash.in_(hashes)))
-    return bool(removed.rowcount)  # type: ignore[attr-defined]
+    return bool(rowcount(removed))
 
 
 def delete_subscriptions(session: Session, subscription_ids: list[int]) -> None:

@@ -218,7 +218,7 @@ def index():
         }
 
 
-def _set_hidden(article_id: int, hidden: bool):  # type: ignore[no-untyped-def]
+def _set_hidden(article_id: int, hidden: bool) -> tuple[dict[str, Any], int]:
     from mailer.articles.catalogue import ArticleNotFound, set_hidden
 
     with runtime().db.session() as session:
