@@ -36,8 +36,12 @@ run: install
 	@echo ""
 	exec $(BIN)/honcho -f Procfile.dev start --port $(PORT) $(if $(MAILER_SMTP_HOST),web worker beat,)
 
+# Style, types (pyproject's [tool.mypy]) and the import layers (.importlinter).
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Browser tests drive Debian's Chromium through Playwright (never a downloaded browser).
 chromium:

@@ -74,7 +74,7 @@ def _init_web(app: Flask, settings: Settings) -> None:
         # Once, here: request.remote_addr is then the client's address for every view,
         # limit and log line. Only X-Forwarded-For: links are built from MAILER_BASE_URL,
         # so the scheme and host a proxy reports are not needed.
-        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]  # as Flask's docs wrap it
             app.wsgi_app, x_for=settings.trusted_proxies, x_proto=0, x_host=0, x_port=0
         )
     from mailer.web.access_log import init_access_log

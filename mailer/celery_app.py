@@ -70,7 +70,7 @@ def task_time_limits(settings: Settings) -> dict[str, tuple[float, float]]:
 
 
 def celery_init_app(app: Flask, settings: Settings) -> Celery:
-    class FlaskTask(Task):  # type: ignore[misc]  # Celery's Task is untyped
+    class FlaskTask(Task):
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
             with app.app_context():
                 return self.run(*args, **kwargs)

@@ -25,4 +25,4 @@ class Runtime:
 
 
 def runtime() -> Runtime:
-    return current_app.extensions["mailer"]  # type: ignore[no-any-return]
+    return current_app.extensions["mailer"]

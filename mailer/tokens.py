@@ -135,7 +135,7 @@ class Tokens:
 
     @staticmethod
     def _expired(serializer: URLSafeTimedSerializer, exc: SignatureExpired) -> LinkToken:
-        if exc.date_signed is None:
+        if exc.date_signed is None or exc.payload is None:
             raise InvalidToken("this link is not valid") from exc
         try:
             value = serializer.load_payload(exc.payload)

@@ -35,8 +35,14 @@ def run_migrations_online() -> None:
             # transaction, so it is set before the migrations' transaction begins.
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             connection.commit()
+        # Server defaults compared too, as tests/test_migrations.py does: autogenerate and
+        # `alembic check` see the differences that test fails on.
         context.configure(
-            connection=connection, target_metadata=target_metadata, render_as_batch=True
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=True,
+            compare_type=True,
+            compare_server_default=True,
         )
         with context.begin_transaction():
             context.run_migrations()

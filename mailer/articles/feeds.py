@@ -19,13 +19,13 @@ from html.parser import HTMLParser
 
 import feedparser
 import nh3
-from sqlalchemy import select
+from sqlalchemy import String, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from mailer.articles.models import Article, Feed
 from mailer.config import Settings
-from mailer.db import utcnow
+from mailer.db import table_of, utcnow
 from mailer.events import record_event
 from mailer.mail.links import URL_LENGTH, web_url
 from mailer.outbound import http as outbound_http
@@ -334,8 +334,10 @@ def store_articles(session: Session, source: str, articles: list[ArticleData]) -
 
 def _fits(value: str | None, column: str) -> str | None:
     """A validator header only if its column holds it: a cache hint is not worth an error."""
-    length = Feed.__table__.c[column].type.length
-    return value if value and len(value) <= length else None
+    column_type = table_of(Feed).c[column].type
+    if not isinstance(column_type, String) or column_type.length is None:
+        raise TypeError(f"feed.{column} has no length")
+    return value if value and len(value) <= column_type.length else None
 
 
 def import_feed(session: Session, settings: Settings, url: str) -> ImportResult:
@@ -362,9 +364,11 @@ def import_feed(session: Session, settings: Settings, url: str) -> ImportResult:
             result = store_articles(session, url, articles)
             result.skipped = skipped
             # With entries skipped, no validators: a 304 next time would clear the note.
-            validators = {} if skipped else response.headers
-            feed.etag = _fits(validators.get("ETag"), "etag")
-            feed.last_modified = _fits(validators.get("Last-Modified"), "last_modified")
+            if skipped:
+                feed.etag = feed.last_modified = None
+            else:
+                feed.etag = _fits(response.headers.get("ETag"), "etag")
+                feed.last_modified = _fits(response.headers.get("Last-Modified"), "last_modified")
             feed.last_error = result.note
             record_event(
                 session,

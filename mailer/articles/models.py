@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, String, Text, UniqueConstraint
+from sqlalchemy import JSON, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailer.db import NO_ID_REUSE, Base, UTCDateTime, utcnow
@@ -38,6 +38,7 @@ class Article(Base):
     image_caption: Mapped[str | None] = mapped_column(Text)
     topics: Mapped[list[str]] = mapped_column(JSON, default=list)
     # An editor can hide an article: it is never drafted into an issue.
-    hidden: Mapped[bool] = mapped_column(default=False)
+    # The server default as migration 0004 made it, for the rows that were there then.
+    hidden: Mapped[bool] = mapped_column(default=False, server_default=false())
     published_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -18,10 +18,11 @@ class Editor(Base):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16), default="editor")
-    language: Mapped[str] = mapped_column(String(8), default="nb")
+    # Server defaults as migrations 0004 and 0007 made them, for the editors there then.
+    language: Mapped[str] = mapped_column(String(8), default="nb", server_default="nb")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # In every session's stamp: raising it ends all of this editor's sessions.
-    session_epoch: Mapped[int] = mapped_column(default=0)
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
     # A disabled editor cannot log in nor use an API token.
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -234,8 +234,8 @@ class DkimSigner:
         ):
             header.add(tag)
         header.add(f"h={names[0]}" + (";" if len(names) == 1 else ""))
-        for i, name in enumerate(names[1:], 2):
-            header.add(f":{name}" + (";" if i == len(names) else ""), "")
+        for i, signed_name in enumerate(names[1:], 2):
+            header.add(f":{signed_name}" + (";" if i == len(names) else ""), "")
         header.add(f"bh={body_hash};")
         header.add("b=")
         unsigned = header.text.encode("ascii")
@@ -255,17 +255,17 @@ def _public_key(public_key: rsa.RSAPublicKey | rsa.RSAPrivateKey | bytes) -> rsa
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
+    key: object = public_key
     if isinstance(public_key, bytes):
         if b"PRIVATE KEY" in public_key:
-            loaded: object = serialization.load_pem_private_key(public_key, password=None)
+            key = serialization.load_pem_private_key(public_key, password=None)
         else:
-            loaded = serialization.load_pem_public_key(public_key)
-        public_key = loaded  # type: ignore[assignment]
-    if isinstance(public_key, rsa.RSAPrivateKey):
-        public_key = public_key.public_key()
-    if not isinstance(public_key, rsa.RSAPublicKey):
-        raise DkimError(f"the DKIM key must be RSA, not {type(public_key).__name__}")
-    return public_key
+            key = serialization.load_pem_public_key(public_key)
+    if isinstance(key, rsa.RSAPrivateKey):
+        key = key.public_key()
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise DkimError(f"the DKIM key must be RSA, not {type(key).__name__}")
+    return key
 
 
 def txt_value(public_key: rsa.RSAPublicKey | rsa.RSAPrivateKey | bytes) -> str:

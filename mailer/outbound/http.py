@@ -128,9 +128,10 @@ class _PinnedHTTP(http.client.HTTPConnection):
         super().__init__(host, port, timeout=timeout)
         self._address = address
         self._deadline = deadline
+        self._timeout = timeout  # http.client keeps it as float | None
 
     def connect(self) -> None:
-        self.sock = _connect(self._address, self.port, self._deadline, self.timeout)
+        self.sock = _connect(self._address, self.port, self._deadline, self._timeout)
 
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
@@ -148,10 +149,11 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
         super().__init__(host, port, timeout=timeout, context=context)
         self._address = address
         self._deadline = deadline
+        self._timeout = timeout  # http.client keeps it as float | None
         self._tls = context
 
     def connect(self) -> None:
-        sock = _connect(self._address, self.port, self._deadline, self.timeout)
+        sock = _connect(self._address, self.port, self._deadline, self._timeout)
         try:
             self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
         except BaseException:

@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, func, select
 from sqlalchemy.orm import Session
 
 from mailer.events import Event
@@ -26,12 +26,12 @@ SUBSCRIPTION_STATES = tuple(SubscriptionStatus)
 ACTIVITY_KINDS = {"signup": "signups", "confirm": "confirmations", "unsubscribe": "unsubscribes"}
 
 
-def subscriber_counts(session: Session) -> dict[str, int]:
+def subscriber_counts(session: Session) -> dict[SubscriptionStatus, int]:
     counts = dict.fromkeys(SUBSCRIPTION_STATES, 0)
     for status, n in session.execute(
         select(Subscription.status, func.count()).group_by(Subscription.status)
     ):
-        counts[status] = n
+        counts[SubscriptionStatus(status)] = n
     return counts
 
 
@@ -53,7 +53,7 @@ def month_keys(now: datetime, months: int) -> list[str]:
     return keys[::-1]
 
 
-def _month_of(session: Session, column):  # type: ignore[no-untyped-def]
+def _month_of(session: Session, column: SQLColumnExpression[datetime]) -> ColumnElement[str]:
     if session.get_bind().dialect.name == "postgresql":
         return func.to_char(column, "YYYY-MM")
     return func.strftime("%Y-%m", column)

@@ -13,8 +13,9 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
-from mailer.db import UTCDateTime
+from mailer.db import UTCDateTime, rowcount, table_of
 from mailer.events import record_event
 from mailer.issues.models import Issue
 from mailer.issues.states import IssueStatus
@@ -44,15 +45,16 @@ class Claim:
     issue_sending: bool = True
 
 
+_delivery = table_of(Delivery)
 # The claim's statements are built once: constructing them per group cost more CPU
 # than running them (SQLAlchemy caches the compiled SQL, not the expression tree).
-_ids = bindparam("b_ids", expanding=True)
+_ids: BindParameter[list[int]] = bindparam("b_ids", expanding=True)
 _now = bindparam("b_now", type_=UTCDateTime)
 _active = exists().where(
     Subscription.id == Delivery.subscription_id, Subscription.status == SubscriptionStatus.ACTIVE
 )
 _claim_update = (
-    update(Delivery.__table__)
+    update(_delivery)
     .where(
         Delivery.id.in_(_ids),
         Delivery.issue_id == bindparam("b_issue"),
@@ -127,11 +129,13 @@ def claim(session: Session, issue_id: int, delivery_ids: list[int], now: datetim
         # Only a row the UPDATE did not take can still be queued (and so be skipped);
         # when it took them all, as it nearly always does, that is one statement saved.
         taken = set(claimed_ids)
-        result.skipped = session.execute(
-            _skip_stmt,
-            {"b_ids": [i for i in delivery_ids if i not in taken]},
-            execution_options=_NO_SYNC,
-        ).rowcount  # type: ignore[attr-defined]
+        result.skipped = rowcount(
+            session.execute(
+                _skip_stmt,
+                {"b_ids": [i for i in delivery_ids if i not in taken]},
+                execution_options=_NO_SYNC,
+            )
+        )
     if not claimed_ids:
         session.commit()
         result.issue_sending = bool(
@@ -159,14 +163,14 @@ class Outcome:
 
 
 _record_stmt = (
-    update(Delivery.__table__)
+    update(_delivery)
     .where(
-        Delivery.__table__.c.id == bindparam("b_id"),
+        _delivery.c.id == bindparam("b_id"),
         # A row the reconciler already called in-doubt may still learn it was sent.
         # (IN (…) cannot be used in an executemany, hence the OR.)
         or_(
-            Delivery.__table__.c.status == DeliveryStatus.SENDING,
-            Delivery.__table__.c.status == DeliveryStatus.IN_DOUBT,
+            _delivery.c.status == DeliveryStatus.SENDING,
+            _delivery.c.status == DeliveryStatus.IN_DOUBT,
         ),
     )
     .values(

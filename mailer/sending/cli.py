@@ -19,6 +19,7 @@ from mailer.issues.states import IssueStatus
 from mailer.runtime import runtime
 from mailer.sending import ledger, service
 from mailer.sending import progress as send_progress
+from mailer.sending.states import DeliveryStatus
 
 # Collects the commands (an AppGroup runs each in the app context); mailer/cli.py adds them to
 # the `digest` group that issues/cli.py defines.
@@ -62,7 +63,11 @@ def watch(issue_id: int) -> send_progress.Progress:
 
 
 def _exit_for(state: send_progress.Progress) -> None:
-    if state.status != IssueStatus.SENT or state.counts["failed"] or state.counts["in-doubt"]:
+    if (
+        state.status != IssueStatus.SENT
+        or state.counts[DeliveryStatus.FAILED]
+        or state.counts[DeliveryStatus.IN_DOUBT]
+    ):
         sys.exit(1)
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from mailer.db import utcnow
+from mailer.db import rowcount, utcnow
 from mailer.errors import NotFound, TransitionRefused
 from mailer.events import record_event
 from mailer.issues.models import Issue
@@ -51,9 +51,9 @@ def get_issue(session: Session, issue_id: int) -> Issue:
 def transition(
     session: Session,
     issue_id: int,
-    target: str,
+    target: IssueStatus,
     *,
-    only_from: tuple[str, ...] | None = None,
+    only_from: tuple[IssueStatus, ...] | None = None,
     reason: str | None = None,
 ) -> bool:
     """Move an issue to ``target`` if the state table allows it; a guarded UPDATE."""
@@ -67,9 +67,11 @@ def transition(
         values["pause_reason"] = reason
     if target == IssueStatus.SENT:
         values["sent_at"] = utcnow()
-    changed = session.execute(
-        update(Issue).where(Issue.id == issue_id, Issue.status.in_(sources)).values(**values)
-    ).rowcount  # type: ignore[attr-defined]
+    changed = rowcount(
+        session.execute(
+            update(Issue).where(Issue.id == issue_id, Issue.status.in_(sources)).values(**values)
+        )
+    )
     if changed:
         record_event(session, f"issue.{target}", issue_id=issue_id, data={"reason": reason})
     return bool(changed)
@@ -121,13 +123,18 @@ def resend_in_doubt(session: Session, issue_id: int) -> int:
     issue = get_issue(session, issue_id)
     if issue.status not in (IssueStatus.SENT, IssueStatus.SENDING, IssueStatus.PAUSED):
         raise TransitionRefused(f"issue {issue_id} is {issue.status}; nothing to resend")
-    count = session.execute(
-        update(Delivery)
-        .where(Delivery.issue_id == issue_id, Delivery.status == DeliveryStatus.IN_DOUBT)
-        .values(
-            status=DeliveryStatus.QUEUED, enqueued_at=None, next_attempt_at=None, claimed_at=None
+    count = rowcount(
+        session.execute(
+            update(Delivery)
+            .where(Delivery.issue_id == issue_id, Delivery.status == DeliveryStatus.IN_DOUBT)
+            .values(
+                status=DeliveryStatus.QUEUED,
+                enqueued_at=None,
+                next_attempt_at=None,
+                claimed_at=None,
+            )
         )
-    ).rowcount  # type: ignore[attr-defined]
+    )
     if count and issue.status == IssueStatus.SENT:
         # The one way back from sent: the editor chose to resend. Not in the state table,
         # so that no ordinary `send` can ever restart a sent issue.
@@ -158,7 +165,7 @@ def create_deliveries(session: Session, issue_id: int) -> None:
     """One queued row per active subscription (insert-if-absent), in one statement."""
     issue = get_issue(session, issue_id)
     if issue.status != IssueStatus.SENDING:
-        return []
+        return
     if issue.deliveries_created_at is None:
         # Insert-if-absent by the unique (issue, subscription) key. Not NOT EXISTS: on
         # PostgreSQL the planner, seeing an empty delivery table, scanned it once per
@@ -224,16 +231,18 @@ def finish_if_done(session: Session, issue_id: int) -> bool:
         Delivery.issue_id == issue_id,
         Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.SENDING)),
     )
-    done = session.execute(
-        update(Issue)
-        .where(
-            Issue.id == issue_id,
-            Issue.status == IssueStatus.SENDING,
-            Issue.deliveries_created_at.is_not(None),
-            ~open_rows,
+    done = rowcount(
+        session.execute(
+            update(Issue)
+            .where(
+                Issue.id == issue_id,
+                Issue.status == IssueStatus.SENDING,
+                Issue.deliveries_created_at.is_not(None),
+                ~open_rows,
+            )
+            .values(status=IssueStatus.SENT, sent_at=utcnow())
         )
-        .values(status=IssueStatus.SENT, sent_at=utcnow())
-    ).rowcount  # type: ignore[attr-defined]
+    )
     if done:
         record_event(session, "issue.sent", issue_id=issue_id)
     return bool(done)
@@ -242,16 +251,19 @@ def finish_if_done(session: Session, issue_id: int) -> bool:
 def mark_stale_claims_in_doubt(session: Session, now: datetime) -> int:
     """Rows claimed by a worker that died: the mail may have gone, so never resend blindly."""
     return int(
-        session.execute(
-            update(Delivery)
-            .where(
-                Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_at < now - CLAIM_LEASE
+        rowcount(
+            session.execute(
+                update(Delivery)
+                .where(
+                    Delivery.status == DeliveryStatus.SENDING,
+                    Delivery.claimed_at < now - CLAIM_LEASE,
+                )
+                .values(
+                    status=DeliveryStatus.IN_DOUBT,
+                    last_error="worker stopped during the SMTP transaction",
+                )
             )
-            .values(
-                status=DeliveryStatus.IN_DOUBT,
-                last_error="worker stopped during the SMTP transaction",
-            )
-        ).rowcount  # type: ignore[attr-defined]
+        )
     )
 
 

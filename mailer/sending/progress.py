@@ -25,7 +25,7 @@ from mailer.sending.states import DeliveryStatus
 class Progress:
     issue_id: int
     status: str
-    counts: dict[str, int]
+    counts: dict[DeliveryStatus, int]
     deliveries_created: bool
     rate: float  # mails a second over the last minute
     pause_reason: str | None = None
@@ -74,7 +74,7 @@ def progress(session: Session, issue_id: int) -> Progress:
         .where(Delivery.issue_id == issue_id)
         .group_by(Delivery.status)
     ):
-        counts[state] = n
+        counts[DeliveryStatus(state)] = n
     now = utcnow()
     recent = (
         session.scalar(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from mailer.db import rowcount
 from mailer.events import record_event
 from mailer.issues.models import Issue
 from mailer.issues.states import IssueStatus
@@ -29,18 +30,20 @@ def resend_failed(session: Session, issue_id: int) -> int:
         raise IssueNotFound(f"no issue with id {issue_id}")
     if issue.status not in RESENDABLE:
         raise TransitionRefused(f"issue {issue_id} is {issue.status}; nothing to resend")
-    count = session.execute(
-        update(Delivery)
-        .where(Delivery.issue_id == issue_id, Delivery.status == DeliveryStatus.FAILED)
-        .values(
-            status=DeliveryStatus.QUEUED,
-            attempts=0,
-            enqueued_at=None,
-            next_attempt_at=None,
-            claimed_at=None,
-        ),
-        execution_options={"synchronize_session": False},
-    ).rowcount  # type: ignore[attr-defined]
+    count = rowcount(
+        session.execute(
+            update(Delivery)
+            .where(Delivery.issue_id == issue_id, Delivery.status == DeliveryStatus.FAILED)
+            .values(
+                status=DeliveryStatus.QUEUED,
+                attempts=0,
+                enqueued_at=None,
+                next_attempt_at=None,
+                claimed_at=None,
+            ),
+            execution_options={"synchronize_session": False},
+        )
+    )
     if count and issue.status == IssueStatus.SENT:
         # As for in-doubt rows: the editor's explicit choice is the one way back from sent.
         session.execute(

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from mailer.db import rowcount
 from mailer.events import record_event
 from mailer.subscribers.erasure import delete_subscriptions
 from mailer.subscribers.models import Subscriber, Subscription
@@ -47,11 +48,13 @@ def delete_stale_pending(session: Session, now: datetime, days: int) -> CleanupR
         still_subscribed = select(Subscription.subscriber_id).where(
             Subscription.subscriber_id.in_(chunk)
         )
-        orphans += session.execute(
-            delete(Subscriber).where(
-                Subscriber.id.in_(chunk), Subscriber.id.not_in(still_subscribed)
+        orphans += rowcount(
+            session.execute(
+                delete(Subscriber).where(
+                    Subscriber.id.in_(chunk), Subscriber.id.not_in(still_subscribed)
+                )
             )
-        ).rowcount  # type: ignore[attr-defined]
+        )
     if stale:
         record_event(
             session,

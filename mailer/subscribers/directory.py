@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, cast, exists, func, or_, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, cast, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
@@ -78,7 +78,7 @@ def parse_filters(args: dict[str, str], topics: tuple[str, ...]) -> Filters:
     return Filters(query, state, topic, page)
 
 
-def _lower(session: Session, column):  # type: ignore[no-untyped-def]
+def _lower(session: Session, column: SQLColumnExpression[str]) -> ColumnElement[str]:
     """Lower case that knows Æ, Ø and Å: SQLite's lower() only folds ASCII."""
     if session.get_bind().dialect.name != "sqlite":
         return func.lower(column)

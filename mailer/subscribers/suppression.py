@@ -12,6 +12,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from mailer.db import rowcount
 from mailer.subscribers.addresses import normalise_email
 from mailer.subscribers.models import Suppression
 
@@ -49,4 +50,4 @@ def lift_suppression(session: Session, email: str, secret_keys: Iterable[str]) -
     Only for a reader who signed up anew and confirmed through double opt-in."""
     hashes = [suppression_hash(email, key) for key in secret_keys]
     removed = session.execute(delete(Suppression).where(Suppression.email_hash.in_(hashes)))
-    return bool(removed.rowcount)  # type: ignore[attr-defined]
+    return bool(rowcount(removed))

@@ -28,7 +28,7 @@ def redact_tokens(text: str) -> str:
     return _TOKEN_IN_PATH.sub(rf"\g<1>{REDACTED}", text)
 
 
-class RedactingLogger(Logger):  # type: ignore[misc]
+class RedactingLogger(Logger):
     """gunicorn's logger (``--logger-class mailer.web.access_log.RedactingLogger``) whose
     access-log atoms (request line, path, referer, …) carry no token."""
 

@@ -9,6 +9,7 @@ from mailer.articles import registry as feed_registry
 from mailer.articles.feeds import FeedError
 from mailer.errors import ValidationFailed
 from mailer.runtime import runtime
+from mailer.web import ViewResult
 from mailer.web.admin.base import audit, bp, page, t, translated
 
 
@@ -21,7 +22,7 @@ def articles():
         return page("articles.html", listing=listing)
 
 
-def _set_hidden(article_id: int, hidden: bool):  # type: ignore[no-untyped-def]
+def _set_hidden(article_id: int, hidden: bool) -> ViewResult:
     with runtime().db.session() as session:
         try:
             article_catalogue.set_hidden(session, article_id, hidden)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from functools import cache
 
-from flask import current_app, flash, g, redirect, request, url_for
+from flask import Response, current_app, flash, g, redirect, request, url_for
 from flask import session as cookie
 from flask_limiter.errors import RateLimitExceeded
 from sqlalchemy import select
@@ -25,6 +25,7 @@ from mailer.errors import ValidationFailed
 from mailer.events import record_event
 from mailer.i18n import LANGUAGES
 from mailer.runtime import runtime
+from mailer.web import ViewResult
 from mailer.web.admin.base import (
     audit,
     bp,
@@ -62,7 +63,7 @@ def _account_key() -> str:
     return "account:" + hashlib.sha256(identity.encode("utf-8")).hexdigest()
 
 
-def _failed(response) -> bool:  # type: ignore[no-untyped-def]
+def _failed(response: Response) -> bool:
     return bool(response.status_code == 401)
 
 
@@ -72,7 +73,7 @@ def _dummy_hash() -> str:
 
 
 @bp.errorhandler(RateLimitExceeded)
-def throttled_page(exc: Exception | None = None):  # type: ignore[no-untyped-def]
+def throttled_page(exc: Exception | None = None) -> ViewResult:
     if request.endpoint == "admin.change_password_submit":
         return _password_page(429, {"current_password": THROTTLED})
     return page(
@@ -107,7 +108,7 @@ def login_submit():
             ok = False
         else:
             ok = verify_password(editor, password)
-        if not ok:
+        if editor is None or not ok:
             record_event(session, "admin.login_failed", data={"ip": client_ip()})
             session.commit()
             return page(
@@ -136,7 +137,7 @@ def login_submit():
     return redirect(safe_next(request.form.get("next")))
 
 
-def _end_own_sessions(action: str):  # type: ignore[no-untyped-def]
+def _end_own_sessions(action: str) -> ViewResult:
     """Ends every session of the current editor, this one included (a copy of the cookie
     taken before is refused from now on), and goes to the login page."""
     with runtime().db.session() as session:
@@ -173,7 +174,9 @@ def set_language():
     return redirect(safe_next(request.form.get("next")))
 
 
-def account_page(new_token: str | None = None, status: int = 200, errors=None):  # type: ignore[no-untyped-def]
+def account_page(
+    new_token: str | None = None, status: int = 200, errors: dict[str, str] | None = None
+) -> ViewResult:
     with runtime().db.session() as session:
         tokens = tokens_of(session, current_editor().id)
     return page(
@@ -201,11 +204,11 @@ def _editor_key() -> str:
     return f"editor:{cookie.get('editor_id')}"
 
 
-def _wrong_password(response) -> bool:  # type: ignore[no-untyped-def]
+def _wrong_password(response: Response) -> bool:
     return bool(g.get("wrong_password"))
 
 
-def _password_page(status: int = 200, errors: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+def _password_page(status: int = 200, errors: dict[str, str] | None = None) -> ViewResult:
     return page("password.html", status, errors=translated(errors or {}))
 
 

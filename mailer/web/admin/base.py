@@ -29,6 +29,7 @@ from mailer.editors.models import Editor
 from mailer.events import record_event
 from mailer.i18n import LANGUAGES, LOCAL_ZONE, gettext
 from mailer.runtime import runtime
+from mailer.web import ViewResult
 from mailer.web.admin.labels import label
 from mailer.web.request_info import client_ip, page_language
 
@@ -51,7 +52,7 @@ class CurrentEditor:
 
 
 def current_editor() -> CurrentEditor:
-    return g.editor  # type: ignore[no-any-return]
+    return g.editor
 
 
 def language() -> str:
@@ -167,15 +168,15 @@ def admin_context() -> dict[str, Any]:
     }
 
 
-def _error_page(code: int, message: str):  # type: ignore[no-untyped-def]
+def _error_page(code: int, message: str) -> ViewResult:
     return page("error.html", code, code=code, message=t(message))
 
 
 @bp.errorhandler(403)
-def forbidden(exc: Exception):  # type: ignore[no-untyped-def]
+def forbidden(exc: Exception) -> ViewResult:
     return _error_page(403, "Du har ikke tilgang til denne siden. Den er bare for administratorer.")
 
 
 @bp.errorhandler(404)
-def not_found(exc: Exception):  # type: ignore[no-untyped-def]
+def not_found(exc: Exception) -> ViewResult:
     return _error_page(404, "Siden finnes ikke")

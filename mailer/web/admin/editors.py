@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, request, url_for
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from mailer.editors.accounts import (
     LAST_ADMIN,
@@ -17,13 +18,16 @@ from mailer.editors.accounts import (
 from mailer.editors.models import ApiToken, Editor
 from mailer.errors import ValidationFailed
 from mailer.runtime import runtime
+from mailer.web import ViewResult
 from mailer.web.admin.base import admin_required, audit, bp, current_editor, page, t, translated
 
 NOT_YOURSELF = "Du kan ikke deaktivere din egen konto."
 UNKNOWN_ROLE = "Ukjent rolle."
 
 
-def _editors_page(status: int = 200, errors: dict[str, str] | None = None, form=None):  # type: ignore[no-untyped-def]
+def _editors_page(
+    status: int = 200, errors: dict[str, str] | None = None, form: dict[str, str] | None = None
+) -> ViewResult:
     with runtime().db.session() as session:
         editors = session.scalars(select(Editor).order_by(Editor.email)).all()
         counted = select(ApiToken.editor_id, func.count()).group_by(ApiToken.editor_id)
@@ -99,11 +103,11 @@ def change_role(editor_id: int):
     return redirect(url_for("admin.editors"))
 
 
-def _target(session, editor_id: int) -> Editor:  # type: ignore[no-untyped-def]
+def _target(session: Session, editor_id: int) -> Editor:
     editor = session.get(Editor, editor_id)
     if editor is None:
         abort(404)
-    return editor  # type: ignore[no-any-return]
+    return editor
 
 
 @bp.post("/editors/<int:editor_id>/sessions/end")

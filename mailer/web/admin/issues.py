@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from flask import abort, flash, redirect, request, url_for
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from mailer.db import utcnow
@@ -41,8 +41,12 @@ def issue_or_404(session: Session, issue_id: int) -> Issue:
     return issue
 
 
-def _problems(session: Session, issue_id: int) -> dict[str, list[Any]]:
-    lists: dict[str, list[Any]] = {}
+# A failed or in-doubt reader: id, address, attempts, last error.
+ProblemRow = Row[int, str, int, str | None]
+
+
+def _problems(session: Session, issue_id: int) -> dict[str, Sequence[ProblemRow]]:
+    lists: dict[str, Sequence[ProblemRow]] = {}
     for state in (DeliveryStatus.FAILED, DeliveryStatus.IN_DOUBT):
         lists[state] = session.execute(
             select(Subscriber.id, Subscriber.email, Delivery.attempts, Delivery.last_error)

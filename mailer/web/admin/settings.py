@@ -14,10 +14,13 @@ from mailer.issues.newsletter import (
     update_settings,
 )
 from mailer.runtime import runtime
+from mailer.web import ViewResult
 from mailer.web.admin.base import admin_required, audit, bp, language, page, t
 
 
-def _settings_page(status: int = 200, errors: dict[str, str] | None = None, form=None):  # type: ignore[no-untyped-def]
+def _settings_page(
+    status: int = 200, errors: dict[str, str] | None = None, form: dict[str, str] | None = None
+) -> ViewResult:
     rt = runtime()
     with rt.db.session() as session:
         saved: dict[str, Any] = settings_as_dict(session, rt.settings)

@@ -217,7 +217,7 @@ def index():
         }
 
 
-def _set_hidden(article_id: int, hidden: bool):  # type: ignore[no-untyped-def]
+def _set_hidden(article_id: int, hidden: bool) -> tuple[dict[str, Any], int]:
     with runtime().db.session() as session:
         try:
             article = set_hidden(session, article_id, hidden)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from email.utils import format_datetime
 from xml.sax.saxutils import escape
 
 from flask import Blueprint, Response, abort, render_template
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from mailer.issues.drafting import issue_subject
 from mailer.issues.models import Issue, IssueArticle
@@ -19,7 +20,7 @@ from mailer.web.request_info import page_language
 bp = Blueprint("archive", __name__)
 
 
-def _sent_issues(session):  # type: ignore[no-untyped-def]
+def _sent_issues(session: Session) -> Sequence[Issue]:
     return session.scalars(
         select(Issue).where(Issue.status == IssueStatus.SENT).order_by(Issue.sent_at.desc())
     ).all()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 
 from flask import redirect, render_template, request
 from flask.typing import ResponseReturnValue
@@ -48,7 +49,7 @@ def _next_url(value: str | None) -> str | None:
 
 def signup_page(
     language: str,
-    values: dict[str, object],
+    values: Mapping[str, object],
     errors: dict[str, str],
     status: int,
     next_url: str | None = None,
