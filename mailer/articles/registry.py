@@ -20,14 +20,15 @@ from mailer.articles.feeds import (
 )
 from mailer.config import Settings
 from mailer.db import Database
+from mailer.i18n import N_
 from mailer.models import Article, Feed, record_event
 from mailer.outbound_http import FetchError, Refused, check_url, policy_for
 from mailer.subscribers.subscriptions import ValidationFailed
 
-NOT_A_URL = "Skriv en fullstendig adresse som begynner med http:// eller https://."
-TOO_LONG = "Adressen er for lang."
-ALREADY_THERE = "Denne strømmen er allerede lagt inn."
-PRIVATE_ADDRESS = "Denne adressen er på et privat nett, og strømmer hentes ikke derfra."
+NOT_A_URL = N_("Skriv en fullstendig adresse som begynner med http:// eller https://.")
+TOO_LONG = N_("Adressen er for lang.")
+ALREADY_THERE = N_("Denne strømmen er allerede lagt inn.")
+PRIVATE_ADDRESS = N_("Denne adressen er på et privat nett, og strømmer hentes ikke derfra.")
 
 log = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from mailer.db import utcnow
 from mailer.editors.api_tokens import revoke_all
+from mailer.i18n import N_
 from mailer.models import Editor, record_event
 from mailer.subscribers.subscriptions import ValidationFailed, normalise_email
 
@@ -19,11 +20,11 @@ MIN_PASSWORD = 10
 _hasher = PasswordHasher()
 
 # The password change's messages: catalogue keys (Norwegian), translated by the caller.
-WRONG_PASSWORD = "Passordet stemmer ikke."
-SHORT_PASSWORD = "Passordet må ha minst 10 tegn."
-PASSWORDS_DIFFER = "De to nye passordene er ikke like."
-SAME_PASSWORD = "Det nye passordet må være et annet enn det du har nå."
-LAST_ADMIN = "Det må finnes minst én aktiv administrator."
+WRONG_PASSWORD = N_("Passordet stemmer ikke.")
+SHORT_PASSWORD = N_("Passordet må ha minst 10 tegn.")
+PASSWORDS_DIFFER = N_("De to nye passordene er ikke like.")
+SAME_PASSWORD = N_("Det nye passordet må være et annet enn det du har nå.")
+LAST_ADMIN = N_("Det må finnes minst én aktiv administrator.")
 
 
 def create_editor(session: Session, email: str, password: str, role: str = "editor") -> Editor:

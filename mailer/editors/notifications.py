@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
+from mailer.i18n import ngettext
 from mailer.issues.drafting import issue_subject
 from mailer.mail.templates import render_email
 from mailer.mail.transactional import send_rendered
@@ -55,7 +56,13 @@ def notify_editors_draft_ready(session: Session, settings: Settings, issue_id: i
         issue.newsletter.name,
         f"Utkast klart: «{issue_subject(issue, 'nb')}»",
         [
-            f"Månedens nyhetsbrev er laget med {len(issue.items)} artikler og venter på deg.",
+            # One notice goes to every editor, in Norwegian (as its template is rendered).
+            ngettext(
+                "Månedens nyhetsbrev er laget med %(num)s artikkel og venter på deg.",
+                "Månedens nyhetsbrev er laget med %(num)s artikler og venter på deg.",
+                len(issue.items),
+                "nb",
+            ),
             f"Send det: mailer digest send {issue.id}",
         ],
     )

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from mailer.i18n import LOCAL_ZONE
+from mailer.i18n import LOCAL_ZONE, N_
 from mailer.issues import states as issue_states
 from mailer.models import Issue, record_event
 from mailer.sending import ledger
@@ -15,10 +15,10 @@ from mailer.subscribers.subscriptions import ValidationFailed
 
 MAX_AHEAD = timedelta(days=366)
 
-BAD_TIME = "Skriv tidspunktet som dato og klokkeslett, for eksempel 2026-12-01 09:00."
-PAST_TIME = "Tidspunktet har alt vært."
-FAR_TIME = "Tidspunktet er mer enn ett år fram i tid."
-NOT_SCHEDULABLE = "Bare et utkast eller et planlagt nummer kan planlegges."
+BAD_TIME = N_("Skriv tidspunktet som dato og klokkeslett, for eksempel 2026-12-01 09:00.")
+PAST_TIME = N_("Tidspunktet har alt vært.")
+FAR_TIME = N_("Tidspunktet er mer enn ett år fram i tid.")
+NOT_SCHEDULABLE = N_("Bare et utkast eller et planlagt nummer kan planlegges.")
 
 
 def parse_local_time(value: str) -> datetime:

@@ -13,6 +13,7 @@ from flask.cli import AppGroup
 from sqlalchemy.orm import Session
 
 from mailer.db import utcnow
+from mailer.i18n import ngettext
 from mailer.issues import states as issue_states
 from mailer.issues.drafting import NothingToDraft, draft_issue, issue_subject
 from mailer.models import Issue
@@ -45,7 +46,8 @@ def digest_draft() -> None:
             fail(str(exc))
         session.commit()
         subject = issue_subject(issue, issue.language)
-        click.echo(f"drafted «{subject}» with {len(issue.items)} articles")
+        articles = ngettext("%(num)s artikkel", "%(num)s artikler", len(issue.items), "en")
+        click.echo(f"drafted «{subject}» with {articles}")
         click.echo(issue.id)
 
 
@@ -138,7 +140,8 @@ def digest_send(issue_id: int, yes: bool) -> None:
         if issue.status in (issue_states.DRAFT, issue_states.SCHEDULED) and not yes:
             recipients = ledger.count_recipients(session, issue)
             subject = issue_subject(issue, issue.language)
-            click.confirm(f"Send «{subject}» to {recipients} subscribers?", abort=True)
+            readers = ngettext("%(num)s abonnent", "%(num)s abonnenter", recipients, "en")
+            click.confirm(f"Send «{subject}» to {readers}?", abort=True)
         started = ledger.request_send(session, issue_id)
         session.commit()
         status = issue.status

@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, cast, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
+from mailer.i18n import N_
 from mailer.models import Consent, Delivery, Event, Issue, Subscriber, Subscription
 from mailer.paging import Page
 from mailer.reports.stats import SUBSCRIPTION_STATES
@@ -18,10 +19,10 @@ from mailer.subscribers.subscriptions import RequestContext, ValidationFailed, u
 PER_PAGE = 50
 MAX_QUERY = 200
 
-UNKNOWN_STATE = "Ukjent status."
-UNKNOWN_TOPIC = "Ukjent tema"
-LONG_QUERY = "Søket er for langt (høyst 200 tegn)."
-BAD_PAGE = "Sidetallet må være et helt tall fra 1."
+UNKNOWN_STATE = N_("Ukjent status.")
+UNKNOWN_TOPIC = N_("Ukjent tema")
+LONG_QUERY = N_("Søket er for langt (høyst 200 tegn).")
+BAD_PAGE = N_("Sidetallet må være et helt tall fra 1.")
 
 
 class SubscriberNotFound(LookupError):

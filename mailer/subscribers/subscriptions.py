@@ -19,11 +19,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailer.db import utcnow
-from mailer.i18n import LANGUAGES, gettext
+from mailer.i18n import LANGUAGES, N_, gettext
 from mailer.models import Consent, Event, Newsletter, Subscriber, Subscription, record_event
 
 CONSENT_VERSION = "2026-11"
-CONSENT_TEXT = "Ja, send meg nyhetsbrevet. Jeg kan melde meg av når som helst."
+CONSENT_TEXT = N_("Ja, send meg nyhetsbrevet. Jeg kan melde meg av når som helst.")
 # Every wording a form may still show, by version (Norwegian; gettext gives the English).
 # A form carries the version it showed; keep old versions here while old copies of the
 # embed snippet may still be out there, so the record says what the reader really saw.
@@ -134,7 +134,7 @@ def parse_signup(data: dict[str, Any], allowed_topics: tuple[str, ...]) -> Signu
         if value is None:
             return ""
         if not isinstance(value, str):
-            wrong_types[name] = "Må være tekst."
+            wrong_types[name] = N_("Må være tekst.")
             return ""
         return value
 
@@ -169,7 +169,7 @@ def parse_signup(data: dict[str, Any], allowed_topics: tuple[str, ...]) -> Signu
     else:
         for topic in raw_topics:
             if topic not in allowed_topics:
-                errors["topics"] = f"{gettext('Ukjent tema', language)}: {topic[:40]}"
+                errors["topics"] = gettext("Ukjent tema", language) + f": {topic[:40]}"
                 break
             if topic not in topics:
                 topics.append(topic)

@@ -28,7 +28,7 @@ from flask import session as cookie
 from flask_limiter.errors import RateLimitExceeded
 from sqlalchemy.orm import Session
 
-from mailer.i18n import LANGUAGES, LOCAL_ZONE, gettext
+from mailer.i18n import LANGUAGES, LOCAL_ZONE, N_, gettext, ngettext
 from mailer.models import Editor, record_event
 from mailer.runtime import runtime
 from mailer.web.request_info import client_ip, page_language
@@ -63,6 +63,11 @@ def language() -> str:
 def t(text: str) -> str:
     """A catalogue string in the editor's language."""
     return gettext(text, language())
+
+
+def tn(singular: str, plural: str, n: int, **variables: Any) -> str:
+    """The catalogue's form for ``n`` in the editor's language, ``%(num)s`` filled in."""
+    return ngettext(singular, plural, n, language(), **variables)
 
 
 def local_time(value: datetime | None) -> str:
@@ -176,12 +181,14 @@ def _error_page(code: int, message: str):  # type: ignore[no-untyped-def]
 
 @bp.errorhandler(403)
 def forbidden(exc: Exception):  # type: ignore[no-untyped-def]
-    return _error_page(403, "Du har ikke tilgang til denne siden. Den er bare for administratorer.")
+    return _error_page(
+        403, N_("Du har ikke tilgang til denne siden. Den er bare for administratorer.")
+    )
 
 
 @bp.errorhandler(404)
 def not_found(exc: Exception):  # type: ignore[no-untyped-def]
-    return _error_page(404, "Siden finnes ikke")
+    return _error_page(404, N_("Siden finnes ikke"))
 
 
 @bp.errorhandler(RateLimitExceeded)

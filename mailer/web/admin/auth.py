@@ -19,7 +19,7 @@ from mailer.editors.accounts import (
     verify_password,
 )
 from mailer.editors.api_tokens import tokens_of
-from mailer.i18n import LANGUAGES
+from mailer.i18n import LANGUAGES, N_
 from mailer.models import Editor, record_event
 from mailer.runtime import runtime
 from mailer.subscribers.subscriptions import ValidationFailed
@@ -38,9 +38,9 @@ from mailer.web.request_info import client_ip
 
 IP_LIMIT = "10 per minute"
 ACCOUNT_LIMIT = "5 per 15 minutes"
-WRONG_LOGIN = "Feil e-postadresse eller passord."
-DISABLED = "Kontoen er deaktivert. Spør en administrator om å aktivere den igjen."
-THROTTLED = "For mange forsøk. Vent litt og prøv igjen senere."
+WRONG_LOGIN = N_("Feil e-postadresse eller passord.")
+DISABLED = N_("Kontoen er deaktivert. Spør en administrator om å aktivere den igjen.")
+THROTTLED = N_("For mange forsøk. Vent litt og prøv igjen senere.")
 # The choices for a new API token's lifetime; 0 = until revoked.
 EXPIRY_DAYS = (0, 30, 90, 365)
 

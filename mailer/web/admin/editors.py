@@ -14,13 +14,14 @@ from mailer.editors.accounts import (
     enable_editor,
     end_sessions,
 )
+from mailer.i18n import N_
 from mailer.models import ApiToken, Editor
 from mailer.runtime import runtime
 from mailer.subscribers.subscriptions import ValidationFailed
 from mailer.web.admin import admin_required, audit, bp, current_editor, page, t, translated
 
-NOT_YOURSELF = "Du kan ikke deaktivere din egen konto."
-UNKNOWN_ROLE = "Ukjent rolle."
+NOT_YOURSELF = N_("Du kan ikke deaktivere din egen konto.")
+UNKNOWN_ROLE = N_("Ukjent rolle.")
 
 
 def _editors_page(status: int = 200, errors: dict[str, str] | None = None, form=None):  # type: ignore[no-untyped-def]
@@ -59,7 +60,7 @@ def create():
             return _editors_page(400, _known(exc.errors), form)
         audit(session, "editor_create", data={"new_editor_id": editor.id, "role": editor.role})
         session.commit()
-    flash(f"{t('Redaktøren er opprettet:')} {editor.email}", "ok")
+    flash(t("Redaktøren er opprettet:") + f" {editor.email}", "ok")
     return redirect(url_for("admin.editors"))
 
 
@@ -68,11 +69,11 @@ def _known(errors: dict[str, str]) -> dict[str, str]:
     mapped = {}
     for field, message in errors.items():
         if field == "password":
-            mapped[field] = "Passordet må ha minst 10 tegn."
+            mapped[field] = N_("Passordet må ha minst 10 tegn.")
         elif field == "role":
             mapped[field] = UNKNOWN_ROLE
         elif field == "email" and "exists" in message:
-            mapped[field] = "Det finnes allerede en redaktør med denne adressen."
+            mapped[field] = N_("Det finnes allerede en redaktør med denne adressen.")
         else:
             mapped[field] = message
     return mapped
@@ -116,7 +117,7 @@ def end_editor_sessions(editor_id: int):
         session.commit()
     if editor_id == current_editor().id:
         return redirect(url_for("admin.login"))
-    flash(f"{t('Alle innlogginger er avsluttet for')} {editor.email}", "ok")
+    flash(t("Alle innlogginger er avsluttet for") + f" {editor.email}", "ok")
     return redirect(url_for("admin.editors"))
 
 
@@ -134,7 +135,7 @@ def disable(editor_id: int):
             return _editors_page(400, exc.errors)
         audit(session, "editor_disable", data={"target_editor_id": editor_id, "tokens": revoked})
         session.commit()
-    flash(f"{t('Kontoen er deaktivert:')} {editor.email}", "ok")
+    flash(t("Kontoen er deaktivert:") + f" {editor.email}", "ok")
     return redirect(url_for("admin.editors"))
 
 
@@ -146,5 +147,5 @@ def enable(editor_id: int):
         enable_editor(session, editor)
         audit(session, "editor_enable", data={"target_editor_id": editor_id})
         session.commit()
-    flash(f"{t('Kontoen er aktivert igjen:')} {editor.email}", "ok")
+    flash(t("Kontoen er aktivert igjen:") + f" {editor.email}", "ok")
     return redirect(url_for("admin.editors"))

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.db import utcnow
-from mailer.i18n import LANGUAGES
+from mailer.i18n import LANGUAGES, N_
 from mailer.issues import editing as issue_editing
 from mailer.issues import scheduling
 from mailer.issues import states as issue_states
@@ -25,13 +25,13 @@ from mailer.sending import states as ds
 from mailer.sending.cli import committed, resend_and_queue, resume_and_queue
 from mailer.sending.redelivery import resend_failed
 from mailer.subscribers.subscriptions import ValidationFailed
-from mailer.web.admin import audit, bp, current_editor, language, page, t, translated
+from mailer.web.admin import audit, bp, current_editor, language, page, t, tn, translated
 from mailer.web.admin.labels import ISSUE
 from worker.celery_app import enqueue
 
 PROBLEM_ROWS = 200
-NOT_NOW = "Dette kan ikke gjøres med nummeret nå. Status:"
-CONFIRM_BOX = "Kryss av for å bekrefte."
+NOT_NOW = N_("Dette kan ikke gjøres med nummeret nå. Status:")
+CONFIRM_BOX = N_("Kryss av for å bekrefte.")
 
 
 def issue_or_404(session: Session, issue_id: int) -> Issue:
@@ -311,7 +311,7 @@ def resend(issue_id: int):
     with runtime().db.session() as session:
         audit(session, "resend", issue_id=issue_id, data={"which": which, "rows": count})
         session.commit()
-    flash(f"{count} {t('e-poster lagt i kø igjen.')}", "ok")
+    flash(tn("%(num)s e-post lagt i kø igjen.", "%(num)s e-poster lagt i kø igjen.", count), "ok")
     return redirect(url_for("admin.issue", issue_id=issue_id))
 
 
