@@ -13,7 +13,7 @@ ifeq ($(strip $(MAILER_SMTP_HOST)),)
 export MAILER_DEV_OUTBOX ?= true
 endif
 
-.PHONY: run test install lint bench clean chromium
+.PHONY: run test install lint bench clean chromium i18n i18n-pot
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "mailer needs Python 3.11 or newer")'
@@ -42,6 +42,22 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# gettext: extract every marked string (Babel's keywords plus t, tn and N_) from mailer/ and
+# templates/ into a template, then merge it into both catalogues. New strings arrive with an
+# empty msgstr (tests/i18n fails until English is written), changed ones as fuzzy, and
+# strings no longer used are dropped. The .po files are read at start: nothing to compile.
+I18N_POT ?= var/messages.pot
+PYBABEL ?= $(BIN)/pybabel
+# Also run by tests/i18n (with its own I18N_POT and PYBABEL): one place for the options.
+i18n-pot:
+	@mkdir -p $(dir $(I18N_POT))
+	$(PYBABEL) -q extract -F babel.cfg -k t -k tn:1,2 -k N_ --project=mailer \
+	  --add-location=file --no-wrap --sort-output -o $(I18N_POT) mailer templates
+
+i18n: install i18n-pot
+	$(PYBABEL) -q update -i $(I18N_POT) -d mailer/i18n/locale --no-wrap --ignore-obsolete \
+	  --ignore-pot-creation-date
 
 # Browser tests drive Debian's Chromium through Playwright (never a downloaded browser).
 chromium:

@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from flask import Flask
-from jinja2 import pass_context
 
 import mailer.models  # noqa: F401  (every domain's tables, so relationships between them resolve)
 from mailer.celery_app import celery_init_app
 from mailer.config import ROOT, Settings, load_settings
 from mailer.db import Database
-from mailer.i18n import DEFAULT_LANGUAGE, format_date, gettext
+from mailer.i18n.jinja import install_i18n
 from mailer.mail.dkim import checked_settings
 from mailer.runtime import Runtime
 from mailer.tokens import Tokens
-
-
-def _bind_template_helpers(app: Flask) -> None:
-    @pass_context
-    def translate(ctx: Any, text: str) -> str:
-        return gettext(text, ctx.get("language", DEFAULT_LANGUAGE))
-
-    @pass_context
-    def date(ctx: Any, value: datetime) -> str:
-        return format_date(value, ctx.get("language", DEFAULT_LANGUAGE))
-
-    app.jinja_env.globals.update(_=translate, date=date)
 
 
 def create_app(settings: Settings | None = None, *, web: bool = True, **overrides: Any) -> Flask:
@@ -57,7 +43,7 @@ def create_app(settings: Settings | None = None, *, web: bool = True, **override
     app.extensions["mailer"] = Runtime(
         settings=settings, db=Database(settings.database_url), tokens=Tokens(settings.secret_keys)
     )
-    _bind_template_helpers(app)
+    install_i18n(app.jinja_env)
     celery_init_app(app, settings)
     if web:
         _init_web(app, settings)

@@ -28,12 +28,18 @@
     put("count-in-doubt", c["in-doubt"] || 0);
     put("count-skipped", c["skipped"] || 0);
     put("count-queued", (c["queued"] || 0) + (c["sending"] || 0));
-    put("progress-rate", (data.rate_per_second || 0).toFixed(1));
+    // Numbers as the page's language writes them («2,5» in Norwegian); the server renders
+    // both plural forms of "N seconds" into data-one / data-other, with # for the number.
+    var lang = document.documentElement.lang || "nb";
+    put("progress-rate", (data.rate_per_second || 0).toLocaleString(lang, {
+      minimumFractionDigits: 1, maximumFractionDigits: 1
+    }));
     var eta = document.getElementById("progress-eta");
     if (eta) {
+      var seconds = Math.round(data.eta_seconds);
       eta.textContent = data.eta_seconds === null
         ? "–"
-        : Math.round(data.eta_seconds) + " " + eta.getAttribute("data-unit");
+        : eta.getAttribute(seconds === 1 ? "data-one" : "data-other").replace("#", seconds);
     }
     box.setAttribute("data-status", data.status);
     if (data.status !== "sending" && finished) {

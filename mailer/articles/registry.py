@@ -23,12 +23,13 @@ from mailer.config import Settings
 from mailer.db import Database
 from mailer.errors import NotFound, ValidationFailed
 from mailer.events import record_event
+from mailer.i18n import N_
 from mailer.outbound.policy import FetchError, Refused, check_url, policy_for
 
-NOT_A_URL = "Skriv en fullstendig adresse som begynner med http:// eller https://."
-TOO_LONG = "Adressen er for lang."
-ALREADY_THERE = "Denne strømmen er allerede lagt inn."
-PRIVATE_ADDRESS = "Denne adressen er på et privat nett, og strømmer hentes ikke derfra."
+NOT_A_URL = N_("Skriv en fullstendig adresse som begynner med http:// eller https://.")
+TOO_LONG = N_("Adressen er for lang.")
+ALREADY_THERE = N_("Denne strømmen er allerede lagt inn.")
+PRIVATE_ADDRESS = N_("Denne adressen er på et privat nett, og strømmer hentes ikke derfra.")
 
 log = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ from mailer.editors.api_tokens import revoke_all
 from mailer.editors.models import Editor
 from mailer.errors import ValidationFailed
 from mailer.events import record_event
+from mailer.i18n import N_
 from mailer.subscribers.addresses import normalise_email
 
 ROLES = ("admin", "editor")
@@ -21,11 +22,11 @@ MIN_PASSWORD = 10
 _hasher = PasswordHasher()
 
 # The password change's messages: catalogue keys (Norwegian), translated by the caller.
-WRONG_PASSWORD = "Passordet stemmer ikke."
-SHORT_PASSWORD = "Passordet må ha minst 10 tegn."
-PASSWORDS_DIFFER = "De to nye passordene er ikke like."
-SAME_PASSWORD = "Det nye passordet må være et annet enn det du har nå."
-LAST_ADMIN = "Det må finnes minst én aktiv administrator."
+WRONG_PASSWORD = N_("Passordet stemmer ikke.")
+SHORT_PASSWORD = N_("Passordet må ha minst 10 tegn.")
+PASSWORDS_DIFFER = N_("De to nye passordene er ikke like.")
+SAME_PASSWORD = N_("Det nye passordet må være et annet enn det du har nå.")
+LAST_ADMIN = N_("Det må finnes minst én aktiv administrator.")
 
 
 def create_editor(session: Session, email: str, password: str, role: str = "editor") -> Editor:

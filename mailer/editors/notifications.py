@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from mailer.config import Settings
 from mailer.editors.models import Editor
 from mailer.events import record_event
+from mailer.i18n import ngettext
 from mailer.issues.drafting import issue_subject
 from mailer.issues.models import Issue
 from mailer.mail.templates import render_email
@@ -57,7 +58,13 @@ def notify_editors_draft_ready(session: Session, settings: Settings, issue_id: i
         issue.newsletter.name,
         f"Utkast klart: «{issue_subject(issue, 'nb')}»",
         [
-            f"Månedens nyhetsbrev er laget med {len(issue.items)} artikler og venter på deg.",
+            # One notice goes to every editor, in Norwegian (as its template is rendered).
+            ngettext(
+                "Månedens nyhetsbrev er laget med %(num)s artikkel og venter på deg.",
+                "Månedens nyhetsbrev er laget med %(num)s artikler og venter på deg.",
+                len(issue.items),
+                "nb",
+            ),
             f"Send det: mailer digest send {issue.id}",
         ],
     )

@@ -11,6 +11,7 @@ from flask.cli import AppGroup
 
 from mailer.cli_output import fail
 from mailer.errors import NotFound, ValidationFailed
+from mailer.i18n import ngettext
 from mailer.issues.drafting import NothingToDraft, draft_issue, issue_subject
 from mailer.issues.previews import NothingToPreview, preview_for, send_test
 from mailer.mail.smtp import SMTPFailure
@@ -31,7 +32,8 @@ def digest_draft() -> None:
             fail(str(exc))
         session.commit()
         subject = issue_subject(issue, issue.language)
-        click.echo(f"drafted «{subject}» with {len(issue.items)} articles")
+        articles = ngettext("%(num)s artikkel", "%(num)s artikler", len(issue.items), "en")
+        click.echo(f"drafted «{subject}» with {articles}")
         click.echo(issue.id)
 
 

@@ -25,7 +25,7 @@ class NothingToDraft(Exception):
 
 def default_subject(when: datetime, language: str) -> str:
     year = when.astimezone(LOCAL_ZONE).year
-    return f"{gettext('Nyhetsbrev', language)} {month_name(when, language)} {year}"
+    return gettext("Nyhetsbrev", language) + f" {month_name(when, language)} {year}"
 
 
 def issue_month(issue: Issue) -> datetime:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from mailer.articles.models import Article
 from mailer.errors import ValidationFailed
+from mailer.i18n import N_
 from mailer.issues.drafting import default_subject, issue_month
 from mailer.issues.models import Issue, IssueArticle
 from mailer.issues.states import IssueStatus
@@ -28,19 +29,19 @@ MAX_ARTICLES = 60
 # Articles an editor may add: the recent ones, a little before the issue's period too.
 CANDIDATE_WINDOW = timedelta(days=62)
 
-NOT_EDITABLE = "Bare et utkast eller et planlagt nummer kan endres."
-EMPTY_SUBJECT = "Emnet kan ikke være tomt."
-LONG_SUBJECT = "Emnet er for langt (høyst 300 tegn)."
-BAD_SUBJECT = "Emnet kan ikke inneholde linjeskift eller kontrolltegn."
-LONG_INTRO = "Innledningen er for lang (høyst 10 000 tegn)."
-BAD_INTRO = "Innledningen inneholder kontrolltegn."
-UNKNOWN_ARTICLE = "Ukjent artikkel."
-HIDDEN_ARTICLE = "Artikkelen er skjult og kan ikke legges til."
-ALREADY_IN_ISSUE = "Artikkelen er allerede med i nummeret."
-NOT_IN_ISSUE = "Artikkelen er ikke med i nummeret."
-NO_ARTICLES = "Et nummer må ha minst én artikkel."
-TOO_MANY_ARTICLES = "Et nummer kan ha høyst 60 artikler."
-DUPLICATE_ARTICLE = "Den samme artikkelen står to ganger."
+NOT_EDITABLE = N_("Bare et utkast eller et planlagt nummer kan endres.")
+EMPTY_SUBJECT = N_("Emnet kan ikke være tomt.")
+LONG_SUBJECT = N_("Emnet er for langt (høyst 300 tegn).")
+BAD_SUBJECT = N_("Emnet kan ikke inneholde linjeskift eller kontrolltegn.")
+LONG_INTRO = N_("Innledningen er for lang (høyst 10 000 tegn).")
+BAD_INTRO = N_("Innledningen inneholder kontrolltegn.")
+UNKNOWN_ARTICLE = N_("Ukjent artikkel.")
+HIDDEN_ARTICLE = N_("Artikkelen er skjult og kan ikke legges til.")
+ALREADY_IN_ISSUE = N_("Artikkelen er allerede med i nummeret.")
+NOT_IN_ISSUE = N_("Artikkelen er ikke med i nummeret.")
+NO_ARTICLES = N_("Et nummer må ha minst én artikkel.")
+TOO_MANY_ARTICLES = N_("Et nummer kan ha høyst 60 artikler.")
+DUPLICATE_ARTICLE = N_("Den samme artikkelen står to ganger.")
 
 
 def editable_issue(session: Session, issue_id: int) -> Issue:

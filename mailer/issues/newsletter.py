@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from mailer.config import Settings
 from mailer.db import Database
 from mailer.errors import ValidationFailed
-from mailer.i18n import LANGUAGES, gettext
+from mailer.i18n import LANGUAGES, N_, gettext
 from mailer.subscribers.addresses import has_control_characters
 from mailer.subscribers.subscriptions import default_newsletter
 
@@ -29,18 +29,18 @@ MAX_NAME = 200
 MAX_TOPIC = 60
 MAX_TOPICS = 30
 
-EMPTY_NAME = "Navnet kan ikke være tomt."
-LONG_NAME = "Navnet er for langt (høyst 200 tegn)."
-BAD_NAME = "Navnet kan ikke inneholde linjeskift eller kontrolltegn."
-UNKNOWN_LANGUAGE = "Velg norsk (nb) eller engelsk (en)."
-NOT_A_LIST = "Temaene må være en liste med tekster."
-EMPTY_TOPIC = "Et tema kan ikke være tomt."
-LONG_TOPIC = "Et tema kan ha høyst 60 tegn"
-BAD_TOPIC = "Et tema kan ikke inneholde kontrolltegn"
-SEMICOLON_TOPIC = "Et tema kan ikke inneholde semikolon (det skiller temaene i CSV-filer)"
-DUPLICATE_TOPIC = "Det samme temaet står to ganger"
-TOO_MANY_TOPICS = "Høyst 30 temaer."
-NO_TOPICS = "Skriv minst ett tema. En tom liste ville gi tilbake standardtemaene fra oppsettet."
+EMPTY_NAME = N_("Navnet kan ikke være tomt.")
+LONG_NAME = N_("Navnet er for langt (høyst 200 tegn).")
+BAD_NAME = N_("Navnet kan ikke inneholde linjeskift eller kontrolltegn.")
+UNKNOWN_LANGUAGE = N_("Velg norsk (nb) eller engelsk (en).")
+NOT_A_LIST = N_("Temaene må være en liste med tekster.")
+EMPTY_TOPIC = N_("Et tema kan ikke være tomt.")
+LONG_TOPIC = N_("Et tema kan ha høyst 60 tegn")
+BAD_TOPIC = N_("Et tema kan ikke inneholde kontrolltegn")
+SEMICOLON_TOPIC = N_("Et tema kan ikke inneholde semikolon (det skiller temaene i CSV-filer)")
+DUPLICATE_TOPIC = N_("Det samme temaet står to ganger")
+TOO_MANY_TOPICS = N_("Høyst 30 temaer.")
+NO_TOPICS = N_("Skriv minst ett tema. En tom liste ville gi tilbake standardtemaene fra oppsettet.")
 
 
 def current_topics(session: Session, settings: Settings) -> tuple[str, ...]:

@@ -9,17 +9,17 @@ from sqlalchemy.orm import Session
 
 from mailer.errors import ValidationFailed
 from mailer.events import record_event
-from mailer.i18n import LOCAL_ZONE
+from mailer.i18n import LOCAL_ZONE, N_
 from mailer.issues.models import Issue
 from mailer.issues.states import IssueStatus
 from mailer.sending import ledger
 
 MAX_AHEAD = timedelta(days=366)
 
-BAD_TIME = "Skriv tidspunktet som dato og klokkeslett, for eksempel 2026-12-01 09:00."
-PAST_TIME = "Tidspunktet har alt vært."
-FAR_TIME = "Tidspunktet er mer enn ett år fram i tid."
-NOT_SCHEDULABLE = "Bare et utkast eller et planlagt nummer kan planlegges."
+BAD_TIME = N_("Skriv tidspunktet som dato og klokkeslett, for eksempel 2026-12-01 09:00.")
+PAST_TIME = N_("Tidspunktet har alt vært.")
+FAR_TIME = N_("Tidspunktet er mer enn ett år fram i tid.")
+NOT_SCHEDULABLE = N_("Bare et utkast eller et planlagt nummer kan planlegges.")
 
 
 def parse_local_time(value: str) -> datetime:

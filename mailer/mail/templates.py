@@ -15,7 +15,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from mailer.config import ROOT
-from mailer.i18n import format_date, gettext
+from mailer.i18n.jinja import install_i18n
 from mailer.mail.messages import literal, substitute
 
 
@@ -33,7 +33,7 @@ def _as_data(value: Any) -> Any:
 
 @cache
 def _environment() -> Environment:
-    return Environment(
+    env = Environment(
         finalize=_as_data,
         loader=FileSystemLoader(ROOT / "templates" / "email"),
         autoescape=select_autoescape(["html"]),
@@ -42,13 +42,13 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    install_i18n(env)
+    return env
 
 
 def render_email(template: str, language: str, **context: Any) -> RenderedEmail:
     env = _environment()
     context = {
-        "_": lambda text: gettext(text, language),
-        "date": lambda value: format_date(value, language),
         "language": language,
         **context,
     }

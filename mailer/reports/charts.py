@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from mailer.i18n import N_
 from mailer.reports.stats import MonthActivity
 
 # (field, colour, label: a catalogue key)
 SERIES = (
-    ("signups", "#0b5394", "Påmeldinger"),
-    ("confirmations", "#2e7d32", "Bekreftelser"),
-    ("unsubscribes", "#b45309", "Avmeldinger"),
+    ("signups", "#0b5394", N_("Påmeldinger")),
+    ("confirmations", "#2e7d32", N_("Bekreftelser")),
+    ("unsubscribes", "#b45309", N_("Avmeldinger")),
 )
 WIDTH = 720
 HEIGHT = 260

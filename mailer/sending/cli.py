@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from mailer.cli_output import fail
 from mailer.errors import NotFound, TransitionRefused, ValidationFailed
+from mailer.i18n import ngettext
 from mailer.issues.drafting import issue_subject
 from mailer.issues.models import Issue
 from mailer.issues.states import IssueStatus
@@ -83,7 +84,8 @@ def digest_send(issue_id: int, yes: bool) -> None:
         if issue.status in (IssueStatus.DRAFT, IssueStatus.SCHEDULED) and not yes:
             recipients = ledger.count_recipients(session, issue)
             subject = issue_subject(issue, issue.language)
-            click.confirm(f"Send «{subject}» to {recipients} subscribers?", abort=True)
+            readers = ngettext("%(num)s abonnent", "%(num)s abonnenter", recipients, "en")
+            click.confirm(f"Send «{subject}» to {readers}?", abort=True)
         try:
             started = service.start(session, issue_id)
         except ValidationFailed as exc:

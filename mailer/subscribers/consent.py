@@ -9,10 +9,11 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from mailer.i18n import N_
 from mailer.subscribers.models import Consent, Subscription
 
 CONSENT_VERSION = "2026-11"
-CONSENT_TEXT = "Ja, send meg nyhetsbrevet. Jeg kan melde meg av når som helst."
+CONSENT_TEXT = N_("Ja, send meg nyhetsbrevet. Jeg kan melde meg av når som helst.")
 # Every wording a form may still show, by version (Norwegian; gettext gives the English).
 # A form carries the version it showed; keep old versions here while old copies of the
 # embed snippet may still be out there, so the record says what the reader really saw.

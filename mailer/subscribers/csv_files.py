@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from mailer.csv_cells import restore
 from mailer.errors import ValidationFailed
+from mailer.i18n import N_
 from mailer.subscribers.consent import RequestContext
 from mailer.subscribers.models import Subscriber, Subscription
 from mailer.subscribers.states import LEFT, SubscriptionStatus
@@ -34,16 +35,16 @@ HEADER_NAMES = {
     "topics": ("topics", "temaer", "tema"),
 }
 
-NOT_UTF8 = "Filen er ikke UTF-8. Lagre den som «CSV UTF-8» og prøv igjen."
-EMPTY_FILE = "Filen er tom."
-TOO_LARGE = "Filen er for stor (høyst 5 MB)."
-NOT_TEXT = "Filen er ikke en CSV-tekstfil."
-NO_HEADER = "Første linje må navngi kolonnene."
-NO_EMAIL_COLUMN = "Ingen kolonne ser ut til å inneholde e-postadresser."
-UNKNOWN_COLUMN = "Ukjent kolonne."
-EMAIL_COLUMN_REQUIRED = "Velg kolonnen med e-postadresser."
-DUPLICATE_COLUMN = "Samme kolonne er valgt for flere felt."
-BAD_CSV = "Filen kan ikke leses som CSV."
+NOT_UTF8 = N_("Filen er ikke UTF-8. Lagre den som «CSV UTF-8» og prøv igjen.")
+EMPTY_FILE = N_("Filen er tom.")
+TOO_LARGE = N_("Filen er for stor (høyst 5 MB).")
+NOT_TEXT = N_("Filen er ikke en CSV-tekstfil.")
+NO_HEADER = N_("Første linje må navngi kolonnene.")
+NO_EMAIL_COLUMN = N_("Ingen kolonne ser ut til å inneholde e-postadresser.")
+UNKNOWN_COLUMN = N_("Ukjent kolonne.")
+EMAIL_COLUMN_REQUIRED = N_("Velg kolonnen med e-postadresser.")
+DUPLICATE_COLUMN = N_("Samme kolonne er valgt for flere felt.")
+BAD_CSV = N_("Filen kan ikke leses som CSV.")
 
 
 def decode_upload(data: bytes) -> str:

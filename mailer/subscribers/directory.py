@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from mailer.errors import NotFound, ValidationFailed
 from mailer.events import Event
+from mailer.i18n import N_
 from mailer.issues.drafting import issue_subject
 from mailer.issues.models import Issue
 from mailer.paging import Page
@@ -26,10 +27,10 @@ from mailer.subscribers.suppression import is_suppressed, suppress_address
 PER_PAGE = 50
 MAX_QUERY = 200
 
-UNKNOWN_STATE = "Ukjent status."
-UNKNOWN_TOPIC = "Ukjent tema"
-LONG_QUERY = "Søket er for langt (høyst 200 tegn)."
-BAD_PAGE = "Sidetallet må være et helt tall fra 1."
+UNKNOWN_STATE = N_("Ukjent status.")
+UNKNOWN_TOPIC = N_("Ukjent tema")
+LONG_QUERY = N_("Søket er for langt (høyst 200 tegn).")
+BAD_PAGE = N_("Sidetallet må være et helt tall fra 1.")
 
 
 class SubscriberNotFound(NotFound):

@@ -30,8 +30,15 @@ def embed_snippet(
     def attr(value: str) -> str:
         return str(escape(value))
 
+    # Translated up front: extraction does not look inside f-strings.
+    title, email, name = _("Påmelding til nyhetsbrevet"), _("E-postadresse"), _("Navn")
+    topics_legend, leave_empty, submit = (
+        _("Temaer"),
+        _("La dette feltet stå tomt"),
+        _("Meld meg på"),
+    )
     lines = [
-        f"<!-- {_('Påmelding til nyhetsbrevet')} (mailer) -->",
+        f"<!-- {title} (mailer) -->",
         f'<form action="{attr(base_url)}/subscribe" method="post" accept-charset="utf-8">',
         f'  <input type="hidden" name="{EMBED_FIELD}" value="1">',
         f'  <input type="hidden" name="language" value="{attr(language)}">',
@@ -41,18 +48,18 @@ def embed_snippet(
         lines.append(f'  <input type="hidden" name="next" value="{attr(next_url)}">')
     lines += [
         "  <p>",
-        f'    <label for="newsletter-email">{_("E-postadresse")}</label>',
+        f'    <label for="newsletter-email">{email}</label>',
         '    <input type="email" id="newsletter-email" name="email" autocomplete="email"'
         ' maxlength="320" required>',
         "  </p>",
         "  <p>",
-        f'    <label for="newsletter-name">{_("Navn")}</label>',
+        f'    <label for="newsletter-name">{name}</label>',
         '    <input type="text" id="newsletter-name" name="name" autocomplete="name"'
         ' maxlength="200">',
         "  </p>",
     ]
     if topics:
-        lines.append(f"  <fieldset><legend>{_('Temaer')}</legend>")
+        lines.append(f"  <fieldset><legend>{topics_legend}</legend>")
         for index, topic in enumerate(topics):
             lines.append(
                 f'    <input type="checkbox" id="newsletter-topic-{index}" name="topics"'
@@ -66,11 +73,11 @@ def embed_snippet(
         f'    <label for="newsletter-consent">{_(CONSENT_TEXTS[CONSENT_VERSION])}</label>',
         "  </p>",
         f'  <p style="{HIDDEN_STYLE}" aria-hidden="true">',
-        f'    <label for="newsletter-{HONEYPOT_FIELD}">{_("La dette feltet stå tomt")}</label>',
+        f'    <label for="newsletter-{HONEYPOT_FIELD}">{leave_empty}</label>',
         f'    <input type="text" id="newsletter-{HONEYPOT_FIELD}" name="{HONEYPOT_FIELD}"'
         ' tabindex="-1" autocomplete="off">',
         "  </p>",
-        f'  <button type="submit">{_("Meld meg på")}</button>',
+        f'  <button type="submit">{submit}</button>',
         "</form>",
     ]
     return "\n".join(lines) + "\n"

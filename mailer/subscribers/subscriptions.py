@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from mailer.db import utcnow
 from mailer.errors import NotFound, ValidationFailed
 from mailer.events import Event, record_event
-from mailer.i18n import LANGUAGES, gettext
+from mailer.i18n import LANGUAGES, N_, gettext
 from mailer.issues.models import Newsletter
 from mailer.queue import enqueue
 from mailer.subscribers.addresses import has_control_characters, mailbox, normalise_email
@@ -96,7 +96,7 @@ def parse_signup(data: dict[str, Any], allowed_topics: tuple[str, ...]) -> Signu
         if value is None:
             return ""
         if not isinstance(value, str):
-            wrong_types[name] = "Må være tekst."
+            wrong_types[name] = N_("Må være tekst.")
             return ""
         return value
 
@@ -131,7 +131,7 @@ def parse_signup(data: dict[str, Any], allowed_topics: tuple[str, ...]) -> Signu
     else:
         for topic in raw_topics:
             if topic not in allowed_topics:
-                errors["topics"] = f"{gettext('Ukjent tema', language)}: {topic[:40]}"
+                errors["topics"] = gettext("Ukjent tema", language) + f": {topic[:40]}"
                 break
             if topic not in topics:
                 topics.append(topic)

@@ -19,10 +19,12 @@ from typing import Any
 from flask import Flask, Request, request
 from werkzeug.exceptions import BadRequest
 
+from mailer.i18n import N_
+
 # Our bodies are two levels deep (an object holding lists); this leaves ample room.
 MAX_JSON_DEPTH = 20
-TOO_DEEP = "Forespørselen er nestet for dypt (JSON)."
-HAS_NUL = "Feltet kan ikke inneholde NUL-tegn (\\u0000)."
+TOO_DEEP = N_("Forespørselen er nestet for dypt (JSON).")
+HAS_NUL = N_("Feltet kan ikke inneholde NUL-tegn (\\u0000).")
 
 
 class RefusedInput(BadRequest):

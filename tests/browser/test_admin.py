@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -251,6 +252,8 @@ def test_send_now_with_the_live_progress_bar_to_100_percent(
     page.wait_for_function(PROGRESS_DONE, arg=5, timeout=WAIT_MS)
     assert page.locator("#progress-percent").inner_text() == "100"
     assert page.locator("#count-sent").inner_text() == "5"
+    # The script writes the rate as Norwegian does, with a decimal comma.
+    assert re.fullmatch(r"\d+,\d", page.locator("#progress-rate").inner_text())
     assert page.locator("#progress-finished").is_visible()
     got = smtp_sink.wait_for(5)
     assert sorted(m.rcpt_tos[0] for m in got) == readers
@@ -313,7 +316,7 @@ def test_pause_resume_then_the_outcome_with_resend(page, session, smtp_sink, cel
     page.check("#list-in-doubt input[name=confirm]")
     page.click("#resend-in-doubt")
     page.wait_for_load_state()
-    assert "1 e-poster lagt i kø igjen." in _flash(page)
+    assert "1 e-post lagt i kø igjen." in _flash(page)
     got = smtp_sink.wait_for(2)
     assert sorted(m.rcpt_tos[0] for m in got) == ["r3@example.no", "r4@example.no"]
     kinds = set(session.scalars(select(Event.kind).where(Event.issue_id == issue.id)))

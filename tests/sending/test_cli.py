@@ -63,7 +63,7 @@ def test_send_asks_first_and_a_no_changes_nothing(cli, session):
     issue = factories.drafted_issue(session)
     result = cli.invoke(args=["digest", "send", str(issue.id)], input="n\n")
     assert result.exit_code == 1
-    assert "to 1 subscribers?" in result.output
+    assert "to 1 subscriber?" in result.output
     session.expire_all()
     assert send_progress.progress(session, issue.id).status == "draft"
 

@@ -10,7 +10,7 @@ from mailer.articles.feeds import FeedError
 from mailer.errors import ValidationFailed
 from mailer.runtime import runtime
 from mailer.web import ViewResult
-from mailer.web.admin.base import audit, bp, page, t, translated
+from mailer.web.admin.base import audit, bp, page, t, tn, translated
 
 
 @bp.get("/articles")
@@ -94,17 +94,19 @@ def poll_feed(feed_id: int):
         except FeedError as exc:
             audit(session, "feed_poll", data={"feed_id": feed_id, "error": str(exc)[:500]})
             session.commit()  # keeps the error on the feed row
-            flash(f"{t('Strømmen kunne ikke hentes:')} {exc}", "error")
+            flash(t("Strømmen kunne ikke hentes:") + f" {exc}", "error")
             return redirect(url_for("admin.feeds"))
         audit(session, "feed_poll", data={"feed_id": feed_id, "new": result.new})
         session.commit()
     if result.not_modified:
         flash(t("Ingen endringer siden forrige henting."), "ok")
     else:
-        skipped = f", {len(result.skipped)} {t('hoppet over')}" if result.skipped else ""
-        flash(
-            f"{result.new} {t('nye')}, {result.updated} {t('oppdaterte')}, "
-            f"{result.unchanged} {t('uendrede')}{skipped}",
-            "ok",
-        )
+        counts = [
+            tn("%(num)s ny", "%(num)s nye", result.new),
+            tn("%(num)s oppdatert", "%(num)s oppdaterte", result.updated),
+            tn("%(num)s uendret", "%(num)s uendrede", result.unchanged),
+        ]
+        if result.skipped:
+            counts.append(tn("%(num)s hoppet over", "%(num)s hoppet over", len(result.skipped)))
+        flash(", ".join(counts), "ok")
     return redirect(url_for("admin.feeds"))

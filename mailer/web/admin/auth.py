@@ -23,7 +23,7 @@ from mailer.editors.api_tokens import tokens_of
 from mailer.editors.models import Editor
 from mailer.errors import ValidationFailed
 from mailer.events import record_event
-from mailer.i18n import LANGUAGES
+from mailer.i18n import LANGUAGES, N_
 from mailer.runtime import runtime
 from mailer.web import ViewResult
 from mailer.web.admin.base import (
@@ -41,9 +41,9 @@ from mailer.web.request_info import client_ip
 
 IP_LIMIT = "10 per minute"
 ACCOUNT_LIMIT = "5 per 15 minutes"
-WRONG_LOGIN = "Feil e-postadresse eller passord."
-DISABLED = "Kontoen er deaktivert. Spør en administrator om å aktivere den igjen."
-THROTTLED = "For mange forsøk. Vent litt og prøv igjen senere."
+WRONG_LOGIN = N_("Feil e-postadresse eller passord.")
+DISABLED = N_("Kontoen er deaktivert. Spør en administrator om å aktivere den igjen.")
+THROTTLED = N_("For mange forsøk. Vent litt og prøv igjen senere.")
 # The choices for a new API token's lifetime; 0 = until revoked.
 EXPIRY_DAYS = (0, 30, 90, 365)
 

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from mailer.editors.models import Editor
 from mailer.events import record_event
-from mailer.i18n import LANGUAGES, LOCAL_ZONE, gettext
+from mailer.i18n import LANGUAGES, LOCAL_ZONE, N_, gettext, ngettext
 from mailer.runtime import runtime
 from mailer.web import ViewResult
 from mailer.web.admin.labels import label
@@ -63,6 +63,11 @@ def language() -> str:
 def t(text: str) -> str:
     """A catalogue string in the editor's language."""
     return gettext(text, language())
+
+
+def tn(singular: str, plural: str, n: int, **variables: Any) -> str:
+    """The catalogue's form for ``n`` in the editor's language, ``%(num)s`` filled in."""
+    return ngettext(singular, plural, n, language(), **variables)
 
 
 def local_time(value: datetime | None) -> str:
@@ -174,9 +179,11 @@ def _error_page(code: int, message: str) -> ViewResult:
 
 @bp.errorhandler(403)
 def forbidden(exc: Exception) -> ViewResult:
-    return _error_page(403, "Du har ikke tilgang til denne siden. Den er bare for administratorer.")
+    return _error_page(
+        403, N_("Du har ikke tilgang til denne siden. Den er bare for administratorer.")
+    )
 
 
 @bp.errorhandler(404)
 def not_found(exc: Exception) -> ViewResult:
-    return _error_page(404, "Siden finnes ikke")
+    return _error_page(404, N_("Siden finnes ikke"))

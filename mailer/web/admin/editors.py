@@ -17,12 +17,13 @@ from mailer.editors.accounts import (
 )
 from mailer.editors.models import ApiToken, Editor
 from mailer.errors import ValidationFailed
+from mailer.i18n import N_
 from mailer.runtime import runtime
 from mailer.web import ViewResult
 from mailer.web.admin.base import admin_required, audit, bp, current_editor, page, t, translated
 
-NOT_YOURSELF = "Du kan ikke deaktivere din egen konto."
-UNKNOWN_ROLE = "Ukjent rolle."
+NOT_YOURSELF = N_("Du kan ikke deaktivere din egen konto.")
+UNKNOWN_ROLE = N_("Ukjent rolle.")
 
 
 def _editors_page(
@@ -63,7 +64,7 @@ def create():
             return _editors_page(400, _known(exc.errors), form)
         audit(session, "editor_create", data={"new_editor_id": editor.id, "role": editor.role})
         session.commit()
-    flash(f"{t('Redaktøren er opprettet:')} {editor.email}", "ok")
+    flash(t("Redaktøren er opprettet:") + f" {editor.email}", "ok")
     return redirect(url_for("admin.editors"))
 
 
@@ -72,11 +73,11 @@ def _known(errors: dict[str, str]) -> dict[str, str]:
     mapped = {}
     for field, message in errors.items():
         if field == "password":
-            mapped[field] = "Passordet må ha minst 10 tegn."
+            mapped[field] = N_("Passordet må ha minst 10 tegn.")
         elif field == "role":
             mapped[field] = UNKNOWN_ROLE
         elif field == "email" and "exists" in message:
-            mapped[field] = "Det finnes allerede en redaktør med denne adressen."
+            mapped[field] = N_("Det finnes allerede en redaktør med denne adressen.")
         else:
             mapped[field] = message
     return mapped
@@ -120,7 +121,7 @@ def end_editor_sessions(editor_id: int):
         session.commit()
     if editor_id == current_editor().id:
         return redirect(url_for("admin.login"))
-    flash(f"{t('Alle innlogginger er avsluttet for')} {editor.email}", "ok")
+    flash(t("Alle innlogginger er avsluttet for") + f" {editor.email}", "ok")
     return redirect(url_for("admin.editors"))
 
 
@@ -138,7 +139,7 @@ def disable(editor_id: int):
             return _editors_page(400, exc.errors)
         audit(session, "editor_disable", data={"target_editor_id": editor_id, "tokens": revoked})
         session.commit()
-    flash(f"{t('Kontoen er deaktivert:')} {editor.email}", "ok")
+    flash(t("Kontoen er deaktivert:") + f" {editor.email}", "ok")
     return redirect(url_for("admin.editors"))
 
 
@@ -150,5 +151,5 @@ def enable(editor_id: int):
         enable_editor(session, editor)
         audit(session, "editor_enable", data={"target_editor_id": editor_id})
         session.commit()
-    flash(f"{t('Kontoen er aktivert igjen:')} {editor.email}", "ok")
+    flash(t("Kontoen er aktivert igjen:") + f" {editor.email}", "ok")
     return redirect(url_for("admin.editors"))

@@ -95,9 +95,9 @@ def test_send(issue_id: int):
         except NothingToPreview:
             return issue_page(issue_id, 400, {"article_ids": issue_editing.NO_ARTICLES})
         except SMTPFailure as exc:
-            message_text = f"{t('Testen kunne ikke sendes:')} {exc}"
+            message_text = t("Testen kunne ikke sendes:") + f" {exc}"
             return issue_page(issue_id, 502, {"to": message_text}, test_to=to)
         audit(session, "test_send", issue_id=issue_id, data={"to": message.recipient})
         session.commit()
-    flash(f"{t('Testen er sendt til')} {message.recipient}.", "ok")
+    flash(t("Testen er sendt til") + f" {message.recipient}.", "ok")
     return redirect(url_for("admin.issue", issue_id=issue_id))

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from mailer.db import utcnow
 from mailer.errors import TransitionRefused, ValidationFailed
-from mailer.i18n import LANGUAGES
+from mailer.i18n import LANGUAGES, N_
 from mailer.issues import editing as issue_editing
 from mailer.issues import scheduling
 from mailer.issues.drafting import NothingToDraft, draft_issue, issue_subject
@@ -26,12 +26,12 @@ from mailer.sending.models import Delivery
 from mailer.sending.states import DeliveryStatus
 from mailer.subscribers.models import Subscriber, Subscription
 from mailer.subscribers.states import SubscriptionStatus
-from mailer.web.admin.base import audit, bp, current_editor, language, page, t, translated
+from mailer.web.admin.base import audit, bp, current_editor, language, page, t, tn, translated
 from mailer.web.admin.labels import ISSUE
 
 PROBLEM_ROWS = 200
-NOT_NOW = "Dette kan ikke gjøres med nummeret nå. Status:"
-CONFIRM_BOX = "Kryss av for å bekrefte."
+NOT_NOW = N_("Dette kan ikke gjøres med nummeret nå. Status:")
+CONFIRM_BOX = N_("Kryss av for å bekrefte.")
 
 
 def issue_or_404(session: Session, issue_id: int) -> Issue:
@@ -309,7 +309,7 @@ def resend(issue_id: int):
             return _refused(issue_id, issue.status)
         audit(session, "resend", issue_id=issue_id, data={"which": which, "rows": count})
         session.commit()
-    flash(f"{count} {t('e-poster lagt i kø igjen.')}", "ok")
+    flash(tn("%(num)s e-post lagt i kø igjen.", "%(num)s e-poster lagt i kø igjen.", count), "ok")
     return redirect(url_for("admin.issue", issue_id=issue_id))
 
 

@@ -18,6 +18,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from mailer.csv_cells import SafeCsvWriter
 from mailer.errors import ValidationFailed
+from mailer.i18n import N_
 from mailer.issues.newsletter import current_topics, load_topics
 from mailer.reports.stats import SUBSCRIPTION_STATES
 from mailer.runtime import runtime
@@ -31,8 +32,8 @@ from mailer.web.request_info import request_context
 
 # The upload route alone takes bodies this large (the app's limit stays small elsewhere).
 UPLOAD_LIMIT = subscriber_csv.MAX_UPLOAD_BYTES + 64 * 1024
-CONFIRM_BOX = "Kryss av for å bekrefte."
-EXPIRED = "Opplastingen er utløpt. Last opp filen på nytt."
+CONFIRM_BOX = N_("Kryss av for å bekrefte.")
+EXPIRED = N_("Opplastingen er utløpt. Last opp filen på nytt.")
 
 
 def _topics() -> tuple[str, ...]:
@@ -162,7 +163,7 @@ def import_upload():
     except RequestEntityTooLarge:
         return _import_form(413, {"file": subscriber_csv.TOO_LARGE})
     if upload is None or not upload.filename:
-        return _import_form(400, {"file": "Velg en fil."})
+        return _import_form(400, {"file": N_("Velg en fil.")})
     try:
         text = subscriber_csv.decode_upload(data)
         preview = subscriber_csv.preview_csv(text)
@@ -199,7 +200,9 @@ def import_confirm():
     mapping = {f: request.form.get(f"column_{f}", "") for f in subscriber_csv.FIELDS}
     errors: dict[str, str] = {}
     if mode not in ("confirm", "consented"):
-        errors["consent"] = "Velg om mottakerne skal bekrefte selv, eller om de alt har samtykket."
+        errors["consent"] = N_(
+            "Velg om mottakerne skal bekrefte selv, eller om de alt har samtykket."
+        )
     try:
         subscriber_csv.check_mapping(preview.columns, mapping)
     except ValidationFailed as exc:

@@ -11,11 +11,12 @@ from sqlalchemy import select
 from mailer.db import utcnow
 from mailer.editors.api_tokens import create_token, revoke_token, tokens_of
 from mailer.editors.models import Editor
+from mailer.i18n import N_
 from mailer.runtime import runtime
 from mailer.web.admin.auth import EXPIRY_DAYS, account_page
 from mailer.web.admin.base import admin_required, audit, bp, current_editor, page, safe_next, t
 
-UNKNOWN_EXPIRY = "Velg en av varighetene i listen."
+UNKNOWN_EXPIRY = N_("Velg en av varighetene i listen.")
 
 
 @bp.post("/account/token")
