@@ -181,8 +181,8 @@ def subscribe(
     mail_confirmation: bool = True,
 ) -> SignupOutcome:
     """Record a signup (pending until confirmed); the confirmation mail leaves after the
-    caller's commit. ``mail_confirmation=False``: the caller confirms at once (an import of
-    readers who already consented)."""
+    caller's commit. ``mail_confirmation=False`` queues no mail (an import of readers who
+    already consented confirms them at once)."""
     newsletter = default_newsletter(session)
     subscriber = _subscriber_for(session, request)
     subscription = session.scalar(

@@ -10,6 +10,10 @@ from sqlalchemy import text
 
 from mailer import queue
 from mailer.celery_app import TASK_MODULES
+from mailer.sending import ledger
+from mailer.subscribers.consent import RequestContext
+from mailer.subscribers.subscriptions import SignupRequest, subscribe
+from tests.harness import factories
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,6 +67,30 @@ def test_a_process_without_a_broker_says_so(rt):
                 raise AssertionError("a queued task without a sender must not vanish silently")
     finally:
         queue.set_sender(previous)
+
+
+def test_the_domain_queues_its_own_follow_up_tasks(session, queued_tasks):
+    """No caller enqueues by hand: a signup queues its confirmation, a send its start task,
+    each leaving with the commit."""
+    issue = factories.drafted_issue(session)
+    session.commit()
+    outcome = subscribe(session, SignupRequest("ny@example.no", "", "nb", ()), RequestContext())
+    assert ledger.request_send(session, issue.id)
+    assert queued_tasks == []
+    session.commit()
+    assert queued_tasks == [
+        ("mailer.send_confirmation", (outcome.subscription_id,)),
+        ("mailer.start_send", (issue.id,)),
+    ]
+    queued_tasks.clear()
+    subscribe(
+        session,
+        SignupRequest("importert@example.no", "", "nb", ()),
+        RequestContext(),
+        mail_confirmation=False,
+    )
+    session.commit()
+    assert queued_tasks == []
 
 
 def test_every_task_the_code_queues_is_registered(app):
