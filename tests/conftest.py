@@ -69,6 +69,8 @@ def test_env(
         "MAILER_SMTP_HOST": "127.0.0.1",
         "MAILER_SMTP_PORT": str(smtp_sink.port),
         "MAILER_SMTP_SECURITY": "none",
+        # The suite's own SMTP server, never the dev outbox, whatever the shell exported.
+        "MAILER_DEV_OUTBOX": "",
         "MAILER_TOPICS": "Innovasjon,Klima,Forskning",
         # Our own queue: test runs sharing a Redis never take each other's tasks.
         "MAILER_QUEUE": f"mailer-test-{secrets.token_hex(4)}",
