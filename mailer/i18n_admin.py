@@ -121,6 +121,15 @@ EN: dict[str, str] = {
         "The connection broke while sending, so we do not know whether the mail arrived. "
         "If you send again, some readers may get two copies."
     ),
+    "Venter på gjenoppretting av %(rows)s rader fra en stoppet arbeider "
+    "(neste sjekk kl. %(time)s).": (
+        "Waiting for recovery of %(rows)s rows from a stopped worker (next check at %(time)s)."
+    ),
+    "Kan ha kommet fram": "May have arrived",
+    "Ja: innholdet ble sendt, men svaret uteble": "Yes: the content was sent, but no answer came",
+    "Ukjent: journalen gikk tapt, kanskje aldri forsøkt": (
+        "Unknown: the journal was lost; perhaps never tried"
+    ),
     "Forsøk": "Attempts",
     "Siste feil": "Last error",
     "Ja, send disse på nytt.": "Yes, send these again.",

@@ -35,6 +35,12 @@
         ? "–"
         : Math.round(data.eta_seconds) + " " + eta.getAttribute("data-unit");
     }
+    var recovery = document.getElementById("progress-recovery");
+    if (recovery) {
+      // A stopped worker holds rows: say so instead of a bar that stands still.
+      recovery.textContent = data.recovery_text || "";
+      recovery.hidden = !data.recovery_text;
+    }
     box.setAttribute("data-status", data.status);
     if (data.status !== "sending" && finished) {
       var spans = finished.querySelectorAll("span[data-for]");
