@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
@@ -267,7 +268,7 @@ def send_batch(
                         run.journal,
                         recipient.delivery_id,
                         message,
-                        meanwhile=(lambda r=following: prepare_ahead(r)) if following else None,
+                        meanwhile=partial(prepare_ahead, following) if following else None,
                     )
                 except TemporarySMTPError as exc:
                     failures_in_row += 1

@@ -24,8 +24,9 @@ import os
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
@@ -89,16 +90,14 @@ def _requeue_carried(session: Session, ids: list[int]) -> int:
     )
 
 
+_delivery = cast(Table, Delivery.__table__)
 _replay = (
-    update(Delivery.__table__)
+    update(_delivery)
     .where(
-        Delivery.__table__.c.id == bindparam("b_id"),
-        Delivery.__table__.c.run_id == bindparam("b_run"),
+        _delivery.c.id == bindparam("b_id"),
+        _delivery.c.run_id == bindparam("b_run"),
         # (IN (…) cannot be used in an executemany, hence the OR.)
-        or_(
-            Delivery.__table__.c.status == S.SENDING,
-            Delivery.__table__.c.status == S.IN_DOUBT,
-        ),
+        or_(_delivery.c.status == S.SENDING, _delivery.c.status == S.IN_DOUBT),
     )
     .values(
         status=bindparam("b_status"),
@@ -278,7 +277,7 @@ def waiting_rows(session: Session, runs: list[SendRun]) -> int:
     rows still waiting in their batches (handed back to the queue when it does)."""
     count = 0
     for run in runs:
-        held = (Delivery.status == S.SENDING) & (Delivery.run_id == run.id)
+        held: ColumnElement[bool] = (Delivery.status == S.SENDING) & (Delivery.run_id == run.id)
         if run.stopped_seen_at is None:
             held = or_(held, Delivery.status == S.QUEUED)
         query = select(func.count()).where(Delivery.id.in_(run.delivery_ids), held)
