@@ -390,7 +390,14 @@ def capture_message(settings: Any, tag: str, articles: int, n: int) -> tuple[str
         def __exit__(self, *exc: object) -> None:
             pass
 
-        def send(self, message: Any, meanwhile: Callable[[], None] | None = None) -> None:
+        def send(
+            self,
+            message: Any,
+            meanwhile: Callable[[], None] | None = None,
+            before_data: Callable[[], None] | None = None,
+        ) -> None:
+            if before_data is not None:
+                before_data()
             captured.append(message)
             if meanwhile is not None:
                 meanwhile()

@@ -11,14 +11,14 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from email.utils import parseaddr
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Any
 
 from mailer.origins import normalise_origin
 from mailer.outbound.policy import policy_networks
+from mailer.redaction import redacted_repr
 
 ROOT = Path(__file__).resolve().parent.parent
 SMTP_SECURITY_CHOICES = ("none", "starttls", "tls")
@@ -111,23 +111,6 @@ def _load_secret_keys(var_dir: Path) -> tuple[str, ...]:
     return (key_file.read_text().strip(),)
 
 
-REDACTED = "***"
-# scheme://user:PASSWORD@host — in database, broker and Redis URLs alike.
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*:)[^/\s]+@")
-
-
-def redact_url(value: str) -> str:
-    return _URL_PASSWORD.sub(rf"\g<head>{REDACTED}@", value)
-
-
-def _redacted(value: Any, secret: bool) -> Any:
-    if secret:
-        if isinstance(value, tuple):
-            return tuple(REDACTED for _ in value)
-        return REDACTED if value else value
-    return redact_url(value) if isinstance(value, str) else value
-
-
 SECRET = {"secret": True}
 
 
@@ -184,15 +167,14 @@ class Settings:
     # The store several processes share (web request limits, the send pacer); "" = none,
     # each process (limits) or machine (pacer) keeps its own (repr hides its password).
     redis_url: str = ""
+    # Crash recovery (README "What happens when a worker dies"): a sender's lease, the
+    # reconciler's beat, and where each send batch keeps its journal (per host).
+    claim_lease_seconds: float = 60.0
+    reconcile_interval_seconds: float = 60.0
+    journal_dir: Path = ROOT / "var" / "journal"
 
     def __repr__(self) -> str:
-        """A Settings in a log or a traceback shows no key, password or token: fields
-        marked SECRET as ***, and the password in any URL (database, broker, Redis)."""
-        shown = (
-            f"{f.name}={_redacted(getattr(self, f.name), bool(f.metadata.get('secret')))!r}"
-            for f in fields(self)
-        )
-        return f"Settings({', '.join(shown)})"
+        return redacted_repr(self)  # no key, password or token in a log or traceback
 
     @property
     def outbox_dir(self) -> Path:
@@ -313,6 +295,17 @@ def _load_outbound_fetch() -> tuple[bool, tuple[IPv4Network | IPv6Network, ...],
     return allow in ("true", "1", "yes"), networks, deadline
 
 
+def _load_recovery(var_dir: Path) -> tuple[float, float, Path]:
+    """MAILER_CLAIM_LEASE_SECONDS, MAILER_RECONCILE_INTERVAL_SECONDS (60 s each) and
+    MAILER_JOURNAL_DIR (var/journal): README "What happens when a worker dies"."""
+    names = ("CLAIM_LEASE_SECONDS", "RECONCILE_INTERVAL_SECONDS")
+    raw = [_env(name, "60") for name in names]
+    if not all(re.fullmatch(r"\d+(\.\d*)?", v) and 0 < float(v) <= 86400 for v in raw):
+        raise ConfigError(f"MAILER_{' and MAILER_'.join(names)} are seconds, from 0 to 86400")
+    journal = Path(_env("JOURNAL_DIR", str(var_dir / "journal"))).expanduser().resolve()
+    return float(raw[0]), float(raw[1]), journal
+
+
 REDIS_SCHEMES = ("redis://", "rediss://")
 
 
@@ -364,6 +357,7 @@ def load_settings() -> Settings:
     pending_days, min_fill, signup_limits, proxies = _load_reader_protection()
     allow_private, allowed_networks, feed_deadline = _load_outbound_fetch()
     broker_url = _env("BROKER_URL", "filesystem://")
+    lease, interval, journal_dir = _load_recovery(var_dir)
     return Settings(
         var_dir=var_dir,
         database_url=_env("DATABASE_URL", f"sqlite:///{var_dir / 'mailer.db'}"),
@@ -400,4 +394,7 @@ def load_settings() -> Settings:
         feed_allowed_networks=allowed_networks,
         feed_deadline_seconds=feed_deadline,
         redis_url=_load_redis_url(broker_url),
+        claim_lease_seconds=lease,
+        reconcile_interval_seconds=interval,
+        journal_dir=journal_dir,
     )

@@ -5,7 +5,7 @@ from mailer.articles.models import Article, Feed
 from mailer.editors.models import ApiToken, Editor
 from mailer.events import Event
 from mailer.issues.models import Issue, IssueArticle, Newsletter
-from mailer.sending.models import Delivery
+from mailer.sending.models import Delivery, SendRun
 from mailer.subscribers.models import Consent, Subscriber, Subscription, Suppression
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "Issue",
     "IssueArticle",
     "Newsletter",
+    "SendRun",
     "Subscriber",
     "Subscription",
     "Suppression",

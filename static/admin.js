@@ -41,6 +41,12 @@
         ? "–"
         : eta.getAttribute(seconds === 1 ? "data-one" : "data-other").replace("#", seconds);
     }
+    var recovery = document.getElementById("progress-recovery");
+    if (recovery) {
+      // A stopped worker holds rows: say so instead of a bar that stands still.
+      recovery.textContent = data.recovery_text || "";
+      recovery.hidden = !data.recovery_text;
+    }
     box.setAttribute("data-status", data.status);
     if (data.status !== "sending" && finished) {
       var spans = finished.querySelectorAll("span[data-for]");

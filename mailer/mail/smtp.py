@@ -166,9 +166,16 @@ class SMTPConnection:
                 self._drop()
         return failure
 
-    def send(self, message: Outgoing, meanwhile: Callable[[], None] | None = None) -> None:
+    def send(
+        self,
+        message: Outgoing,
+        meanwhile: Callable[[], None] | None = None,
+        before_data: Callable[[], None] | None = None,
+    ) -> None:
         """Send one mail; ``meanwhile`` (which must not raise) runs while the server
-        takes in the message, between its last byte and the server's reply to it."""
+        takes in the message, between its last byte and the server's reply to it;
+        ``before_data`` runs once the envelope is accepted, just before DATA (a sender
+        notes there that the content may now reach the server)."""
         # Every mail, digest or not, is signed on its way out when DKIM is configured.
         message = signed(self.settings, message)
         if self._smtp is not None and self._sent_on_connection >= self.max_messages:
@@ -197,6 +204,8 @@ class SMTPConnection:
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()
             raise TemporarySMTPError(None, f"connection lost before DATA: {exc}") from exc
+        if before_data is not None:
+            before_data()
         try:
             code, reply = _data(smtp, message.data, meanwhile)
         except smtplib.SMTPDataError as exc:

@@ -3,8 +3,9 @@
 The issue is compiled once per language (templates, CSS, header encoding); a
 recipient costs a few string substitutions and a quoted-printable pass. The
 database work is grouped: one UPDATE claims ``COMMIT_GROUP`` rows, one
-executemany records them. A crash therefore leaves at most one group per
-connection in doubt.
+executemany records them. What happens in between is noted in the run's journal
+(mailer/sending/runs.py, journal.py), so a crash leaves in doubt only the mail whose
+content the server had and had not answered: at most one per connection.
 """
 
 from __future__ import annotations
@@ -44,17 +45,18 @@ from mailer.mail.smtp import (
     TemporarySMTPError,
 )
 from mailer.queue import enqueue
-from mailer.sending import claims, ledger
+from mailer.sending import claims, ledger, runs
 from mailer.sending.claims import Outcome, Recipient
+from mailer.sending.journal import Journal
 from mailer.sending.models import Delivery
 from mailer.sending.pacing import RateLimiter, Unlimited
 from mailer.sending.states import DeliveryStatus
 from mailer.tokens import Purpose, Tokens
 
 BATCH_SIZE = 200
-# Rows claimed and recorded per transaction: the most that a crash can leave in doubt
-# per SMTP connection. 10 spent ~20 % of a connection's time on the database
-# (bench/send.py, PostgreSQL); 20 halves that and keeps the bound small.
+# Rows claimed and recorded per transaction: the most a crash can leave in doubt per SMTP
+# connection when the run's journal is lost with the machine. 10 spent ~20 % of a
+# connection's time on the database (bench/send.py, PostgreSQL); 20 halves that.
 COMMIT_GROUP = 20
 MAX_CONSECUTIVE_FAILURES = 20
 MAX_ATTEMPTS = 8
@@ -209,9 +211,12 @@ def send_batch(
         except Exception as exc:  # raised in its turn, as if made then
             ready[recipient.delivery_id] = exc
 
-    with connection_factory(settings) as smtp:
+    # Its owner and lease (a row committed with the first claim) and its journal; a batch
+    # that fails leaves both for the reconciler, one that ends removes them.
+    run = runs.Run(session, settings, issue_id, delivery_ids, clock())
+    with run, connection_factory(settings) as smtp:
         for group in batches(delivery_ids, COMMIT_GROUP):
-            claim = claims.claim(session, issue_id, group, clock())
+            claim = claims.claim(session, issue_id, group, clock(), run.id)
             result.skipped += claim.skipped
             if not claim.issue_sending:
                 break
@@ -252,8 +257,16 @@ def send_batch(
                     continue
                 following = recipients[index + 1] if index + 1 < len(recipients) else None
                 limiter.acquire()
+                if not run.keep(clock()):
+                    # The run was given up elsewhere (its lease ran out): send no more.
+                    stop = "this worker lost its lease; the reconciler has its rows"
+                    outcomes.append(Outcome(recipient.delivery_id, DeliveryStatus.QUEUED, stop))
+                    continue
                 try:
-                    smtp.send(
+                    _send_noted(
+                        smtp,
+                        run.journal,
+                        recipient.delivery_id,
                         message,
                         meanwhile=partial(prepare_ahead, following) if following else None,
                     )
@@ -284,7 +297,12 @@ def send_batch(
                 except InDoubtSMTPError as exc:
                     failures_in_row += 1
                     outcomes.append(
-                        Outcome(recipient.delivery_id, DeliveryStatus.IN_DOUBT, str(exc))
+                        Outcome(
+                            recipient.delivery_id,
+                            DeliveryStatus.IN_DOUBT,
+                            str(exc),
+                            message_id=message.message_id,
+                        )
                     )
                     result.in_doubt += 1
                 else:
@@ -302,7 +320,7 @@ def send_batch(
                     result.paused = stop
             # Committed by the next group's claim, by the pause or release below, or by
             # the commit after the loop: never left open while SMTP talks.
-            claims.record(session, outcomes, clock(), suppress, commit=False)
+            claims.record(session, outcomes, clock(), suppress, run_id=run.id, commit=False)
             if result.paused:
                 ledger.pause(session, issue_id, reason=result.paused)
                 record_event(
@@ -319,6 +337,28 @@ def send_batch(
     ledger.finish_if_done(session, issue_id)
     session.commit()
     return result
+
+
+def _send_noted(
+    smtp: SMTPConnection,
+    journal: Journal,
+    delivery_id: int,
+    message: Outgoing,
+    meanwhile: Callable[[], None] | None,
+) -> None:
+    """Send one mail, the journal told just before DATA and of the server's answer: after a
+    crash, only a mail whose content went out unanswered is in doubt."""
+    try:
+        smtp.send(
+            message,
+            meanwhile=meanwhile,
+            before_data=lambda: journal.started(delivery_id, message.message_id),
+        )
+    except SMTPFailure as exc:
+        if exc.code and journal.open_id == delivery_id:
+            journal.answered(delivery_id, exc.code)
+        raise
+    journal.answered(delivery_id, 250)
 
 
 def _release_rest(

@@ -63,7 +63,12 @@ _claim_update = (
         _active,
         exists().where(Issue.id == bindparam("b_issue"), Issue.status == IssueStatus.SENDING),
     )
-    .values(status=DeliveryStatus.SENDING, attempts=Delivery.attempts + 1, claimed_at=_now)
+    .values(
+        status=DeliveryStatus.SENDING,
+        attempts=Delivery.attempts + 1,
+        claimed_at=_now,
+        run_id=bindparam("b_run"),
+    )
 )
 _claim_stmt = _claim_update.returning(Delivery.id)
 _skip_stmt = (
@@ -111,14 +116,17 @@ _claim_recipients_stmt = (
 _NO_SYNC = {"synchronize_session": False}
 
 
-def claim(session: Session, issue_id: int, delivery_ids: list[int], now: datetime) -> Claim:
-    """Take the rows that are still queued and due, in one UPDATE, and commit the claim.
+def claim(
+    session: Session, issue_id: int, delivery_ids: list[int], now: datetime, run_id: str
+) -> Claim:
+    """Take the rows that are still queued and due for the send run ``run_id``, in one
+    UPDATE, and commit the claim.
 
     Rows whose reader left (unsubscribed, bounced, erased) since the send began are
     skipped here, so a reader who leaves mid-send gets no copy that has not gone out.
     """
     result = Claim()
-    params = {"b_ids": delivery_ids, "b_issue": issue_id, "b_now": now}
+    params = {"b_ids": delivery_ids, "b_issue": issue_id, "b_now": now, "b_run": run_id}
     recipients: list[Recipient] | None = None
     if session.get_bind().dialect.name == "postgresql":
         recipients = [Recipient(*row) for row in session.execute(_claim_recipients_stmt, params)]
@@ -166,6 +174,8 @@ _record_stmt = (
     update(_delivery)
     .where(
         _delivery.c.id == bindparam("b_id"),
+        # Only the run that claimed the row records it (not after an editor re-queued it).
+        _delivery.c.run_id == bindparam("b_run"),
         # A row the reconciler already called in-doubt may still learn it was sent.
         # (IN (…) cannot be used in an executemany, hence the OR.)
         or_(
@@ -190,6 +200,7 @@ def record(
     now: datetime,
     suppress: list[int] | None = None,
     *,
+    run_id: str,
     commit: bool = True,
 ) -> None:
     """Write a group of results in one statement and commit.
@@ -204,6 +215,7 @@ def record(
             [
                 {
                     "b_id": o.delivery_id,
+                    "b_run": run_id,
                     "b_status": o.status,
                     "b_error": (o.error or None) and o.error[:1000],
                     "b_message_id": o.message_id,

@@ -12,13 +12,14 @@ from flask.cli import AppGroup
 from sqlalchemy.orm import Session
 
 from mailer.cli_output import fail
+from mailer.db import utcnow
 from mailer.errors import NotFound, TransitionRefused, ValidationFailed
 from mailer.i18n import ngettext
 from mailer.issues.drafting import issue_subject
 from mailer.issues.models import Issue
 from mailer.issues.states import IssueStatus
 from mailer.runtime import runtime
-from mailer.sending import ledger, service
+from mailer.sending import ledger, recovery, service
 from mailer.sending import progress as send_progress
 from mailer.sending.states import DeliveryStatus
 
@@ -34,7 +35,11 @@ def _line(state: send_progress.Progress) -> str:
     eta = state.eta_seconds
     rate = f"{state.rate:.1f}/s" + (f", ETA {eta:.0f} s" if eta else "")
     reason = f" ({state.pause_reason})" if state.pause_reason else ""
-    return f"issue {state.issue_id} is {state.status}{reason}: {counts or 'no recipients'}; {rate}"
+    note = f"; {state.recovery_note}" if state.recovery_note else ""
+    return (
+        f"issue {state.issue_id} is {state.status}{reason}: {counts or 'no recipients'}; "
+        f"{rate}{note}"
+    )
 
 
 def watch(issue_id: int) -> send_progress.Progress:
@@ -51,11 +56,15 @@ def watch(issue_id: int) -> send_progress.Progress:
             time.sleep(POLL_SECONDS)
             state = send_progress.progress(session, issue_id)
         with click.progressbar(length=max(state.total, 1), label=f"issue {issue_id}") as bar:
-            shown = 0
+            shown, said = 0, None
             while True:
-                state = send_progress.progress(session, issue_id)
+                state = send_progress.progress(session, issue_id, rt.settings)
                 bar.update(state.done - shown)
                 shown = state.done
+                if state.recovery_note and state.recovery_note != said:
+                    # The bar stands still: say why (a worker stopped mid-send).
+                    said = state.recovery_note
+                    click.echo(f"\n{said}", err=True)
                 if state.status != IssueStatus.SENDING:
                     break
                 time.sleep(POLL_SECONDS)
@@ -101,9 +110,10 @@ def digest_send(issue_id: int, yes: bool) -> None:
 @click.argument("issue_id", type=int)
 @click.option("--no-follow", is_flag=True, help="Print the counts once and return.")
 def digest_status(issue_id: int, no_follow: bool) -> None:
-    with runtime().db.session() as session:
+    rt = runtime()
+    with rt.db.session() as session:
         try:
-            state = send_progress.progress(session, issue_id)
+            state = send_progress.progress(session, issue_id, rt.settings)
         except ledger.IssueNotFound as exc:
             fail(str(exc))
     if no_follow or state.status != IssueStatus.SENDING:
@@ -164,6 +174,25 @@ def digest_resend_in_doubt(issue_id: int, yes: bool) -> None:
             fail(str(exc))
         session.commit()
     click.echo(f"{count} in-doubt mails queued again")
+
+
+@lifecycle.command(
+    "reconcile", help="Repair now what stopped workers left (what the beat does every minute)."
+)
+def digest_reconcile() -> None:
+    rt = runtime()
+    done = service.reconcile(rt.db, rt.settings, utcnow())
+    click.echo(
+        f"repaired {done.runs} stopped send runs: {done.sent} sent, {done.in_doubt} in doubt, "
+        f"{done.requeued} back in the queue, {done.failed} failed"
+    )
+    if done.waiting:
+        lease = rt.settings.claim_lease_seconds
+        click.echo(
+            f"{len(done.waiting)} stopped runs on other hosts: their rows waiting in the queue "
+            "were handed back; their claimed rows wait for a worker on their host, or become "
+            f"in doubt {recovery.GRACE_LEASES * lease:.0f} s after their lease expired"
+        )
 
 
 # The commands, each run in the app context, for the `mailer digest` group.

@@ -29,7 +29,9 @@ from mailer.sending.states import DeliveryStatus
 from mailer.subscribers.models import Subscription
 from mailer.subscribers.states import SubscriptionStatus
 
-# A row left in ``sending`` longer than this was claimed by a worker that died.
+# A row claimed before send runs existed (no run_id, from before migration 0009) and left
+# in ``sending`` longer than this was claimed by a worker that died. Rows claimed by a run
+# are repaired by mailer/sending/recovery.py, by the run's lease and journal.
 CLAIM_LEASE = timedelta(minutes=10)
 # How long a queued row may sit in the broker before the reconciler queues it again.
 ENQUEUE_LEASE = timedelta(minutes=10)
@@ -249,13 +251,15 @@ def finish_if_done(session: Session, issue_id: int) -> bool:
 
 
 def mark_stale_claims_in_doubt(session: Session, now: datetime) -> int:
-    """Rows claimed by a worker that died: the mail may have gone, so never resend blindly."""
+    """Rows claimed, before runs, by a worker that died: the mail may have gone, so never
+    resend blindly."""
     return int(
         rowcount(
             session.execute(
                 update(Delivery)
                 .where(
                     Delivery.status == DeliveryStatus.SENDING,
+                    Delivery.run_id.is_(None),
                     Delivery.claimed_at < now - CLAIM_LEASE,
                 )
                 .values(
@@ -285,9 +289,10 @@ def sending_issue_ids(session: Session) -> list[int]:
 
 
 def reconcile(session: Session, now: datetime) -> list[int]:
-    """Repair what a lost broker message or a dead worker left: stale claims become in-doubt,
-    lost start tasks are queued again, finished issues are closed. Returns the issues still
-    sending, whose stale queued rows the caller hands to the broker again."""
+    """Repair what a lost broker message left (after recovery.recover has repaired what
+    stopped workers left): lost start tasks are queued again, finished issues are closed.
+    Returns the issues still sending, whose stale queued rows the caller hands to the
+    broker again."""
     mark_stale_claims_in_doubt(session, now)
     for issue_id in issues_awaiting_deliveries(session, now):
         enqueue(session, "mailer.start_send", issue_id)

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailer.config import Settings
 from mailer.db import utcnow
 from mailer.issues.states import IssueStatus
+from mailer.sending import recovery
 from mailer.sending import states as ds
 from mailer.sending.ledger import get_issue
 from mailer.sending.models import Delivery
@@ -29,6 +31,19 @@ class Progress:
     deliveries_created: bool
     rate: float  # mails a second over the last minute
     pause_reason: str | None = None
+    # Rows a stopped worker holds (its lease expired), and when the reconciler looks again.
+    recovery_rows: int = 0
+    next_check_at: datetime | None = None
+
+    @property
+    def recovery_note(self) -> str | None:
+        """What the send waits for instead of moving on, in words (English)."""
+        if not self.recovery_rows or self.next_check_at is None:
+            return None
+        return (
+            f"waiting for recovery of {self.recovery_rows} rows from a stopped worker "
+            f"(next check at {self.next_check_at:%H:%M:%S} UTC)"
+        )
 
     @property
     def total(self) -> int:
@@ -59,13 +74,33 @@ class Progress:
             "done": self.done,
             "rate_per_second": round(self.rate, 2),
             "eta_seconds": None if self.eta_seconds is None else round(self.eta_seconds, 1),
+            "recovery": None
+            if self.next_check_at is None
+            else {
+                "rows": self.recovery_rows,
+                "next_check_at": self.next_check_at.isoformat(),
+                "message": self.recovery_note,
+            },
         }
 
 
 RATE_WINDOW = timedelta(seconds=60)
 
 
-def progress(session: Session, issue_id: int) -> Progress:
+def in_doubt_content_sent(message_id: str | None) -> bool | None:
+    """Whether an in-doubt row's content reached the server (which may then have it): True
+    when it went out unanswered (the Message-ID was noted before DATA), None when nobody
+    knows (the worker's journal was lost: it may never have been tried)."""
+    return True if message_id else None
+
+
+def progress(
+    session: Session,
+    issue_id: int,
+    settings: Settings | None = None,
+    now: datetime | None = None,
+) -> Progress:
+    """With ``settings``, also what a stopped worker holds (read from its lease)."""
     issue = get_issue(session, issue_id)
     session.refresh(issue)
     counts = Counter({state: 0 for state in ds.ALL})
@@ -75,7 +110,7 @@ def progress(session: Session, issue_id: int) -> Progress:
         .group_by(Delivery.status)
     ):
         counts[DeliveryStatus(state)] = n
-    now = utcnow()
+    now = now or utcnow()
     recent = (
         session.scalar(
             select(func.count()).where(
@@ -90,6 +125,13 @@ def progress(session: Session, issue_id: int) -> Progress:
     window = RATE_WINDOW.total_seconds()
     if started is not None:
         window = max(1.0, min(window, (now - started).total_seconds()))
+    waiting, next_check = 0, None
+    if settings is not None and issue.status == IssueStatus.SENDING:
+        stopped = recovery.stopped_runs(session, issue_id, now)
+        if stopped:
+            waiting = recovery.waiting_rows(session, stopped)
+            every = timedelta(seconds=settings.reconcile_interval_seconds)
+            next_check = recovery.next_check(stopped, every, now) if waiting else None
     return Progress(
         issue_id,
         issue.status,
@@ -97,4 +139,6 @@ def progress(session: Session, issue_id: int) -> Progress:
         issue.deliveries_created_at is not None,
         rate=recent / window,
         pause_reason=issue.pause_reason,
+        recovery_rows=waiting,
+        next_check_at=next_check,
     )

@@ -4,11 +4,16 @@ action needs (start the send, hand rows to the broker) leave after the caller's 
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.orm import Session
 
+from mailer.config import Settings
+from mailer.db import Database
 from mailer.errors import ValidationFailed
 from mailer.issues.editing import NO_ARTICLES
-from mailer.sending import ledger, redelivery
+from mailer.sending import dispatch, ledger, recovery, redelivery
+from mailer.sending.batch import BATCH_SIZE
 from mailer.sending.states import DeliveryStatus
 
 RESENDABLE = (DeliveryStatus.IN_DOUBT, DeliveryStatus.FAILED)
@@ -43,3 +48,16 @@ def resend(session: Session, issue_id: int, which: str = DeliveryStatus.IN_DOUBT
     if which == DeliveryStatus.IN_DOUBT:
         return ledger.resend_in_doubt(session, issue_id)
     return redelivery.resend_failed(session, issue_id)
+
+
+def reconcile(db: Database, settings: Settings, now: datetime) -> recovery.Repaired:
+    """The reconciler (beat, a worker's start, `mailer digest reconcile`): repair what
+    stopped workers left, restart lost start tasks, close finished issues, and hand the
+    queued rows no broker message carries to the broker again. Commits as it goes."""
+    with db.session() as session:
+        repaired = recovery.recover(session, settings, now)
+        sending_ids = ledger.reconcile(session, now)
+        session.commit()
+    for issue_id in sending_ids:
+        dispatch.queue_issue(db, issue_id, now, page_size=BATCH_SIZE, stale_only=True)
+    return repaired

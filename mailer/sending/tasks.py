@@ -7,12 +7,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from celery import shared_task
+from celery.signals import worker_ready
 
 from mailer.config import Settings
 from mailer.db import utcnow
 from mailer.mail import smtp
+from mailer.queue import enqueue
 from mailer.runtime import runtime
-from mailer.sending import batch, dispatch, ledger
+from mailer.sending import batch, dispatch, ledger, recovery, service
 from mailer.sending.pacing import RateLimiter, limiter_for
 
 log = logging.getLogger(__name__)
@@ -42,7 +44,8 @@ def time_limits(settings: Settings) -> dict[str, tuple[float, float]]:
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    return {"reconcile-sends": {"task": "mailer.reconcile", "schedule": timedelta(minutes=1)}}
+    every = timedelta(seconds=settings.reconcile_interval_seconds)
+    return {"reconcile-sends": {"task": "mailer.reconcile", "schedule": every}}
 
 
 def queue_issue(issue_id: int, now: datetime, stale_only: bool = False) -> int:
@@ -77,6 +80,12 @@ def send_batch(issue_id: int, delivery_ids: list[int]) -> None:
     if _limiter is None:
         _limiter = limiter_for(rt.settings)
     with rt.db.session() as session:
+        # A batch that starts first replays the journals of runs on this host that have
+        # ended without finishing (a pool child killed, a batch that failed): their rows
+        # go back to the queue at once, the rest of the reconciler's work to its task.
+        if recovery.recover(session, rt.settings, utcnow(), here_only=True).runs:
+            enqueue(session, "mailer.reconcile")
+            session.commit()
         result = batch.send_batch(
             session, rt.settings, rt.tokens, issue_id, delivery_ids, limiter=_limiter
         )
@@ -84,18 +93,30 @@ def send_batch(issue_id: int, delivery_ids: list[int]) -> None:
 
 
 @shared_task(name="mailer.reconcile")
-def reconcile() -> None:
-    """Repair what a lost broker message or a dead worker left behind; the database decides."""
-    reconcile_now(utcnow())
+def reconcile(at_start: bool = False) -> None:
+    """Repair what a lost broker message or a stopped worker left; the database decides."""
+    repaired = reconcile_now(utcnow())
+    if repaired.runs or repaired.waiting:
+        log.warning("reconciler: %s", repaired)
+    if at_start:
+        # Run in the worker's main process before it forks any more pool children: they
+        # must not inherit its database connections.
+        runtime().db.engine.dispose()
 
 
-def reconcile_now(now: datetime) -> None:
+def reconcile_now(now: datetime) -> recovery.Repaired:
     """The reconciler with an explicit clock, so tests can step past the leases."""
-    with runtime().db.session() as session:
-        sending_ids = ledger.reconcile(session, now)
-        session.commit()
-    for issue_id in sending_ids:
-        queue_issue(issue_id, now, stale_only=True)
+    rt = runtime()
+    return service.reconcile(rt.db, rt.settings, now)
+
+
+@worker_ready.connect
+def _reconcile_at_start(**_: object) -> None:
+    """A worker that starts repairs at once what stopped workers on this host left (their
+    journals are here), and the rest as the beat would: no waiting for a lease."""
+    outcome = reconcile.apply(kwargs={"at_start": True})
+    if outcome.failed():
+        log.error("reconciling at worker start failed (the beat tries again): %s", outcome.result)
 
 
 @shared_task(name="mailer.notify_paused")

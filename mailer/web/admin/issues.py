@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from mailer.db import utcnow
 from mailer.errors import TransitionRefused, ValidationFailed
-from mailer.i18n import LANGUAGES, N_
+from mailer.i18n import LANGUAGES, LOCAL_ZONE, N_
 from mailer.issues import editing as issue_editing
 from mailer.issues import scheduling
 from mailer.issues.drafting import NothingToDraft, draft_issue, issue_subject
@@ -32,6 +32,17 @@ from mailer.web.admin.labels import ISSUE
 PROBLEM_ROWS = 200
 NOT_NOW = N_("Dette kan ikke gjøres med nummeret nå. Status:")
 CONFIRM_BOX = N_("Kryss av for å bekrefte.")
+RECOVERY_WAIT = N_(
+    "Venter på gjenoppretting av %(rows)s rader fra en stoppet arbeider (neste sjekk kl. %(time)s)."
+)
+
+
+def recovery_text(state: send_progress.Progress) -> str | None:
+    """The send stands still because a worker stopped: say so, and when it is looked at."""
+    if not state.recovery_rows or state.next_check_at is None:
+        return None
+    at = state.next_check_at.astimezone(LOCAL_ZONE).strftime("%H:%M:%S")
+    return t(RECOVERY_WAIT).replace("%(rows)s", str(state.recovery_rows)).replace("%(time)s", at)
 
 
 def issue_or_404(session: Session, issue_id: int) -> Issue:
@@ -41,15 +52,23 @@ def issue_or_404(session: Session, issue_id: int) -> Issue:
     return issue
 
 
-# A failed or in-doubt reader: id, address, attempts, last error.
-ProblemRow = Row[int, str, int, str | None]
+# A failed or in-doubt reader: id, address, attempts, last error, message id (in doubt:
+# set when the content went out).
+ProblemRow = Row[int, str, int, str | None, str | None]
 
 
 def _problems(session: Session, issue_id: int) -> dict[str, Sequence[ProblemRow]]:
     lists: dict[str, Sequence[ProblemRow]] = {}
     for state in (DeliveryStatus.FAILED, DeliveryStatus.IN_DOUBT):
         lists[state] = session.execute(
-            select(Subscriber.id, Subscriber.email, Delivery.attempts, Delivery.last_error)
+            select(
+                Subscriber.id,
+                Subscriber.email,
+                Delivery.attempts,
+                Delivery.last_error,
+                # In doubt: noted before DATA when its content went out (journal lost: none).
+                Delivery.message_id,
+            )
             .join(Subscription, Subscription.id == Delivery.subscription_id)
             .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
             .where(Delivery.issue_id == issue_id, Delivery.status == state)
@@ -88,7 +107,8 @@ def issue_page(
             "articles": [item.article for item in issue.items],
             "candidates": issue_editing.candidates(session, issue) if editable else [],
             "recipients": ledger.count_recipients(session, issue),
-            "progress": send_progress.progress(session, issue_id),
+            "progress": (state := send_progress.progress(session, issue_id, runtime().settings)),
+            "recovery_text": recovery_text(state),
             "problems": _problems(session, issue_id),
             "intro_html": intro_html(issue.intro or ""),
             "preview_as": extra.pop("preview_as", None) or _first_reader(session, issue),
@@ -317,8 +337,9 @@ def resend(issue_id: int):
 def progress(issue_id: int):
     with runtime().db.session() as session:
         issue_or_404(session, issue_id)
-        state = send_progress.progress(session, issue_id)
+        state = send_progress.progress(session, issue_id, runtime().settings)
     body = state.as_dict()
+    body["recovery_text"] = recovery_text(state)
     body["percent"] = round(100 * state.done / state.total) if state.total else 0
     body["status_label"] = t(ISSUE.get(state.status, state.status))
     body["finished"] = state.finished

@@ -31,9 +31,10 @@ csrf.exempt(bp)
 
 
 def _progress(issue_id: int) -> tuple[dict[str, Any], int]:
-    with runtime().db.session() as session:
+    rt = runtime()
+    with rt.db.session() as session:
         try:
-            state = send_progress.progress(session, issue_id)
+            state = send_progress.progress(session, issue_id, rt.settings)
         except ledger.IssueNotFound as exc:
             return {"errors": {"issue_id": str(exc)}}, 404
         issue = session.get(Issue, issue_id)
@@ -233,15 +234,26 @@ def deliveries(issue_id: int):
         return {"errors": {"status": f"one of {', '.join(ds.ALL)}"}}, 400
     with runtime().db.session() as session:
         rows = session.execute(
-            select(Subscriber.email, Delivery.status, Delivery.attempts, Delivery.last_error)
+            select(
+                Subscriber.email,
+                Delivery.status,
+                Delivery.attempts,
+                Delivery.last_error,
+                Delivery.message_id,
+            )
             .join(Subscription, Subscription.id == Delivery.subscription_id)
             .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
             .where(Delivery.issue_id == issue_id, Delivery.status == status)
             .order_by(Delivery.id)
             .limit(1000)
         ).all()
-    return {
-        "deliveries": [
-            {"email": e, "status": s, "attempts": a, "last_error": err} for e, s, a, err in rows
-        ]
-    }
+    listed = []
+    for e, s, a, err, message_id in rows:
+        row: dict[str, Any] = {"email": e, "status": s, "attempts": a, "last_error": err}
+        if s == DeliveryStatus.IN_DOUBT:
+            # Whether the server may have it: true when its content went out unanswered,
+            # null when nobody knows (the worker's journal was lost).
+            row["content_sent"] = send_progress.in_doubt_content_sent(message_id)
+            row["message_id"] = message_id
+        listed.append(row)
+    return {"deliveries": listed}
