@@ -30,6 +30,7 @@ from sqlalchemy import ColumnElement, Table, bindparam, delete, func, or_, selec
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
+from mailer.db import rowcount
 from mailer.events import record_event
 from mailer.sending import journal
 from mailer.sending.models import Delivery, SendRun
@@ -77,16 +78,18 @@ def _requeue_carried(session: Session, ids: list[int]) -> int:
     """Rows the run's batch still carried, never claimed: no broker message holds them
     now, so the next dispatch hands them over again (their backoff, if any, is kept)."""
     return int(
-        session.execute(
-            update(Delivery)
-            .where(
-                Delivery.id.in_(ids),
-                Delivery.status == S.QUEUED,
-                Delivery.enqueued_at.is_not(None),
+        rowcount(
+            session.execute(
+                update(Delivery)
+                .where(
+                    Delivery.id.in_(ids),
+                    Delivery.status == S.QUEUED,
+                    Delivery.enqueued_at.is_not(None),
+                )
+                .values(enqueued_at=None),
+                execution_options={"synchronize_session": False},
             )
-            .values(enqueued_at=None),
-            execution_options={"synchronize_session": False},
-        ).rowcount  # type: ignore[attr-defined]
+        )
     )
 
 
@@ -155,16 +158,18 @@ def replay(session: Session, entries: journal.Entries, now: datetime) -> Repaire
 
 def group_rule(session: Session, run: SendRun) -> Repaired:
     """No journal to read: every row the run had claimed may have gone out."""
-    count = session.execute(
-        update(Delivery)
-        .where(
-            Delivery.id.in_(run.delivery_ids),
-            Delivery.run_id == run.id,
-            Delivery.status == S.SENDING,
+    count = rowcount(
+        session.execute(
+            update(Delivery)
+            .where(
+                Delivery.id.in_(run.delivery_ids),
+                Delivery.run_id == run.id,
+                Delivery.status == S.SENDING,
+            )
+            .values(status=S.IN_DOUBT, last_error=JOURNAL_LOST),
+            execution_options={"synchronize_session": False},
         )
-        .values(status=S.IN_DOUBT, last_error=JOURNAL_LOST),
-        execution_options={"synchronize_session": False},
-    ).rowcount  # type: ignore[attr-defined]
+    )
     return Repaired(in_doubt=int(count))
 
 

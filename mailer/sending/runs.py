@@ -21,6 +21,7 @@ from sqlalchemy import delete, insert, update
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
+from mailer.db import rowcount
 from mailer.sending.journal import Journal
 from mailer.sending.models import SendRun
 
@@ -87,11 +88,13 @@ class Run:
         run's row is gone (a reconciler elsewhere gave the run up): send nothing more."""
         if now < self.renew_at:
             return True
-        renewed = self.session.execute(
-            update(SendRun)
-            .where(SendRun.id == self.id)
-            .values(lease_expires_at=now + self.lease, stopped_seen_at=None)
-        ).rowcount  # type: ignore[attr-defined]
+        renewed = rowcount(
+            self.session.execute(
+                update(SendRun)
+                .where(SendRun.id == self.id)
+                .values(lease_expires_at=now + self.lease, stopped_seen_at=None)
+            )
+        )
         self.session.commit()
         self.renew_at = now + self.lease * RENEW_AFTER
         return bool(renewed)
