@@ -181,3 +181,42 @@ def test_a_nul_in_a_form_field_is_a_400_naming_it(client, session, world, path, 
     assert reply.status_code == 400, reply.get_data(as_text=True)[:300]
     assert f'data-field="{field}"' in reply.get_data(as_text=True)
     assert _snapshot(session) == before
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/unsubscribe/ab%00cd", 400),
+        ("/confirm/ab%00cd", 400),
+        ("/preferences/ab%00cd", 400),
+        ("/data/ab%00cd", 400),
+        ("/archive/1%00", 404),
+        ("/api/v1/issues/1%00", 404),
+        ("/help/embed%00", 404),
+    ],
+)
+def test_a_nul_in_the_path_is_refused_and_changes_nothing(client, session, world, path, status):
+    """A NUL in a token or id never reaches a lookup as part of the value: the personal
+    pages say the link is not valid (400), the rest is not found (404); never a 500."""
+    before = _snapshot(session)
+    assert client.get(path).status_code == status
+    assert _snapshot(session) == before
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [("Accept-Language", "nb\x00en"), ("Cookie", "session=a\x00b"), ("User-Agent", "x\x00y")],
+)
+def test_a_nul_in_a_header_of_a_reader_page_is_harmless(client, session, world, header, value):
+    """Headers are read for language, the session and the access log: a NUL in any of them
+    gives the ordinary page (no 500, the page in the default language)."""
+    reply = client.get("/subscribe", headers={header: value})
+    assert reply.status_code == 200
+    assert "Meld deg på" in reply.get_data(as_text=True)
+
+
+def test_a_nul_in_the_api_token_is_a_401_and_changes_nothing(client, session, world):
+    before = _snapshot(session)
+    reply = client.get("/api/v1/issues", headers={"Authorization": "Bearer ab\x00cd"})
+    assert reply.status_code == 401
+    assert _snapshot(session) == before
