@@ -233,3 +233,23 @@ def test_several_processes_on_one_redis_limiter_never_share_a_slot(private_redis
     slot_us = int(redis.Redis.from_url(private_redis).get("mailer:send-rate:slot"))
     start_us = before_s * 1_000_000 + before_us
     assert slot_us >= start_us + PROCESSES * EACH * 100_000_000
+
+
+def test_the_shared_slot_has_one_name_on_every_host(private_redis: str, tmp_path: Path, rt):
+    """Every host (and every version of mailer) must read and move the same slot: the Redis
+    key and the file name are part of the contract. Mutants: either name changed, a rate
+    under 1 a second taken as unlimited (``<= 0`` → ``<= 1``), the intervals off."""
+    shared = dataclasses.replace(
+        rt.settings, send_rate=0.5, broker_url="filesystem://", redis_url=private_redis
+    )
+    limiter = limiter_for(shared)
+    assert isinstance(limiter, RedisRateLimiter) and limiter.interval_us == 2_000_000
+    limiter.acquire()
+    assert redis.Redis.from_url(private_redis).exists("mailer:send-rate:slot")
+
+    local = dataclasses.replace(shared, redis_url="", var_dir=tmp_path / "var" / "deeper")
+    file_limiter = limiter_for(local)
+    assert isinstance(file_limiter, FileRateLimiter) and file_limiter.interval == 2.0
+    file_limiter.acquire()
+    # The folder is made as needed, however deep.
+    assert (tmp_path / "var" / "deeper" / "send-rate.slot").read_text()
