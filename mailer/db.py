@@ -70,6 +70,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
+    # An erased reader (GDPR art. 17) must not stay readable in the file's free space:
+    # SQLite overwrites deleted content with zeros (see Database.drop_deleted for the WAL).
+    cur.execute("PRAGMA secure_delete=ON")
     cur.close()
 
 
@@ -104,6 +107,21 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+
+    def drop_deleted(self) -> None:
+        """After an erasure: on SQLite, copy the write-ahead log into the database file and
+        truncate it, so the old page images of the deleted rows leave the disk (the
+        database file itself holds none, by secure_delete). A reader holding the log open
+        makes this a no-op after a short wait; the log is then emptied by a later
+        checkpoint. PostgreSQL's dead rows go with its own (auto)vacuum."""
+        if self.engine.dialect.name != "sqlite":
+            return
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA busy_timeout=2000")
+            try:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                connection.exec_driver_sql("PRAGMA busy_timeout=30000")
 
     @contextmanager
     def session(self) -> Iterator[Session]:

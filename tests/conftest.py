@@ -15,8 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 from flask import Flask
+from hypothesis import HealthCheck
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
@@ -34,6 +36,53 @@ from tests.harness.smtp import SMTPSink
 from tests.harness.workers import CeleryWorker
 
 SECRET = "test-secret-key-0123456789"
+
+# --- hypothesis: the profile is chosen explicitly, and the run says which -----------------
+# MAILER_HYPOTHESIS_PROFILE=small (the default: `make test` on a workstation) or large
+# (`.ci/run`). Every property test runs with the loaded profile's example count.
+HYPOTHESIS_PROFILES = {"small": 200, "large": 2000}
+_HYPOTHESIS_COMMON: dict[str, Any] = {
+    "deadline": None,
+    "database": None,  # no .hypothesis/ directory in the repository
+    "suppress_health_check": [
+        HealthCheck.function_scoped_fixture,  # the fixtures hold for every example on purpose
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+}
+for _name, _examples in HYPOTHESIS_PROFILES.items():
+    hypothesis.settings.register_profile(
+        _name, max_examples=_examples, print_blob=True, **_HYPOTHESIS_COMMON
+    )
+
+
+def hypothesis_profile() -> str:
+    name = os.environ.get("MAILER_HYPOTHESIS_PROFILE", "").strip() or "small"
+    if name not in HYPOTHESIS_PROFILES:
+        raise pytest.UsageError(
+            f"MAILER_HYPOTHESIS_PROFILE={name!r}: choose one of {', '.join(HYPOTHESIS_PROFILES)}"
+        )
+    return name
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    hypothesis.settings.load_profile(hypothesis_profile())
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    name = hypothesis_profile()
+    return (
+        f"mailer: hypothesis profile {name!r} ({HYPOTHESIS_PROFILES[name]} examples per "
+        "property; MAILER_HYPOTHESIS_PROFILE=small|large)"
+    )
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    name = hypothesis_profile()
+    terminalreporter.write_line(
+        f"mailer: property tests ran the {name!r} hypothesis profile "
+        f"({hypothesis.settings().max_examples} examples each)"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -4,12 +4,16 @@ Celery's own ``rate_limit`` is per worker, so it cannot hold a global rate.
 Both limiters keep one shared "next free slot" time: each acquire takes the
 slot and moves it 1/rate seconds on, atomically (a Lua script in Redis, or an
 flock'ed file for the single-machine embedded setup), then waits for its slot.
+
+The wait (and the file limiter's clock) can be given: tests check the waits a limiter asks
+for without spending them, and several processes against one slot without real time.
 """
 
 from __future__ import annotations
 
 import fcntl
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -37,24 +41,41 @@ return slot - now
 
 
 class RedisRateLimiter:
-    def __init__(self, url: str, rate: float, key: str = "mailer:send-rate:slot") -> None:
+    def __init__(
+        self,
+        url: str,
+        rate: float,
+        key: str = "mailer:send-rate:slot",
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         import redis
 
         self.client = redis.Redis.from_url(url)
         self.interval_us = int(1_000_000 / rate)
         self.key = key
         self.script = self.client.register_script(_REDIS_SLOT)
+        self.sleep = sleep
 
     def acquire(self) -> None:
         wait_us = int(self.script(keys=[self.key], args=[self.interval_us]))
         if wait_us > 0:
-            time.sleep(wait_us / 1_000_000)
+            self.sleep(wait_us / 1_000_000)
 
 
 class FileRateLimiter:
-    def __init__(self, path: Path, rate: float) -> None:
+    def __init__(
+        self,
+        path: Path,
+        rate: float,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.path = path
         self.interval = 1.0 / rate
+        self.clock = clock
+        self.sleep = sleep
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(exist_ok=True)
 
@@ -62,7 +83,7 @@ class FileRateLimiter:
         with open(self.path, "r+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
-                now = time.time()
+                now = self.clock()
                 text = handle.read().strip()
                 slot = max(float(text) if text else 0.0, now)
                 handle.seek(0)
@@ -72,7 +93,7 @@ class FileRateLimiter:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
         if slot > now:
-            time.sleep(slot - now)
+            self.sleep(slot - now)
 
 
 def limiter_for(settings: Settings) -> RateLimiter:

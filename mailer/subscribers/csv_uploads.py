@@ -60,3 +60,19 @@ def discard(var_dir: Path, editor_id: int, key: str) -> None:
         _path(var_dir, editor_id, key).unlink()
     except (FileNotFoundError, UploadExpired):
         pass
+
+
+def forget(var_dir: Path, email: str) -> int:
+    """Remove every waiting upload that names ``email`` (any case): an erased reader must
+    not stay on disk for the day an upload may wait. The editor uploads the file again
+    (the import then finds the address on the suppression list)."""
+    needle = email.strip().lower()
+    removed = 0
+    for path in _folder(var_dir).glob("*.csv"):
+        try:
+            if needle in path.read_text(encoding="utf-8", errors="replace").lower():
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            pass
+    return removed

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, inspect, select
@@ -20,6 +21,7 @@ from mailer.errors import NotFound
 from mailer.events import Event, record_event
 from mailer.issues.models import Issue, Newsletter
 from mailer.sending.models import Delivery
+from mailer.subscribers import csv_uploads
 from mailer.subscribers.consent import RequestContext
 from mailer.subscribers.models import Consent, Subscriber, Subscription
 from mailer.subscribers.suppression import suppress_address
@@ -51,12 +53,22 @@ class Erasure:
 
 
 def erase_subscriber(
-    session: Session, subscriber_id: int, secret_key: str, ctx: RequestContext
+    session: Session,
+    subscriber_id: int,
+    secret_key: str,
+    ctx: RequestContext,
+    *,
+    var_dir: Path | None = None,
 ) -> Erasure:
-    """Delete everything about the subscriber; keep only the keyed hash. The caller commits."""
+    """Delete everything about the subscriber; keep only the keyed hash. The caller commits
+    (and then calls ``Database.drop_deleted``).
+
+    With ``var_dir``, CSV uploads waiting there that name the reader are removed too."""
     subscriber = session.get(Subscriber, subscriber_id)
     if subscriber is None:
         raise SubscriberNotFound(f"no subscriber with id {subscriber_id}")
+    if var_dir is not None:
+        csv_uploads.forget(var_dir, subscriber.email)
     digest = suppress_address(session, subscriber.email, secret_key, REASON_ERASED)
     subscription_ids = list(
         session.scalars(select(Subscription.id).where(Subscription.subscriber_id == subscriber_id))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -160,7 +160,6 @@ def test_placeholders_spelled_by_a_feed_reach_the_reader_as_text(client, session
 _data = st.text(alphabet=st.sampled_from(list("%ABCDEFGHIKLNOPRSTUVZ_ æ<>&\n")), max_size=60)
 
 
-@settings(max_examples=400, deadline=None, database=None)
 @given(before=_data, middle=_data, after=_data)
 def test_data_through_literal_is_never_a_placeholder(before, middle, after):
     """Whatever the data spells, around whichever real placeholders, only those are filled."""

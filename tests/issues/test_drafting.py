@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import email
+import email.policy
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -80,6 +83,29 @@ def test_each_reader_gets_their_topics_and_one_with_nothing_new_is_skipped(sessi
     assert progress.status == "sent" and progress.counts["skipped"] == 1
 
 
+def test_untagged_articles_reach_readers_of_every_topic(session, rt, smtp_sink):
+    """Mutant: ``selection`` drops untagged articles for readers with topics (the ``not
+    topics`` alternative removed): a Klima reader lost the office's general news, and a
+    reader of a topic with no article this month was skipped instead of getting it."""
+    _article(session, "klima", "Klimaplan for fjordbyene", ["Klima"])
+    _article(session, "forsk", "Forskningsmidler til Østlandet", ["Forskning"], days_ago=2)
+    _article(session, "felles", "Europakontoret flytter i Brussel", [], days_ago=3)
+    _with_topics(session, "klima@example.no", ["Klima"])
+    _with_topics(session, "innovasjon@example.no", ["Innovasjon"])
+    issue = draft_issue(session)
+    session.commit()
+
+    result = _send(session, rt, issue.id)
+
+    assert (result.sent, result.skipped) == (2, 0)
+    by_reader = {m.rcpt_tos[0]: m.part("text/plain") for m in smtp_sink.messages}
+    klima, innovasjon = by_reader["klima@example.no"], by_reader["innovasjon@example.no"]
+    assert "Europakontoret flytter i Brussel" in klima and "Klimaplan" in klima
+    assert "Forskningsmidler" not in klima
+    assert "Europakontoret flytter i Brussel" in innovasjon
+    assert "Klimaplan" not in innovasjon and "Forskningsmidler" not in innovasjon
+
+
 def test_nb_and_en_readers_get_their_language_and_date_format(session, rt, smtp_sink):
     row = _article(session, "dato", "Møte om havbruk", [])
     row.published_at = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)
@@ -128,7 +154,9 @@ def test_twenty_articles_stay_under_gmails_clipping_limit(session, rt, smtp_sink
     _send(session, rt, issue.id)
     [mail] = smtp_sink.messages
     html = mail.part("text/html")
-    assert html.count('class="hero"') == 20 or html.count("bilder/") == 20
+    # Every article keeps its picture: one hero image each, each its own file.
+    assert html.count('class="hero"') == 20
+    assert sorted(set(re.findall(r"bilder/(\d+)\.jpg", html))) == sorted(str(i) for i in range(20))
     assert len(html.encode("utf-8")) < 102 * 1024
 
 
@@ -171,7 +199,26 @@ def test_preview_is_exactly_what_the_reader_gets(cli, session, rt):
     assert message.recipient == "kare@example.no"
     result = cli.invoke(args=["digest", "preview", str(issue.id), "--as", "kare@example.no"])
     assert result.exit_code == 0
-    assert "Forhåndsvisning" in result.output or "Forh=C3=A5ndsvisning" in result.output
+    # The message the reader would get (their personal links included), on stdout alone;
+    # only what is new for each message (its id, date, MIME boundary) differs.
+    # A personal link's token carries the second it was made: compared by what it opens.
+    printed = email.message_from_bytes(result.stdout_bytes, policy=email.policy.default)
+    expected = email.message_from_bytes(message.data, policy=email.policy.default)
+
+    def opened(text: str) -> str:
+        def read(match: re.Match[str]) -> str:
+            link = rt.tokens.read(Purpose(match[1]), match[2])
+            return f"/{match[1]}/<{link.subscription_id} {link.secret}>"
+
+        return re.sub(r"/(unsubscribe|preferences)/([A-Za-z0-9_.-]+)", read, text)
+
+    assert printed.keys() == expected.keys()
+    for name in set(expected.keys()) - {"Message-ID", "Date", "Content-Type"}:
+        assert opened(str(printed[name])) == opened(str(expected[name])), name
+    for kind in ("plain", "html"):
+        body = printed.get_body((kind,)).get_content()
+        assert opened(body) == opened(expected.get_body((kind,)).get_content())
+        assert "Forhåndsvisning" in body
     assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in result.output
     unknown = cli.invoke(args=["digest", "preview", str(issue.id), "--as", "ukjent@example.no"])
     assert unknown.exit_code == 1 and "not a subscriber" in unknown.output

@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from mailer.articles.models import Article
@@ -418,7 +418,6 @@ _value = st.text(
 _KEYS = (GREETING_NAME, UNSUBSCRIBE_URL, PREFERENCES_URL)
 
 
-@settings(max_examples=400, deadline=None, database=None)
 @given(
     pieces=st.lists(_piece, min_size=1, max_size=5),
     keys=st.lists(st.sampled_from(_KEYS), max_size=4),

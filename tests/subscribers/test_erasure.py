@@ -9,6 +9,7 @@ import json
 from datetime import UTC, date, datetime
 
 import itsdangerous.timed
+import pytest
 from sqlalchemy import JSON, String, Text, select
 from sqlalchemy.orm import Session
 
@@ -335,3 +336,43 @@ def test_confirm_without_keys_leaves_the_list_alone(session, rt):
     confirm(session, subscription.id, CTX)
     session.commit()
     assert is_suppressed(session, EMAIL, rt.settings.secret_keys)
+
+
+def _files_naming(folder, needle: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """Every file under ``folder`` whose bytes hold ``needle`` (any case)."""
+    found = []
+    for path in folder.rglob("*"):
+        if path.is_file() and needle.lower().encode() in path.read_bytes().lower():
+            found.append(str(path.relative_to(folder)))
+    return sorted(found)
+
+
+def test_erasure_also_removes_csv_uploads_that_name_the_reader(client, session, rt):
+    """An editor uploaded a list holding the reader's address (kept in var/imports up to
+    24 h between preview and import); the reader erases themselves meanwhile: no file
+    under var/ may still name them. Failed on main (the erasure looked at the database
+    only, and on SQLite left the deleted rows in the write-ahead log and in the file's free
+    space)."""
+    from mailer.subscribers import csv_uploads
+
+    subscription_id = _reader(session, EMAIL, "Kari Nordmann")
+    # Long before they erase themselves, a checkpoint has copied the reader's rows from
+    # SQLite's write-ahead log into the database file.
+    rt.db.drop_deleted()
+    var_dir = rt.settings.var_dir
+    naming = csv_uploads.stash(var_dir, 1, f"email,name\n{EMAIL.upper()},Kari Nordmann\n")
+    other = csv_uploads.stash(var_dir, 1, f"email,name\n{OTHER},Per Hansen\n")
+    assert _files_naming(var_dir / "imports", EMAIL) != []  # the control
+    token = link_token(rt, Purpose.PREFERENCES, subscription_id)
+    question = client.get(f"/erase/{token}")
+
+    done = client.post(
+        f"/erase/{token}",
+        data={"csrf_token": hidden_fields(question.get_data(as_text=True))["csrf_token"]},
+    )
+
+    assert done.status_code == 200
+    assert _files_naming(var_dir, EMAIL) == []
+    with pytest.raises(csv_uploads.UploadExpired):
+        csv_uploads.load(var_dir, 1, naming)
+    assert OTHER in csv_uploads.load(var_dir, 1, other)  # another reader's list stays

@@ -129,13 +129,18 @@ def erase(subscriber_id: int):
     with rt.db.session() as session:
         try:
             erasure.erase_subscriber(
-                session, subscriber_id, rt.settings.secret_keys[0], request_context("admin")
+                session,
+                subscriber_id,
+                rt.settings.secret_keys[0],
+                request_context("admin"),
+                var_dir=rt.settings.var_dir,
             )
         except erasure.SubscriberNotFound:
             abort(404)
         # No address in the audit either: only that this editor erased subscriber N.
         audit(session, "erase", data={"subscriber_id": subscriber_id})
         session.commit()
+    rt.db.drop_deleted()
     flash(t("Abonnenten er slettet. Bare en nøkkel-hash står igjen på sperrelisten."), "ok")
     return redirect(url_for("admin.subscribers"))
 

@@ -84,6 +84,8 @@ def erase(token: str):
             subscription.subscriber_id,
             rt.settings.secret_keys[0],
             request_context("web"),
+            var_dir=rt.settings.var_dir,
         )
         session.commit()
+    rt.db.drop_deleted()
     return render_template("erased.html", language=language)

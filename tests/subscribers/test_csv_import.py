@@ -1,0 +1,62 @@
+"""A CSV import never brings back a reader who left: unsubscribed, bounced or complained,
+whether the rows wait for confirmation or the file says they already consented (issue 14).
+
+Mutants this pins (each applied by hand and seen to fail): ``_has_left`` checks only
+``unsubscribed`` (``status in LEFT`` → ``status == "unsubscribed"``, or a state dropped from
+``LEFT``), or the check is skipped in "already consented" mode.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from mailer.events import Event
+from mailer.subscribers.csv_files import import_csv
+from mailer.subscribers.models import Consent, Subscriber, Subscription
+from tests.conftest import SECRET
+from tests.harness import factories
+
+# Domain code only: each test is rolled back.
+pytestmark = pytest.mark.rolled_back
+
+TOPICS = ("Innovasjon", "Klima", "Forskning")
+
+
+def _status(session, email: str) -> str:
+    return str(
+        session.scalar(
+            select(Subscription.status).join(Subscriber).where(Subscriber.email == email)
+        )
+    )
+
+
+@pytest.mark.parametrize("already_consented", [False, True], ids=["to-confirm", "consented"])
+@pytest.mark.parametrize("left_as", ["unsubscribed", "bounced", "complained"])
+def test_an_import_never_brings_back_a_reader_who_left(session, left_as, already_consented):
+    gone = factories.subscription(session, "borte@example.no", "Borte", status=left_as)
+    session.commit()
+    consents = session.scalar(select(func.count()).select_from(Consent))
+
+    report = import_csv(
+        session,
+        "email,name\nny@example.no,Ny\nBORTE@example.no,Borte igjen\n",
+        TOPICS,
+        already_consented=already_consented,
+        source="import:liste.csv by admin@example.no",
+        secret_keys=(SECRET,),
+    )
+    session.commit()
+
+    assert report.former == [3]
+    assert report.imported == 1  # the control: the new reader in the same file is in
+    assert _status(session, "ny@example.no") == ("active" if already_consented else "pending")
+    session.refresh(gone)
+    assert gone.status == left_as
+    assert gone.subscriber.name == "Borte"
+    # Nothing was written about the reader who left: no consent record, no event.
+    new_consents = session.scalars(
+        select(Consent.subscription_id).order_by(Consent.id).offset(consents)
+    ).all()
+    assert gone.id not in new_consents
+    assert not session.scalars(select(Event).where(Event.subscription_id == gone.id)).all()
