@@ -13,12 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, case, exists, func, insert, null, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mailer.db import UTCDateTime, utcnow
+from mailer.db import UTCDateTime, dialect_insert, utcnow
 from mailer.errors import NotFound, ValidationFailed
 from mailer.events import Event, record_event
 from mailer.i18n import LANGUAGES, N_, gettext
@@ -270,8 +268,7 @@ def _subscribe_new_address(
     link takes): the reader, their subscription (the hourly mailbox limit decided inside
     the same INSERT), the consent record and the event. None when the address exists
     (or another request inserted it a moment ago): the caller takes the general path."""
-    dialect = session.get_bind().dialect.name
-    upsert = pg_insert if dialect == "postgresql" else sqlite_insert
+    upsert = dialect_insert(session)
     subscriber_id = session.execute(
         upsert(Subscriber)
         .values(email=request.email, name=request.name, language=request.language, created_at=now)
