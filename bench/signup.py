@@ -235,18 +235,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             cleanup.append(server.stop)
             server.start()
             log(f"{server.label}: gunicorn on {server.url} ({server.checkout})")
-        scripts = {}
-        for server in servers:
-            signup = work / f"signup-{server.label}.lua"
-            signup.write_text(LUA % {"prefix": f"w{secrets.token_hex(3)}"} + DONE)
-            scripts[server.label] = signup
         plain = work / "plain.lua"
         plain.write_text(DONE)
         for r in range(args.rounds):
             for server in servers:
+                # Addresses new to this run: wrk's counters start again at each run.
+                signup = work / f"signup-{server.label}-{r}.lua"
+                signup.write_text(LUA % {"prefix": f"w{secrets.token_hex(4)}"} + DONE)
                 for phase, path, script in (
                     ("healthz", "/healthz", plain),
-                    ("signup", "", scripts[server.label]),
+                    ("signup", "", signup),
                     ("form", "/subscribe", plain),
                 ):
                     got = wrk(server.url + path, script, args)
