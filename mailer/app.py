@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None, *, web: bool = True, **override
     app.extensions["mailer"] = Runtime(
         settings=settings, db=Database(settings.database_url), tokens=Tokens(settings.secret_keys)
     )
-    install_i18n(app.jinja_env)
+    install_i18n(app.jinja_env, preload=web)
     celery_init_app(app, settings)
     if web:
         _init_web(app, settings)

@@ -14,6 +14,19 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 
+def dialect_insert(session: Session) -> Any:
+    """The INSERT construct of this session's database (with ``on_conflict_do_nothing``).
+    Only that dialect's module is imported: the PostgreSQL dialect is ~2 MB that a
+    worker on SQLite never needs (bench/README.md, worker memory)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

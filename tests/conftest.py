@@ -27,6 +27,7 @@ from mailer import queue
 from mailer.app import create_app
 from mailer.config import load_settings
 from mailer.db import Base
+from mailer.issues import newsletter_cache
 from mailer.issues.models import Newsletter
 from mailer.migrate import upgrade
 from mailer.runtime import Runtime
@@ -189,6 +190,8 @@ def session(
     app.extensions["celery"].control.purge()
     if not in_transaction:
         _delete_rows(rt)
+    # A rolled-back test may have changed the newsletter's topics; this process's copy goes.
+    newsletter_cache.clear()
 
 
 def _delete_rows(rt: Runtime) -> None:

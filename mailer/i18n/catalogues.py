@@ -6,8 +6,6 @@ from functools import cache
 from io import BytesIO
 from pathlib import Path
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from babel.support import Translations
 
 LANGUAGES = ("nb", "en")
@@ -25,6 +23,11 @@ def translations(language: str) -> Translations:
 
     Compiled in memory: Babel writes the parsed ``.po`` as MO bytes that gettext reads,
     leaving out empty and fuzzy entries, so those fall back to the Norwegian msgid."""
+    # Babel's .po reader and .mo writer, needed only here (a worker that never reads a
+    # catalogue never loads them).
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
     if language not in LANGUAGES:
         language = LANGUAGES[0]
     with catalogue_path(language).open("rb") as po:

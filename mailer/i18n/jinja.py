@@ -40,12 +40,16 @@ def _decimal(context: Context, value: float, digits: int = 1) -> str:
     return format_decimal(value, _language(context), digits)
 
 
-def install_i18n(env: Environment) -> None:
+def install_i18n(env: Environment, *, preload: bool = True) -> None:
     """``_``, ``gettext``, ``ngettext``, ``date(value)`` and ``value|decimal(digits)``.
 
-    Reads every catalogue now: a broken ``.po`` stops the process at start, not a page."""
-    for language in LANGUAGES:
-        translations(language)
+    ``preload`` (the web) reads every catalogue now: a broken ``.po`` stops the process
+    at start, not a page. The worker reads a catalogue when a mail first needs it, in
+    the pool child that sends it: ~2.4 MB of parsed catalogues and Babel's .po reader
+    stay out of its main process (tests/i18n checks the catalogues instead)."""
+    if preload:
+        for language in LANGUAGES:
+            translations(language)
     env.add_extension("jinja2.ext.i18n")
     env.install_gettext_callables(  # type: ignore[attr-defined]
         gettext=_gettext, ngettext=_ngettext, newstyle=True

@@ -22,6 +22,7 @@ from mailer.config import Settings
 from mailer.db import Database
 from mailer.errors import ValidationFailed
 from mailer.i18n import LANGUAGES, N_, gettext
+from mailer.issues import newsletter_cache
 from mailer.subscribers.addresses import has_control_characters
 from mailer.subscribers.subscriptions import default_newsletter
 
@@ -50,9 +51,10 @@ def current_topics(session: Session, settings: Settings) -> tuple[str, ...]:
 
 
 def load_topics(db: Database, settings: Settings) -> tuple[str, ...]:
-    """``current_topics`` in a session of its own, for a view that has none open."""
-    with db.session() as session:
-        return current_topics(session, settings)
+    """``current_topics`` for a view that has no session open (every signup asks): from
+    this process's copy, read again after an admin changed them (newsletter_cache)."""
+    stored = newsletter_cache.stored_topics(db, settings)
+    return stored if stored else settings.newsletter_topics
 
 
 def offered_topics(current: Sequence[str], chosen: Iterable[str]) -> tuple[str, ...]:
@@ -152,6 +154,7 @@ def update_settings(
     # Stored even when equal to the seed: from now on the row alone decides.
     # A new list (not an in-place edit) so the JSON column is seen as changed.
     newsletter.topics = list(clean_topics)
+    newsletter_cache.invalidate_after_commit(session, settings)
     return changes
 
 

@@ -42,7 +42,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    install_i18n(env)
+    install_i18n(env, preload=False)  # the web app's own environment reads them at start
     return env
 
 

@@ -256,6 +256,19 @@ def send_batch(
                     result.skipped += 1
                     continue
                 following = recipients[index + 1] if index + 1 < len(recipients) else None
+                # With PIPELINING the next mail's envelope goes right behind this one's
+                # content, so the next mail is made before this one is sent; the one after
+                # it is made while the server answers.
+                next_message: Outgoing | None = None
+                if following is not None and smtp.pipelining:
+                    if following.delivery_id not in ready:
+                        prepare_ahead(following)
+                    made_next = ready[following.delivery_id]
+                    next_message = made_next if isinstance(made_next, Outgoing) else None
+                ahead = next(
+                    (r for r in recipients[index + 1 : index + 3] if r.delivery_id not in ready),
+                    None,
+                )
                 limiter.acquire()
                 if not run.keep(clock()):
                     # The run was given up elsewhere (its lease ran out): send no more.
@@ -268,7 +281,8 @@ def send_batch(
                         run.journal,
                         recipient.delivery_id,
                         message,
-                        meanwhile=partial(prepare_ahead, following) if following else None,
+                        meanwhile=partial(prepare_ahead, ahead) if ahead else None,
+                        following=next_message,
                     )
                 except TemporarySMTPError as exc:
                     failures_in_row += 1
@@ -345,14 +359,18 @@ def _send_noted(
     delivery_id: int,
     message: Outgoing,
     meanwhile: Callable[[], None] | None,
+    following: Outgoing | None = None,
 ) -> None:
-    """Send one mail, the journal told just before DATA and of the server's answer: after a
-    crash, only a mail whose content went out unanswered is in doubt."""
+    """Send one mail, the journal told just before its content goes out and of the server's
+    answer: after a crash, only a mail whose content went out unanswered is in doubt (one
+    per connection, pipelined or not: a pipelined flight carries the next mail's envelope,
+    never its content)."""
     try:
         smtp.send(
             message,
             meanwhile=meanwhile,
             before_data=lambda: journal.started(delivery_id, message.message_id),
+            following=following,
         )
     except SMTPFailure as exc:
         if exc.code and journal.open_id == delivery_id:

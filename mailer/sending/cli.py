@@ -42,32 +42,39 @@ def _line(state: send_progress.Progress) -> str:
     )
 
 
+def _read_progress(issue_id: int, with_settings: bool = True) -> send_progress.Progress:
+    """One look at the ledger in a transaction of its own: a watcher that kept one open for
+    the whole send would hold back PostgreSQL's vacuum while every delivery row is updated
+    (and block DDL), the longer the list the worse."""
+    rt = runtime()
+    with rt.db.session() as session:
+        return send_progress.progress(session, issue_id, rt.settings if with_settings else None)
+
+
 def watch(issue_id: int) -> send_progress.Progress:
     """A progress bar over the deliveries until the issue is sent, paused or cancelled."""
-    rt = runtime()
     started = time.monotonic()
     hinted = False
-    with rt.db.session() as session:
-        state = send_progress.progress(session, issue_id)
-        while not state.deliveries_created and state.status == IssueStatus.SENDING:
-            if not hinted and time.monotonic() - started > NO_WORKER_HINT_SECONDS:
-                click.echo("waiting for a worker to pick up the send (is one running?)", err=True)
-                hinted = True
+    state = _read_progress(issue_id, with_settings=False)
+    while not state.deliveries_created and state.status == IssueStatus.SENDING:
+        if not hinted and time.monotonic() - started > NO_WORKER_HINT_SECONDS:
+            click.echo("waiting for a worker to pick up the send (is one running?)", err=True)
+            hinted = True
+        time.sleep(POLL_SECONDS)
+        state = _read_progress(issue_id, with_settings=False)
+    with click.progressbar(length=max(state.total, 1), label=f"issue {issue_id}") as bar:
+        shown, said = 0, None
+        while True:
+            state = _read_progress(issue_id)
+            bar.update(state.done - shown)
+            shown = state.done
+            if state.recovery_note and state.recovery_note != said:
+                # The bar stands still: say why (a worker stopped mid-send).
+                said = state.recovery_note
+                click.echo(f"\n{said}", err=True)
+            if state.status != IssueStatus.SENDING:
+                break
             time.sleep(POLL_SECONDS)
-            state = send_progress.progress(session, issue_id)
-        with click.progressbar(length=max(state.total, 1), label=f"issue {issue_id}") as bar:
-            shown, said = 0, None
-            while True:
-                state = send_progress.progress(session, issue_id, rt.settings)
-                bar.update(state.done - shown)
-                shown = state.done
-                if state.recovery_note and state.recovery_note != said:
-                    # The bar stands still: say why (a worker stopped mid-send).
-                    said = state.recovery_note
-                    click.echo(f"\n{said}", err=True)
-                if state.status != IssueStatus.SENDING:
-                    break
-                time.sleep(POLL_SECONDS)
     click.echo(_line(state))
     return state
 
@@ -90,17 +97,22 @@ def digest_send(issue_id: int, yes: bool) -> None:
         issue = session.get(Issue, issue_id)
         if issue is None:
             fail(f"no issue with id {issue_id}")
+        question = None
         if issue.status in (IssueStatus.DRAFT, IssueStatus.SCHEDULED) and not yes:
             recipients = ledger.count_recipients(session, issue)
             subject = issue_subject(issue, issue.language)
             readers = ngettext("%(num)s abonnent", "%(num)s abonnenter", recipients, "en")
-            click.confirm(f"Send «{subject}» to {readers}?", abort=True)
+            question = f"Send «{subject}» to {readers}?"
+    if question:
+        # Asked with no transaction open: a person may take minutes to answer.
+        click.confirm(question, abort=True)
+    with rt.db.session() as session:
         try:
             started = service.start(session, issue_id)
         except ValidationFailed as exc:
             fail("; ".join(exc.errors.values()))
         session.commit()
-        status = issue.status
+        status = ledger.get_issue(session, issue_id).status
     if not started and status not in (IssueStatus.SENDING, IssueStatus.SENT):
         fail(f"issue {issue_id} is {status} and cannot be sent")
     _exit_for(watch(issue_id))

@@ -14,11 +14,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import exists, func, literal, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from mailer.db import rowcount, utcnow
+from mailer.db import dialect_insert, rowcount, utcnow
 from mailer.errors import NotFound, TransitionRefused
 from mailer.events import record_event
 from mailer.issues.models import Issue
@@ -172,7 +170,7 @@ def create_deliveries(session: Session, issue_id: int) -> None:
         # Insert-if-absent by the unique (issue, subscription) key. Not NOT EXISTS: on
         # PostgreSQL the planner, seeing an empty delivery table, scanned it once per
         # subscription while the INSERT filled it (32 s for 100 000 rows, quadratic).
-        insert_ = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        insert_ = dialect_insert(session)
         session.execute(
             insert_(Delivery)
             .from_select(

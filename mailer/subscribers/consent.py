@@ -43,7 +43,7 @@ def _consent_log_is_append_only(session: Session, _context: Any, _instances: Any
 
 def record_consent(
     session: Session,
-    subscription: Subscription,
+    subscription: Subscription | int,
     action: str,
     ctx: RequestContext,
     text: str = "",
@@ -51,7 +51,7 @@ def record_consent(
 ) -> None:
     session.add(
         Consent(
-            subscription_id=subscription.id,
+            subscription_id=subscription if isinstance(subscription, int) else subscription.id,
             action=action,
             text=text,
             text_version=version if text else "",

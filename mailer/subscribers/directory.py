@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, SQLColumnExpression, cast, exists, func, or_, select
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from mailer.errors import NotFound, ValidationFailed
@@ -101,6 +100,8 @@ def _has_topic(session: Session, topic: str) -> ColumnElement[bool]:
     stored JSON may spell «ø» as ``\\u00f8`` (SQLAlchemy writes ASCII-only JSON), so a
     LIKE over the column's text never matched a topic with æ, ø or å."""
     if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import JSONB  # not loaded on SQLite
+
         return cast(Subscription.topics, JSONB).contains([topic])
     values = func.json_each(Subscription.topics).table_valued("value")
     return exists(select(1).select_from(values).where(values.c.value == topic))

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, bindparam, case, exists, func, insert, null, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mailer.db import utcnow
+from mailer.db import UTCDateTime, dialect_insert, utcnow
 from mailer.errors import NotFound, ValidationFailed
 from mailer.events import Event, record_event
 from mailer.i18n import LANGUAGES, N_, gettext
@@ -33,6 +33,7 @@ from mailer.subscribers.consent import (
 from mailer.subscribers.models import Subscriber, Subscription
 from mailer.subscribers.states import LEFT, SubscriptionStatus, can_become
 from mailer.subscribers.suppression import lift_suppression
+from mailer.tokens import new_link_secret
 
 MAX_NAME = 200
 CONFIRMATION_RESEND_INTERVAL = timedelta(hours=1)
@@ -63,24 +64,27 @@ def _like_literal(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def mailbox_mailed_since(session: Session, email: str, since: datetime) -> bool:
-    """Whether a confirmation went to this address's mailbox (under any tag) since then.
+def _mailbox_mailed(email: str, since: datetime) -> ColumnElement[bool]:
+    """EXISTS: a confirmation went to this address's mailbox (under any tag) since then.
 
     Computed, not stored: the index on ``confirmation_sent_at`` narrows the rows to the
     last hour's few mails, and the address test is an equality or a LIKE on those."""
     box = mailbox(email)
     local, _, domain = box.rpartition("@")
     tagged = f"{_like_literal(local)}+%@{_like_literal(domain)}"
-    found = session.scalar(
+    return exists(
         select(Subscription.id)
         .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
         .where(
             Subscription.confirmation_sent_at >= since,
             or_(Subscriber.email == box, Subscriber.email.like(tagged, escape="\\")),
         )
-        .limit(1)
     )
-    return found is not None
+
+
+def mailbox_mailed_since(session: Session, email: str, since: datetime) -> bool:
+    """Whether a confirmation went to this address's mailbox (under any tag) since then."""
+    return bool(session.scalar(select(_mailbox_mailed(email, since))))
 
 
 def parse_signup(data: dict[str, Any], allowed_topics: tuple[str, ...]) -> SignupRequest:
@@ -150,6 +154,18 @@ def parse_signup(data: dict[str, Any], allowed_topics: tuple[str, ...]) -> Signu
     )
 
 
+_newsletter_ids: dict[str, int] = {}
+
+
+def default_newsletter_id(session: Session) -> int:
+    """The default newsletter's id: made by the first migration and never changed, so
+    looked up once per process and database, not per signup."""
+    key = str(session.get_bind().engine.url)
+    if key not in _newsletter_ids:
+        _newsletter_ids[key] = default_newsletter(session).id
+    return _newsletter_ids[key]
+
+
 def default_newsletter(session: Session) -> Newsletter:
     newsletter = session.scalar(select(Newsletter).where(Newsletter.slug == "default"))
     if newsletter is None:
@@ -183,15 +199,18 @@ def subscribe(
     """Record a signup (pending until confirmed); the confirmation mail leaves after the
     caller's commit. ``mail_confirmation=False`` queues no mail (an import of readers who
     already consented confirms them at once)."""
-    newsletter = default_newsletter(session)
+    newsletter_id = default_newsletter_id(session)
+    now = utcnow()
+    outcome = _subscribe_new_address(session, request, ctx, newsletter_id, now, mail_confirmation)
+    if outcome is not None:
+        return outcome
     subscriber = _subscriber_for(session, request)
     subscription = session.scalar(
         select(Subscription).where(
             Subscription.subscriber_id == subscriber.id,
-            Subscription.newsletter_id == newsletter.id,
+            Subscription.newsletter_id == newsletter_id,
         )
     )
-    now = utcnow()
     if subscription is not None and _recent_signups(session, subscription.id, now) >= (
         MAX_SIGNUPS_PER_ADDRESS
     ):
@@ -199,7 +218,7 @@ def subscribe(
     if subscription is None:
         subscription = Subscription(
             subscriber_id=subscriber.id,
-            newsletter_id=newsletter.id,
+            newsletter_id=newsletter_id,
             status=SubscriptionStatus.PENDING,
             topics=list(request.topics),
         )
@@ -235,6 +254,57 @@ def subscribe(
             enqueue(session, "mailer.send_confirmation", subscription.id)
     session.flush()
     return SignupOutcome(subscription.id, send_confirmation=send)
+
+
+def _subscribe_new_address(
+    session: Session,
+    request: SignupRequest,
+    ctx: RequestContext,
+    newsletter_id: int,
+    now: datetime,
+    mail_confirmation: bool,
+) -> SignupOutcome | None:
+    """A signup of an address never seen before, in four statements (the path a viral
+    link takes): the reader, their subscription (the hourly mailbox limit decided inside
+    the same INSERT), the consent record and the event. None when the address exists
+    (or another request inserted it a moment ago): the caller takes the general path."""
+    upsert = dialect_insert(session)
+    subscriber_id = session.execute(
+        upsert(Subscriber)
+        .values(email=request.email, name=request.name, language=request.language, created_at=now)
+        .on_conflict_do_nothing(index_elements=[Subscriber.email])
+        .returning(Subscriber.id)
+    ).scalar()
+    if subscriber_id is None:
+        return None
+    # One confirmation an hour per mailbox, whatever the tag: bomb+1@, bomb+2@, … reach the
+    # same inbox.
+    sent_at = case(
+        (_mailbox_mailed(request.email, now - CONFIRMATION_RESEND_INTERVAL), null()),
+        else_=bindparam("sent_at", now, type_=UTCDateTime()),
+    )
+    row = session.execute(
+        insert(Subscription)
+        .values(
+            subscriber_id=subscriber_id,
+            newsletter_id=newsletter_id,
+            status=SubscriptionStatus.PENDING,
+            topics=list(request.topics),
+            created_at=now,
+            link_secret=new_link_secret(),
+            confirmation_sent_at=sent_at,
+        )
+        .returning(Subscription.id, Subscription.confirmation_sent_at)
+    ).one()
+    subscription_id, send = row[0], row[1] is not None
+    record_consent(
+        session, subscription_id, "signup", ctx, request.consent_text, request.consent_version
+    )
+    record_event(session, "signup", subscription_id=subscription_id, data={"channel": ctx.channel})
+    if send and mail_confirmation:
+        enqueue(session, "mailer.send_confirmation", subscription_id)
+    session.flush()
+    return SignupOutcome(subscription_id, send_confirmation=send)
 
 
 def _recent_signups(session: Session, subscription_id: int, now: datetime) -> int:

@@ -18,6 +18,7 @@ out unanswered); none is lost; the issue ends `sent`. Killed workers: test_crash
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from mailer.issues.states import IssueStatus
@@ -70,8 +71,11 @@ def test_redis_restarted_mid_send(make_scenario, session):
     assert in_doubt == set()
 
 
-def test_smtp_server_defers_refuses_and_hangs_up(make_scenario, session):
+@pytest.mark.parametrize("pipelining", [False, True], ids=["one-by-one", "pipelined"])
+def test_smtp_server_defers_refuses_and_hangs_up(make_scenario, session, pipelining):
     s = make_scenario()
+    # Offered PIPELINING (RFC 2920), the sender pipelines: the same faults, the same fates.
+    s.smtp.handler.pipelining = pipelining
     readers = s.readers(session, 50)
     issue = factories.drafted_issue(session)
     handler = s.smtp.handler
@@ -139,6 +143,8 @@ def test_smtp_server_defers_refuses_and_hangs_up(make_scenario, session):
             for email in (unknown, full)
         }
     assert status == {unknown: "bounced", full: "active"}
+    # MAIL found RCPT already waiting in the server's buffer: the flights were pipelined.
+    assert (s.smtp.handler.pipelined_flights > 0) == pipelining
 
 
 def test_postgresql_restarted_mid_send(make_scenario):

@@ -52,13 +52,34 @@ class LocalNumber:
     value: int = 0
 
 
-class SinkHandler:
+class OffersPipelining:
+    """Makes an aiosmtpd handler offer PIPELINING (RFC 2920) in its EHLO reply when
+    ``pipelining`` is set. aiosmtpd reads commands one line at a time from its stream, so
+    it takes a pipelined flight as it comes; it only never says it does."""
+
+    pipelining = False
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname  # what aiosmtpd does itself when no hook is set
+        if self.pipelining:
+            responses.insert(len(responses) - 1, "250-PIPELINING")
+        return responses
+
+
+class SinkHandler(OffersPipelining):
     """Accepts everything unless told otherwise; counts mails and bytes, keeps the mails
     when ``keep``, and wakes waiters on each accepted one."""
 
     def __init__(
-        self, keep: bool = True, count: Number | None = None, nbytes: Number | None = None
+        self,
+        keep: bool = True,
+        count: Number | None = None,
+        nbytes: Number | None = None,
+        pipelining: bool = False,
     ) -> None:
+        self.pipelining = pipelining
         self.keep = keep
         self.count: Number = count if count is not None else LocalNumber()
         self.nbytes: Number = nbytes if nbytes is not None else LocalNumber()
@@ -146,10 +167,12 @@ class SMTPSink(LoopbackSMTP):
         return [m for m in self.messages if address in m.rcpt_tos]
 
 
-def _serve_counting(conn: Connection, count: Number, nbytes: Number, hostname: str) -> None:
+def _serve_counting(
+    conn: Connection, count: Number, nbytes: Number, hostname: str, pipelining: bool
+) -> None:
     """The body of SinkProcess: the sink handler on its own event loop, counting only."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
-    handler = SinkHandler(keep=False, count=count, nbytes=nbytes)
+    handler = SinkHandler(keep=False, count=count, nbytes=nbytes, pipelining=pipelining)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     server = loop.run_until_complete(
@@ -163,7 +186,7 @@ def _serve_counting(conn: Connection, count: Number, nbytes: Number, hostname: s
 class SinkProcess:
     """The sink in a spawned process of its own that only counts mails and bytes."""
 
-    def __init__(self, hostname: str = "sink.bench") -> None:
+    def __init__(self, hostname: str = "sink.bench", pipelining: bool = False) -> None:
         ctx = mp.get_context("spawn")
         # Written by the sink's one event-loop thread only; aligned 8-byte ints read whole.
         self._count = ctx.RawValue("q", 0)
@@ -171,7 +194,7 @@ class SinkProcess:
         parent, child = ctx.Pipe()
         self.proc = ctx.Process(
             target=_serve_counting,
-            args=(child, self._count, self._bytes, hostname),
+            args=(child, self._count, self._bytes, hostname, pipelining),
             name="smtp-sink",
         )
         self.proc.start()

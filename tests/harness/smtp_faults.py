@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.harness.processes import TIMEOUT
-from tests.harness.smtp import LoopbackSMTP
+from tests.harness.smtp import LoopbackSMTP, OffersPipelining
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,9 @@ def _close_after_reply(server: Any) -> None:
         asyncio.get_running_loop().call_soon(transport.close)
 
 
-class FaultHandler:
-    """Accepts mail unless told otherwise; logs every message it received in full."""
+class FaultHandler(OffersPipelining):
+    """Accepts mail unless told otherwise; logs every message it received in full (and
+    takes pipelined commands when ``pipelining`` is set)."""
 
     def __init__(self) -> None:
         self.cond = threading.Condition()
@@ -76,8 +77,10 @@ class FaultHandler:
         self.rcpt_count = 0
         self.data_count = 0
         self.connections = 0
+        self.pipelined_flights = 0  # MAIL commands that came with their RCPT behind them
         self.mail_replies: dict[int, str] = {}  # n-th MAIL command → a refusal
         self.rcpt_replies: dict[int, str] = {}  # n-th RCPT command → a refusal
+        self.reject_mail: dict[str, str] = {}  # sender → refusal at MAIL, every time
         self.reject_rcpt: dict[str, str] = {}  # address → refusal at RCPT, every time
         self.reject_data: dict[str, str] = {}  # address → reply to its message, every time
         self.drop_after_data: set[str] = set()  # hang up once the message is in
@@ -94,13 +97,19 @@ class FaultHandler:
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
+        # A client that waits for each reply never has its next command in our buffer when
+        # MAIL is handled; one that pipelines has RCPT and DATA there already.
+        reader = getattr(server, "_reader", None)
+        ahead = bytes(getattr(reader, "_buffer", b""))
         with self.cond:
+            if ahead.upper().startswith(b"RCPT"):
+                self.pipelined_flights += 1
             if not hasattr(session, "fault_connection"):
                 self.connections += 1
                 session.fault_connection, session.fault_messages = self.connections, 0
             self.mail_count += 1
             n = self.mail_count
-            reply = self.mail_replies.get(n)
+            reply = self.mail_replies.get(n) or self.reject_mail.get(address)
         if reply:
             return self._refuse(server, "MAIL", n, address, reply)
         envelope.mail_from = address

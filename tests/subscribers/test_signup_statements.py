@@ -1,0 +1,88 @@
+"""A signup costs at most four SQL statements (BEGIN and COMMIT not counted), counted with
+an engine event on whichever database the suite runs on; settings that change only when
+an admin changes them are cached per process, not looked up per request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import event, select
+
+from mailer.subscribers.models import Subscriber, Subscription
+
+pytestmark = pytest.mark.rolled_back
+
+MAX_STATEMENTS = 4
+
+
+@contextmanager
+def counted(engine) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if statement.strip().upper() not in ("BEGIN", "COMMIT"):
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def _signup(client, email: str):  # type: ignore[no-untyped-def]
+    return client.post(
+        "/api/v1/subscribers",
+        json={"email": email, "name": "Kåre Ødegård", "consent": True, "topics": []},
+    )
+
+
+@pytest.mark.committed  # real transactions: BEGIN and COMMIT, not the harness's savepoints
+def test_a_new_signup_costs_at_most_four_statements(rt, client, session, queued_tasks):
+    _signup(client, "varm@example.no")  # the process's caches are warm after one signup
+    with counted(rt.db.engine) as statements:
+        response = _signup(client, "ny.leser@example.no")
+    assert response.status_code == 202
+    assert len(statements) <= MAX_STATEMENTS, "\n".join(statements)
+    subscription = session.scalar(
+        select(Subscription).join(Subscriber).where(Subscriber.email == "ny.leser@example.no")
+    )
+    assert subscription is not None and subscription.status == "pending"
+    assert ("mailer.send_confirmation", (subscription.id,)) in queued_tasks
+
+
+@pytest.mark.committed
+def test_topics_are_cached_until_an_admin_changes_them(rt, client, session):
+    from mailer.issues.newsletter import load_topics, update_settings
+
+    before = load_topics(rt.db, rt.settings)
+    with counted(rt.db.engine) as statements:
+        assert load_topics(rt.db, rt.settings) == before
+    assert statements == []  # the copy, no lookup
+
+    update_settings(session, "Nyhetsbrev", "nb", ["Havbruk", "Klima"], rt.settings)
+    assert load_topics(rt.db, rt.settings) == before  # not committed yet: unchanged
+    session.commit()
+    assert load_topics(rt.db, rt.settings) == ("Havbruk", "Klima")
+    response = client.post(
+        "/api/v1/subscribers",
+        json={"email": "havbruk@example.no", "consent": True, "topics": ["Havbruk"]},
+    )
+    assert response.status_code == 202, response.get_json()
+
+
+@pytest.mark.committed
+def test_a_repeat_signup_takes_the_general_path(rt, client, session, queued_tasks):
+    """The address exists: the general path (throttle, states) decides, and the answer and
+    the one confirmation are as before."""
+    assert _signup(client, "igjen@example.no").status_code == 202
+    assert _signup(client, "igjen@example.no").status_code == 202
+    rows = session.scalars(
+        select(Subscription).join(Subscriber).where(Subscriber.email == "igjen@example.no")
+    ).all()
+    assert len(rows) == 1
+    assert [t for t in queued_tasks if t[0] == "mailer.send_confirmation"] == [
+        ("mailer.send_confirmation", (rows[0].id,))
+    ]
