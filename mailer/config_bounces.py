@@ -102,4 +102,5 @@ def load_bounces() -> BounceSettings:
         sns_cert_host=_env("WEBHOOK_SES_CERT_HOST", BounceSettings.sns_cert_host),
         sns_cert_port=int(_number("WEBHOOK_SES_CERT_PORT", "443", int)),
         sns_cert_ca=_env("WEBHOOK_SES_CERT_CA"),
+        max_bytes=int(_number("BOUNCE_MAX_BYTES", str(10 * 1024 * 1024), int)),
     )
