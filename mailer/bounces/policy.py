@@ -22,8 +22,9 @@ from sqlalchemy.orm import Session
 from mailer.bounces.matching import Match
 from mailer.bounces.models import BounceReport
 from mailer.bounces.parsing import KIND_COMPLAINT, KIND_HARD, KIND_POLICY, KIND_SOFT
+from mailer.bounces.reactivation import REACTIVATED
 from mailer.config_bounces import BounceSettings
-from mailer.events import record_event
+from mailer.events import Event, record_event
 from mailer.sending.models import Delivery
 from mailer.sending.states import DeliveryStatus
 from mailer.subscribers.models import Subscriber, Subscription
@@ -41,8 +42,17 @@ class Verdict:
 def soft_score(
     session: Session, settings: BounceSettings, subscription_id: int, now: datetime
 ) -> float:
-    """The reader's score: one soft bounce a day at most, none older than the window."""
+    """The reader's score: one soft bounce a day at most, none older than the window, none
+    from before an editor last reactivated the reader."""
     since = now - timedelta(days=settings.window_days)
+    reactivated = session.scalar(
+        select(Event.created_at)
+        .where(Event.subscription_id == subscription_id, Event.kind == REACTIVATED)
+        .order_by(Event.id.desc())
+        .limit(1)
+    )
+    if reactivated is not None and reactivated > since:
+        since = reactivated
     received = session.scalars(
         select(BounceReport.received_at).where(
             BounceReport.subscription_id == subscription_id,

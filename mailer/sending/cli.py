@@ -11,6 +11,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy.orm import Session
 
+from mailer.bounces.stats import IssueBounces, issue_bounces
 from mailer.cli_output import fail
 from mailer.db import utcnow
 from mailer.errors import NotFound, TransitionRefused, ValidationFailed
@@ -39,6 +40,14 @@ def _line(state: send_progress.Progress) -> str:
     return (
         f"issue {state.issue_id} is {state.status}{reason}: {counts or 'no recipients'}; "
         f"{rate}{note}"
+    )
+
+
+def _bounce_line(b: IssueBounces) -> str:
+    return (
+        f"bounces: {b.hard} hard, {b.soft} soft, {b.policy} refused as policy; "
+        f"complaints: {b.complaints}; bounce rate {b.bounce_rate:.2%}, "
+        f"complaint rate {b.complaint_rate:.2%} of {b.delivered} delivered"
     )
 
 
@@ -116,8 +125,10 @@ def digest_status(issue_id: int, no_follow: bool) -> None:
             state = send_progress.progress(session, issue_id, rt.settings)
         except ledger.IssueNotFound as exc:
             fail(str(exc))
+        bounces = issue_bounces(session, issue_id)
     if no_follow or state.status != IssueStatus.SENDING:
         click.echo(_line(state))
+        click.echo(_bounce_line(bounces))
         return
     watch(issue_id)
 

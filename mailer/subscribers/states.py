@@ -21,7 +21,8 @@ TRANSITIONS: dict[SubscriptionStatus, frozenset[SubscriptionStatus]] = {
     S.ACTIVE: frozenset({S.UNSUBSCRIBED, S.BOUNCED, S.COMPLAINED}),
     # Coming back is a new signup, confirmed by mail like the first.
     S.UNSUBSCRIBED: frozenset({S.PENDING}),
-    S.BOUNCED: frozenset({S.PENDING}),
+    # Or an editor's reactivation once the mailbox works again (mailer/bounces/reactivation.py).
+    S.BOUNCED: frozenset({S.PENDING, S.ACTIVE}),
     S.COMPLAINED: frozenset({S.PENDING}),
 }
 # Readers who left, one way or another: never mailed, never re-imported from a file.
