@@ -35,7 +35,9 @@ run: install
 	@$(if $(MAILER_SMTP_HOST),echo "  SMTP:     $(MAILER_SMTP_HOST)",echo "  Outbox:   $(MAILER_BASE_URL)/outbox/  (dev SMTP sink on 127.0.0.1:8025)")
 	@echo "  Ctrl-C stops everything."
 	@echo ""
-	exec $(BIN)/honcho -f Procfile.dev start --port $(PORT) $(if $(MAILER_SMTP_HOST),web worker beat,)
+	@$(if $(MAILER_BOUNCE_DOMAIN),echo "  Bounces:  listener on $${MAILER_BOUNCE_LISTEN:-127.0.0.1:8026} for $(MAILER_BOUNCE_DOMAIN)" && echo "",)
+	exec $(BIN)/honcho -f Procfile.dev start --port $(PORT) web worker beat \
+	  $(if $(MAILER_SMTP_HOST),,outbox) $(if $(MAILER_BOUNCE_DOMAIN),bounces,)
 
 # Style, types (pyproject's [tool.mypy]) and the import layers (.importlinter).
 lint: install

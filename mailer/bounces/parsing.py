@@ -11,6 +11,7 @@ from __future__ import annotations
 import email
 import email.message
 import email.policy
+import logging
 import re
 from dataclasses import dataclass, field
 from email.message import Message
@@ -187,6 +188,9 @@ def _from_heuristics(msg: Message) -> ParsedReport:
     knows dozens; it tells permanent from temporary failures, not the reason."""
     from flufl.bounce import all_failures  # imported here: the worker loads it when needed
 
+    # Its detectors log a traceback for each mail one of them cannot read; ours is hostile
+    # input by nature, and a failed detector only means "not this format".
+    logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
     try:
         temporary, permanent = all_failures(msg)
     except Exception:  # its detectors are heuristics over hostile text

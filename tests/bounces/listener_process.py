@@ -1,4 +1,4 @@
-"""`mailer bounces serve` as its own process, as Procfile runs it."""
+"""`mailer bounces serve` as its own process, exactly as Procfile's `bounces` line runs it."""
 
 from __future__ import annotations
 
@@ -20,6 +20,13 @@ def _listening(port: int) -> bool:
         return False
 
 
+def procfile_command(name: str) -> str:
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            return line.partition(":")[2].strip()
+    raise AssertionError(f"no {name} process in Procfile")
+
+
 class ListenerProcess:
     def __init__(self, env: dict[str, str], log_path: Path, protocol: str = "smtp") -> None:
         self.port = free_port()
@@ -34,8 +41,8 @@ class ListenerProcess:
     def start(self) -> ListenerProcess:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "mailer", "bounces", "serve"],
-                env=self.env,
+                ["bash", "-c", "exec " + procfile_command("bounces")],
+                env={**self.env, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
                 cwd=ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -247,3 +247,41 @@ def test_a_non_standard_bounce_is_read_by_flufl_bounce(session, rt, smtp_sink):
     assert report.kind == "hard"
     assert _status(session, copy) == "bounced"
     assert "PERSONAL-TOKEN" not in report.content
+
+
+def test_erasing_a_reader_erases_their_stored_reports(session, rt, smtp_sink):
+    from mailer.subscribers.consent import RequestContext
+    from mailer.subscribers.erasure import erase_subscriber
+
+    _, copies = send_digest(session, rt, smtp_sink, ["borte@example.no", "her@example.no"])
+    gone = copies["borte@example.no"]
+    report = _store_and_process(
+        session, rt, reports.dsn(to=gone.verp, recipient="borte@example.no"), gone.verp
+    ).id
+    kept = _store_and_process(session, rt, b"Subject: not a bounce\r\n\r\nhei\r\n").id
+    erase_subscriber(
+        session,
+        gone.subscription.subscriber_id,
+        rt.settings.secret_keys[0],
+        RequestContext(channel="admin"),
+    )
+    session.commit()
+    session.expire_all()
+    remaining = session.scalars(select(BounceReport.id)).all()
+    assert report not in remaining and kept in remaining
+
+
+def test_housekeeping_requeues_lost_ids_and_drops_old_unrecognised_mail(session, rt, queued_tasks):
+    now = utcnow()
+    lost = service.store_report(session, rt.settings, "smtp", b"Subject: a\r\n\r\nx\r\n")
+    old = service.store_report(session, rt.settings, "smtp", b"Subject: b\r\n\r\ny\r\n")
+    service.process_report(session, rt.settings, rt.tokens, old.report_id)
+    for stored in (lost, old):
+        session.get(BounceReport, stored.report_id).received_at = now - timedelta(days=31)
+    session.commit()
+    queued_tasks.clear()
+
+    assert service.requeue_stored(session, timedelta(minutes=10), now) == 1
+    assert queued_tasks == [("mailer.process_bounce_report", (lost.report_id,))]
+    assert service.delete_old_unrecognised(session, 30, now) == 1
+    assert session.scalars(select(BounceReport.id)).all() == [lost.report_id]
