@@ -80,14 +80,33 @@ class ComplaintAlert:
     delivered: int
 
 
-def complaint_alert(session: Session) -> ComplaintAlert | None:
-    """The last sent issue's complaint rate, when it reaches Gmail's lines."""
-    last = session.scalar(
+def _last_sent_issue(session: Session) -> int | None:
+    return session.scalar(
         select(Issue.id)
         .where(Issue.status == IssueStatus.SENT)
         .order_by(Issue.sent_at.desc(), Issue.id.desc())
         .limit(1)
     )
+
+
+@dataclass(frozen=True)
+class ReputationAlert:
+    issue_id: int
+    refusals: int
+
+
+def reputation_alert(session: Session) -> ReputationAlert | None:
+    """Servers that refused the last issue because of us (5.7.x, "blocked", "spam")."""
+    last = _last_sent_issue(session)
+    if last is None:
+        return None
+    refusals = issue_bounces(session, last).policy
+    return ReputationAlert(last, refusals) if refusals else None
+
+
+def complaint_alert(session: Session) -> ComplaintAlert | None:
+    """The last sent issue's complaint rate, when it reaches Gmail's lines."""
+    last = _last_sent_issue(session)
     if last is None:
         return None
     stats = issue_bounces(session, last)
@@ -99,10 +118,6 @@ def complaint_alert(session: Session) -> ComplaintAlert | None:
     else:
         return None
     return ComplaintAlert(last, level, rate, stats.complaints, stats.delivered)
-
-
-def policy_refusals(session: Session, issue_id: int) -> int:
-    return issue_bounces(session, issue_id).policy
 
 
 @dataclass(frozen=True)

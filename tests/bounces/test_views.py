@@ -200,3 +200,30 @@ def test_an_editor_reactivates_a_bounced_reader_and_it_is_audited(session, rt, s
     audit = session.scalars(select(Event).where(Event.kind == "admin.reactivate")).one()
     assert audit.data["editor_id"] == ids["editor"] and audit.data["changed"] == 1
     assert 'id="reactivate"' not in client.get(page).get_data(as_text=True)
+
+
+def test_policy_refusals_raise_the_sender_reputation_alert_not_the_readers(
+    session, rt, smtp_sink, client
+):
+    issue, copies = send_digest(session, rt, smtp_sink, ["her@example.no"])
+    session.execute(update(Issue).where(Issue.id == issue.id).values(status="sent"))
+    session.commit()
+    ids = make_editors(session)
+    log_in(client, ids["editor"])
+    assert 'id="reputation-alert"' not in client.get("/admin/").get_data(as_text=True)
+    copy = copies["her@example.no"]
+    _judge(
+        session,
+        rt,
+        reports.dsn(
+            to=copy.verp,
+            recipient="her@example.no",
+            status="5.7.1",
+            diagnostic="smtp; 550 5.7.1 Service unavailable; client host blocked",
+        ),
+        copy.verp,
+    )
+    html = client.get("/admin/").get_data(as_text=True)
+    assert 'id="reputation-alert"' in html and f"/admin/issues/{issue.id}" in html
+    session.refresh(copy.subscription)
+    assert copy.subscription.status == "active"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from mailer.bounces.stats import complaint_alert, unrecognised_mail
+from mailer.bounces.stats import complaint_alert, reputation_alert, unrecognised_mail
 from mailer.db import utcnow
 from mailer.editors.models import Editor
 from mailer.events import Event
@@ -21,6 +21,7 @@ def dashboard():
         months = monthly_activity(session, utcnow())
         issues = recent_issues(session, language())
         alert = complaint_alert(session)
+        reputation = reputation_alert(session)
         unread = unrecognised_mail(session)
     return page(
         "dashboard.html",
@@ -29,6 +30,7 @@ def dashboard():
         chart=bar_chart(months),
         issues=issues,
         complaint_alert=alert,
+        reputation_alert=reputation,
         unread=unread,
     )
 
