@@ -14,7 +14,7 @@ ifeq ($(strip $(MAILER_SMTP_HOST)),)
 run: export MAILER_DEV_OUTBOX ?= true
 endif
 
-.PHONY: run test install lint bench clean chromium i18n i18n-pot
+.PHONY: run test install lint bench clean chromium mail-servers i18n i18n-pot
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "mailer needs Python 3.11 or newer")'
@@ -68,7 +68,19 @@ chromium:
 	  echo "installing Debian's chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-test: install lint chromium
+# The bounce tests run their own Postfix and Dovecot (own config, loopback ports): Debian's
+# packages with nothing configured and no system service started (a policy-rc.d that
+# forbids starts is put in place for the install only, unless one is there already).
+mail-servers:
+	@test -x /usr/sbin/postfix -a -x /usr/sbin/dovecot || { \
+	  echo "installing Debian's postfix and dovecot-imapd for the bounce tests"; \
+	  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
+	  made=; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d; made=1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix dovecot-imapd; \
+	  status=$$?; if [ -n "$$made" ]; then rm -f /usr/sbin/policy-rc.d; fi; exit $$status; }
+
+test: install lint chromium mail-servers
 	$(BIN)/pytest
 
 bench: install
