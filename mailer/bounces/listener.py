@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,11 @@ log = logging.getLogger(__name__)
 
 OK = "250 2.0.0 report stored"
 CANNOT_STORE = "451 4.3.0 cannot store the report now, try again later"
+SLOW_DOWN = "451 4.7.1 too many reports from this host, try again later"
+# Per sending host: a burst of this many reports, then this many a second. Our own MTA
+# after a large send stays well inside; a flood is told to come back later (4xx).
+BURST = 500
+PER_SECOND = 100.0
 # Stores at once: each takes a database connection from the pool.
 MAX_CONCURRENT_STORES = 4
 
@@ -40,10 +46,40 @@ def database_store(db: Database, settings: Settings, source: str) -> Store:
     return store
 
 
+class PeerLimiter:
+    """A token bucket per peer address (the listener is an asyncio loop: no lock needed)."""
+
+    def __init__(
+        self,
+        burst: int = BURST,
+        rate: float = PER_SECOND,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.burst = burst
+        self.rate = rate
+        self.clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def allow(self, peer: str) -> bool:
+        now = self.clock()
+        tokens, last = self._buckets.get(peer, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        if len(self._buckets) > 10_000:
+            self._buckets.clear()  # a scan from many addresses must not grow memory
+        if tokens < 1.0:
+            self._buckets[peer] = (tokens, now)
+            return False
+        self._buckets[peer] = (tokens - 1.0, now)
+        return True
+
+
 class ReportHandler:
-    def __init__(self, store: Store, lmtp: bool = False) -> None:
+    def __init__(
+        self, store: Store, lmtp: bool = False, limiter: PeerLimiter | None = None
+    ) -> None:
         self.store = store
         self.lmtp = lmtp
+        self.limiter = limiter or PeerLimiter()
         self._slots: asyncio.Semaphore | None = None
 
     async def handle_RCPT(
@@ -72,6 +108,9 @@ class ReportHandler:
         return OK
 
     async def handle_DATA(self, server: SMTP, session: SMTPSession, envelope: Envelope) -> str:
+        peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
+        if not self.limiter.allow(peer):
+            return SLOW_DOWN
         raw = envelope.original_content or b""
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
@@ -85,11 +124,18 @@ class ReportHandler:
 
 class ReportListener(Controller):
     def __init__(
-        self, store: Store, host: str, port: int, *, lmtp: bool = False, max_bytes: int
+        self,
+        store: Store,
+        host: str,
+        port: int,
+        *,
+        lmtp: bool = False,
+        max_bytes: int,
+        limiter: PeerLimiter | None = None,
     ) -> None:
         self.lmtp = lmtp
         self.max_bytes = max_bytes
-        super().__init__(ReportHandler(store, lmtp), hostname=host, port=port)
+        super().__init__(ReportHandler(store, lmtp, limiter), hostname=host, port=port)
 
     def factory(self) -> SMTP:
         options: dict[str, Any] = {

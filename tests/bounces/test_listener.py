@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from mailer.bounces import service
-from mailer.bounces.listener import ReportListener, database_store
+from mailer.bounces.listener import PeerLimiter, ReportListener, database_store
 from mailer.bounces.models import BounceReport
 from mailer.subscribers.models import Subscription
 from tests.bounces import reports
@@ -157,3 +157,27 @@ def test_fuzzed_reports_about_real_deliveries_change_nothing_without_a_signature
     service.process_report(session, rt.settings, rt.tokens, stored.report_id)
     session.refresh(copy.subscription)
     assert copy.subscription.status == "active"
+
+
+def test_a_flood_from_one_host_is_told_to_come_back_later(session, rt):
+    frozen = PeerLimiter(burst=2, rate=1.0, clock=lambda: 1000.0)  # no refill: time stands
+    listener = ReportListener(
+        database_store(rt.db, rt.settings, "smtp"),
+        "127.0.0.1",
+        free_port(),
+        max_bytes=10_000_000,
+        limiter=frozen,
+    )
+    listener.start()
+    codes = []
+    try:
+        with smtplib.SMTP("127.0.0.1", listener.port) as client:
+            client.ehlo()
+            for i in range(3):
+                client.mail("")
+                client.rcpt(f"x{i}@b.example.no")
+                codes.append(client.data(reports.dsn(to=f"x{i}@b.example.no"))[0])
+    finally:
+        listener.stop()
+    assert codes == [250, 250, 451]
+    assert _count(rt) == 2
