@@ -18,7 +18,8 @@ class BounceSettings:
     listen_host: str = "127.0.0.1"
     listen_port: int = 8026
     protocol: str = "smtp"
-    imap_url: str = field(default="", metadata=SECRET)
+    # Shown with its password hidden (redact_url), like the database and broker URLs.
+    imap_url: str = ""
     imap_done_folder: str = "Processed"
     imap_interval_seconds: int = 300
     ses_topic_arns: tuple[str, ...] = ()
