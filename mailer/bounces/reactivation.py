@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from mailer.errors import NotFound
 from mailer.events import record_event
 from mailer.subscribers.models import Subscriber, Subscription, Suppression
-from mailer.subscribers.states import SubscriptionStatus
+from mailer.subscribers.states import EDITOR_REACTIVATES, SubscriptionStatus
 from mailer.subscribers.suppression import suppression_hash
 
 REACTIVATED = "subscription.reactivated"
@@ -24,7 +24,7 @@ def reactivate_bounced(session: Session, subscriber_id: int, secret_keys: tuple[
     bounced = session.scalars(
         select(Subscription).where(
             Subscription.subscriber_id == subscriber_id,
-            Subscription.status == SubscriptionStatus.BOUNCED,
+            Subscription.status.in_(EDITOR_REACTIVATES),
         )
     ).all()
     for subscription in bounced:

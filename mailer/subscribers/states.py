@@ -21,10 +21,13 @@ TRANSITIONS: dict[SubscriptionStatus, frozenset[SubscriptionStatus]] = {
     S.ACTIVE: frozenset({S.UNSUBSCRIBED, S.BOUNCED, S.COMPLAINED}),
     # Coming back is a new signup, confirmed by mail like the first.
     S.UNSUBSCRIBED: frozenset({S.PENDING}),
-    # Or an editor's reactivation once the mailbox works again (mailer/bounces/reactivation.py).
-    S.BOUNCED: frozenset({S.PENDING, S.ACTIVE}),
+    S.BOUNCED: frozenset({S.PENDING}),
     S.COMPLAINED: frozenset({S.PENDING}),
 }
+# An editor's override, never a reader's link (a confirmation link must not bring a bounced
+# address back): a bounced reader taken back to active once the mailbox works again
+# (mailer/bounces/reactivation.py, audited).
+EDITOR_REACTIVATES = frozenset({S.BOUNCED})
 # Readers who left, one way or another: never mailed, never re-imported from a file.
 LEFT = frozenset({S.UNSUBSCRIBED, S.BOUNCED, S.COMPLAINED})
 # Readers a reader-side unsubscribe applies to.

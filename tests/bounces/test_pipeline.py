@@ -285,3 +285,20 @@ def test_housekeeping_requeues_lost_ids_and_drops_old_unrecognised_mail(session,
     assert queued_tasks == [("mailer.process_bounce_report", (lost.report_id,))]
     assert service.delete_old_unrecognised(session, 30, now) == 1
     assert session.scalars(select(BounceReport.id)).all() == [lost.report_id]
+
+
+def test_a_readers_data_export_holds_the_reports_about_them(session, rt, smtp_sink):
+    from mailer.subscribers.erasure import export_subscriber
+
+    _, copies = send_digest(session, rt, smtp_sink, ["full@example.no"])
+    copy = copies["full@example.no"]
+    report = _store_and_process(
+        session,
+        rt,
+        reports.dsn(to=copy.verp, recipient="full@example.no", action="delayed", status="4.2.2"),
+        copy.verp,
+    )
+    data = export_subscriber(session, copy.subscription.subscriber_id)
+    [exported] = data["bounce_reports"]
+    assert exported["id"] == report.id and exported["kind"] == "soft"
+    assert "Status: 4.2.2" in exported["content"]
