@@ -14,7 +14,7 @@ ifeq ($(strip $(MAILER_SMTP_HOST)),)
 run: export MAILER_DEV_OUTBOX ?= true
 endif
 
-.PHONY: run test install lint bench clean chromium i18n i18n-pot mutate
+.PHONY: run test install lint bench clean chromium mail-servers i18n i18n-pot mutate
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "mailer needs Python 3.11 or newer")'
@@ -35,7 +35,9 @@ run: install
 	@$(if $(MAILER_SMTP_HOST),echo "  SMTP:     $(MAILER_SMTP_HOST)",echo "  Outbox:   $(MAILER_BASE_URL)/outbox/  (dev SMTP sink on 127.0.0.1:8025)")
 	@echo "  Ctrl-C stops everything."
 	@echo ""
-	exec $(BIN)/honcho -f Procfile.dev start --port $(PORT) $(if $(MAILER_SMTP_HOST),web worker beat,)
+	@$(if $(MAILER_BOUNCE_DOMAIN),echo "  Bounces:  listener on $${MAILER_BOUNCE_LISTEN:-127.0.0.1:8026} for $(MAILER_BOUNCE_DOMAIN)" && echo "",)
+	exec $(BIN)/honcho -f Procfile.dev start --port $(PORT) web worker beat \
+	  $(if $(MAILER_SMTP_HOST),,outbox) $(if $(MAILER_BOUNCE_DOMAIN),bounces,)
 
 # Style, types (pyproject's [tool.mypy]) and the import layers (.importlinter).
 lint: install
@@ -66,7 +68,19 @@ chromium:
 	  echo "installing Debian's chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-test: install lint chromium
+# The bounce tests run their own Postfix and Dovecot (own config, loopback ports): Debian's
+# packages with nothing configured and no system service started (a policy-rc.d that
+# forbids starts is put in place for the install only, unless one is there already).
+mail-servers:
+	@test -x /usr/sbin/postfix -a -x /usr/sbin/dovecot || { \
+	  echo "installing Debian's postfix and dovecot-imapd for the bounce tests"; \
+	  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
+	  made=; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d; made=1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix dovecot-imapd; \
+	  status=$$?; if [ -n "$$made" ]; then rm -f /usr/sbin/policy-rc.d; fi; exit $$status; }
+
+test: install lint chromium mail-servers
 	$(BIN)/pytest
 
 # Mutation testing (not in CI: about an hour on 2 cores). Scope and test selection live in

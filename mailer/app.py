@@ -95,6 +95,9 @@ def _init_web(app: Flask, settings: Settings) -> None:
     app.register_blueprint(api_subscribers.bp)
     app.register_blueprint(api_newsletter.bp)
     app.register_blueprint(admin_bp)
+    from mailer.web import webhooks
+
+    app.register_blueprint(webhooks.bp)
     errors.register(app)
     if settings.dev_outbox:
         from mailer.web.reader import outbox

@@ -24,6 +24,7 @@ TASK_MODULES = (
     "mailer.articles.tasks",
     "mailer.issues.tasks",
     "mailer.sending.tasks",
+    "mailer.bounces.tasks",
 )
 FILESYSTEM_POLLING_INTERVAL = 0.05
 # A task not listed by its module: long enough for anything routine, short enough to free

@@ -8,6 +8,7 @@ from flask.cli import AppGroup
 
 from mailer import migrate
 from mailer.articles.cli import articles_group, feeds_group
+from mailer.bounces.cli import bounces_group
 from mailer.editors.cli import editor_group, tokens_group
 from mailer.issues.cli import digest_group
 from mailer.mail.cli import dkim_group, outbox_command
@@ -48,6 +49,7 @@ def commands() -> tuple[click.Command, ...]:
         subscribers_group,
         outbox_command,
         dkim_group,
+        bounces_group,
     )
 
 

@@ -16,6 +16,7 @@ from email.utils import parseaddr
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 
+from mailer.config_bounces import BounceSettings, load_bounces
 from mailer.origins import normalise_origin
 from mailer.outbound.policy import policy_networks
 from mailer.redaction import redacted_repr
@@ -158,6 +159,7 @@ class Settings:
     trusted_proxies: int = 0
     # The broker queue: several installations (or test runs) can share one Redis.
     queue: str = "mailer"
+    bounces: BounceSettings = field(default_factory=BounceSettings)
     # Outbound fetches (feeds): inside addresses are refused unless allowed here, and each
     # fetch ends after the deadline however slowly the server answers.
     feed_allow_private: bool = False
@@ -397,4 +399,5 @@ def load_settings() -> Settings:
         claim_lease_seconds=lease,
         reconcile_interval_seconds=interval,
         journal_dir=journal_dir,
+        bounces=load_bounces(),
     )

@@ -51,7 +51,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 # SQLite hands a deleted highest id to the next row unless the table is AUTOINCREMENT.
 # Every table whose id leaves the database (a personal link, a VERP address, an admin or
 # API URL, an audit event) never reuses one: subscription, subscriber, delivery, issue,
-# article, feed, editor, api_token. (PostgreSQL's sequences never reuse ids anyway.)
+# article, feed, editor, api_token, bounce_report. (PostgreSQL's sequences never reuse ids
+# anyway.)
 NO_ID_REUSE = {"sqlite_autoincrement": True}
 
 

@@ -2,6 +2,7 @@
 on ``Base.metadata`` (and lets relationships between domains resolve)."""
 
 from mailer.articles.models import Article, Feed
+from mailer.bounces.models import BounceReport
 from mailer.editors.models import ApiToken, Editor
 from mailer.events import Event
 from mailer.issues.models import Issue, IssueArticle, Newsletter
@@ -11,6 +12,7 @@ from mailer.subscribers.models import Consent, Subscriber, Subscription, Suppres
 __all__ = [
     "ApiToken",
     "Article",
+    "BounceReport",
     "Consent",
     "Delivery",
     "Editor",

@@ -30,10 +30,11 @@ def test_the_states_are_the_strings_the_database_holds():
 
 
 def test_final_delivery_states_never_move_on_their_own():
-    # Only an editor's resend takes failed or in-doubt rows back to queued.
+    # Only an editor's resend takes failed or in-doubt rows back to queued; a sent row
+    # becomes bounced only when a bounce report about it comes back (issue 11).
     for state in FINAL:
-        assert DELIVERY[state] <= {DeliveryStatus.QUEUED}
-    assert DELIVERY[DeliveryStatus.SENT] == frozenset()
+        assert DELIVERY[state] <= {DeliveryStatus.QUEUED, DeliveryStatus.BOUNCED}
+    assert DELIVERY[DeliveryStatus.SENT] == frozenset({DeliveryStatus.BOUNCED})
 
 
 def test_sources_of_reads_the_issue_table():

@@ -139,6 +139,14 @@ def render_digest(
     return rendered.subject, rendered.text, _inliner.inline(rendered.html)
 
 
+def feedback_id(issue: Issue, sender_domain: str) -> str:
+    """Gmail's Feedback-ID (campaign:customer:mail type:sender): complaint rates per issue
+    and newsletter in Postmaster Tools. Only ASCII letters, digits, dots and dashes."""
+    slug = re.sub(r"[^A-Za-z0-9.-]", "-", issue.newsletter.slug)[:40] or "newsletter"
+    sender = re.sub(r"[^A-Za-z0-9.-]", "-", sender_domain)[:60]
+    return f"issue-{issue.id}:{slug}:digest:{sender}"
+
+
 def compile_issue(
     settings: Settings, issue: Issue, language: str, *, test: bool = False
 ) -> CompiledDigest:
@@ -155,6 +163,7 @@ def compile_issue(
         text="".join(text_frame),
         html_body="".join(html_frame),
         list_id=f"<{issue.newsletter.slug}.{domain}>",
+        feedback_id=feedback_id(issue, domain),
     )
     return CompiledDigest(
         base=base,

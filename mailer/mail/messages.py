@@ -167,6 +167,8 @@ class MessageTemplate:
     html: str
     sender: str
     msgid_domain: str
+    # Gmail's feedback loop groups complaints by this (issue:newsletter:kind:sender).
+    feedback_id: str | None = None
     # Encoded once per template; a reader's copy only encodes the values it fills in.
     _text_segments: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _html_segments: tuple[str, ...] = field(init=False, repr=False, compare=False)
@@ -194,6 +196,8 @@ class MessageTemplate:
         ]
         if self.list_id:
             headers.append(f"List-Id: {self.list_id}")
+        if self.feedback_id:
+            headers.append(f"Feedback-ID: {_check_header_value(self.feedback_id)}")
         if list_unsubscribe:
             url, mailto = list_unsubscribe
             headers.append(
@@ -226,6 +230,7 @@ def make_template(
     text: str,
     html_body: str,
     list_id: str | None = None,
+    feedback_id: str | None = None,
 ) -> MessageTemplate:
     return MessageTemplate(
         from_header=f"From: {encode_address(from_name, from_address)}",
@@ -235,4 +240,5 @@ def make_template(
         html=html_body,
         sender=from_address,
         msgid_domain=from_address.rpartition("@")[2],
+        feedback_id=feedback_id,
     )

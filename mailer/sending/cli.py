@@ -11,6 +11,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy.orm import Session
 
+from mailer.bounces.stats import IssueBounces, issue_bounces
 from mailer.cli_output import fail
 from mailer.db import utcnow
 from mailer.errors import NotFound, TransitionRefused, ValidationFailed
@@ -49,6 +50,14 @@ def _read_progress(issue_id: int, with_settings: bool = True) -> send_progress.P
     rt = runtime()
     with rt.db.session() as session:
         return send_progress.progress(session, issue_id, rt.settings if with_settings else None)
+
+
+def _bounce_line(b: IssueBounces) -> str:
+    return (
+        f"bounces: {b.hard} hard, {b.soft} soft, {b.policy} refused as policy; "
+        f"complaints: {b.complaints}; bounce rate {b.bounce_rate:.2%}, "
+        f"complaint rate {b.complaint_rate:.2%} of {b.delivered} delivered"
+    )
 
 
 def watch(issue_id: int) -> send_progress.Progress:
@@ -128,8 +137,10 @@ def digest_status(issue_id: int, no_follow: bool) -> None:
             state = send_progress.progress(session, issue_id, rt.settings)
         except ledger.IssueNotFound as exc:
             fail(str(exc))
+        bounces = issue_bounces(session, issue_id)
     if no_follow or state.status != IssueStatus.SENDING:
         click.echo(_line(state))
+        click.echo(_bounce_line(bounces))
         return
     watch(issue_id)
 

@@ -17,6 +17,8 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("issue_id", "subscription_id"),
         Index("ix_delivery_issue_status", "issue_id", "status"),
+        # A bounce or complaint without VERP is matched by the Message-ID we recorded.
+        Index("ix_delivery_message_id", "message_id"),
         NO_ID_REUSE,
     )
 

@@ -23,7 +23,8 @@ TRANSITIONS: dict[DeliveryStatus, frozenset[DeliveryStatus]] = {
     # An editor's decision: resend the failed or the in-doubt rows.
     S.FAILED: frozenset({S.QUEUED}),
     S.IN_DOUBT: frozenset({S.QUEUED}),
-    S.SENT: frozenset(),
+    # The server took it, and a bounce report came back later (mailer/bounces/policy.py).
+    S.SENT: frozenset({S.BOUNCED}),
     S.BOUNCED: frozenset(),
     S.SKIPPED: frozenset(),
 }

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import delete, inspect, select
 from sqlalchemy.orm import Session
 
+from mailer.bounces.models import BounceReport
 from mailer.db import utcnow
 from mailer.errors import NotFound
 from mailer.events import Event, record_event
@@ -101,7 +102,8 @@ def _columns(row: Any) -> dict[str, Any]:
 
 def export_subscriber(session: Session, subscriber_id: int) -> dict[str, Any]:
     """Everything the database holds on one reader (GDPR art. 15 and 20), as JSON data:
-    profile, subscriptions with topics, consent records, deliveries and audit events."""
+    profile, subscriptions with topics, consent records, deliveries, audit events and the
+    bounce or complaint reports about them."""
     subscriber = session.get(Subscriber, subscriber_id)
     if subscriber is None:
         raise SubscriberNotFound(f"no subscriber with id {subscriber_id}")
@@ -124,6 +126,9 @@ def export_subscriber(session: Session, subscriber_id: int) -> dict[str, Any]:
         .order_by(Delivery.id)
     ).all()
     events = session.scalars(select(Event).where(Event.subscription_id.in_(ids)).order_by(Event.id))
+    reports = session.scalars(
+        select(BounceReport).where(BounceReport.subscription_id.in_(ids)).order_by(BounceReport.id)
+    )
     return {
         "format": EXPORT_FORMAT,
         "exported_at": utcnow().isoformat(),
@@ -135,4 +140,6 @@ def export_subscriber(session: Session, subscriber_id: int) -> dict[str, Any]:
         "consents": [_columns(c) for c in consents],
         "deliveries": [{**_columns(d), "issue_subject": subject} for d, subject in deliveries],
         "events": [_columns(e) for e in events],
+        # Bounces and complaints about them: headers and report parts only, as stored.
+        "bounce_reports": [_columns(r) for r in reports],
     }

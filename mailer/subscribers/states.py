@@ -24,6 +24,10 @@ TRANSITIONS: dict[SubscriptionStatus, frozenset[SubscriptionStatus]] = {
     S.BOUNCED: frozenset({S.PENDING}),
     S.COMPLAINED: frozenset({S.PENDING}),
 }
+# An editor's override, never a reader's link (a confirmation link must not bring a bounced
+# address back): a bounced reader taken back to active once the mailbox works again
+# (mailer/bounces/reactivation.py, audited).
+EDITOR_REACTIVATES = frozenset({S.BOUNCED})
 # Readers who left, one way or another: never mailed, never re-imported from a file.
 LEFT = frozenset({S.UNSUBSCRIBED, S.BOUNCED, S.COMPLAINED})
 # Readers a reader-side unsubscribe applies to.

@@ -194,6 +194,7 @@ NO_ID_REUSE = {
     "feed",
     "editor",
     "api_token",
+    "bounce_report",  # named by id in the events about a reader
 }
 
 

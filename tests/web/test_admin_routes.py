@@ -168,6 +168,7 @@ ROUTES = [
     Route("GET", "/admin/subscribers/{subscriber}"),
     Route("POST", "/admin/subscribers/{subscriber}/unsubscribe", expect=302),
     Route("POST", "/admin/subscribers/{subscriber}/suppress", expect=302),
+    Route("POST", "/admin/subscribers/{subscriber}/reactivate", expect=302),
     Route("GET", "/admin/subscribers/{subscriber}/erase"),
     Route(
         "POST",

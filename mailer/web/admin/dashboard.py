@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from mailer.bounces.stats import complaint_alert, reputation_alert, unrecognised_mail
 from mailer.db import utcnow
 from mailer.editors.models import Editor
 from mailer.events import Event
@@ -19,8 +20,18 @@ def dashboard():
         counts = subscriber_counts(session)
         months = monthly_activity(session, utcnow())
         issues = recent_issues(session, language())
+        alert = complaint_alert(session)
+        reputation = reputation_alert(session)
+        unread = unrecognised_mail(session)
     return page(
-        "dashboard.html", counts=counts, months=months, chart=bar_chart(months), issues=issues
+        "dashboard.html",
+        counts=counts,
+        months=months,
+        chart=bar_chart(months),
+        issues=issues,
+        complaint_alert=alert,
+        reputation_alert=reputation,
+        unread=unread,
     )
 
 

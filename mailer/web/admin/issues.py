@@ -9,6 +9,7 @@ from flask import abort, flash, redirect, request, url_for
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
+from mailer.bounces.stats import issue_bounces
 from mailer.db import utcnow
 from mailer.errors import TransitionRefused, ValidationFailed
 from mailer.i18n import LANGUAGES, LOCAL_ZONE, N_
@@ -110,6 +111,7 @@ def issue_page(
             "progress": (state := send_progress.progress(session, issue_id, runtime().settings)),
             "recovery_text": recovery_text(state),
             "problems": _problems(session, issue_id),
+            "bounces": issue_bounces(session, issue_id),
             "intro_html": intro_html(issue.intro or ""),
             "preview_as": extra.pop("preview_as", None) or _first_reader(session, issue),
             "test_to": current_editor().email,

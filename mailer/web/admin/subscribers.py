@@ -16,8 +16,9 @@ from flask import (
 )
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from mailer.bounces.reactivation import reactivate_bounced
 from mailer.csv_cells import SafeCsvWriter
-from mailer.errors import ValidationFailed
+from mailer.errors import NotFound, ValidationFailed
 from mailer.i18n import N_
 from mailer.issues.newsletter import current_topics, load_topics
 from mailer.reports.stats import SUBSCRIPTION_STATES
@@ -109,6 +110,21 @@ def suppress(subscriber_id: int):
         audit(session, "suppress", data={"subscriber_id": subscriber_id})
         session.commit()
     flash(t("Adressen er sperret og får aldri mer e-post fra oss."), "ok")
+    return redirect(url_for("admin.subscriber", subscriber_id=subscriber_id))
+
+
+@bp.post("/subscribers/<int:subscriber_id>/reactivate")
+def reactivate(subscriber_id: int):
+    rt = runtime()
+    with rt.db.session() as session:
+        try:
+            count = reactivate_bounced(session, subscriber_id, rt.settings.secret_keys)
+        except NotFound:
+            abort(404)
+        audit(session, "reactivate", data={"subscriber_id": subscriber_id, "changed": count})
+        session.commit()
+    if count:
+        flash(t("Abonnenten er aktiv igjen og får neste utsendelse."), "ok")
     return redirect(url_for("admin.subscriber", subscriber_id=subscriber_id))
 
 

@@ -9,6 +9,7 @@ from flask import Blueprint, g, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailer.bounces.stats import issue_bounces
 from mailer.errors import NotFound, TransitionRefused, ValidationFailed
 from mailer.events import record_event
 from mailer.i18n import gettext
@@ -40,7 +41,8 @@ def _progress(issue_id: int) -> tuple[dict[str, Any], int]:
         issue = session.get(Issue, issue_id)
         assert issue is not None
         subject = issue_subject(issue, issue.language)
-    return {**state.as_dict(), "subject": subject}, 200
+        bounces = issue_bounces(session, issue_id).as_dict()
+    return {**state.as_dict(), "subject": subject, "bounces": bounces}, 200
 
 
 def _audit(action: str, issue_id: int, **data: Any) -> None:
