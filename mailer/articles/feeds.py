@@ -23,6 +23,7 @@ from sqlalchemy import String, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from mailer.articles.cms_markup import strip_cms_markup, strip_notices
 from mailer.articles.models import Article, Feed
 from mailer.config import Settings
 from mailer.db import table_of, utcnow
@@ -41,20 +42,9 @@ STORE_FAILED = "the articles could not be stored (database error)"
 POLL_FAILED = "polling failed (internal error); see the log"
 USER_AGENT = outbound_policy.USER_AGENT
 
-# Text a CMS puts where it hides things from us; it means nothing in a digest.
-BOILERPLATE = [
-    re.compile(
-        r"Denne e-postadressen er beskyttet mot programmer som samler e-postadresser\.?"
-        r"(\s*Du må aktivere javaskript for å kunne se den\.?)?",
-        re.IGNORECASE,
-    ),
-    re.compile(
-        r"This email address is being protected from spambots\.?"
-        r"(\s*You need JavaScript enabled to view it\.?)?",
-        re.IGNORECASE,
-    ),
-    re.compile(r"\b(E-?post|E-?mail)\s*:\s*(?=\s|$)", re.IGNORECASE),
-]
+# A label left alone once the cloaked address after it is gone ("E-post: "); a label
+# followed by a recovered address stays.
+BOILERPLATE = [re.compile(r"\b(E-?post|E-?mail)\s*:(?!\s*[\w.+-]+@)\s*", re.IGNORECASE)]
 
 
 # Where these tags start or end, the words on either side are separate words.
@@ -122,8 +112,10 @@ class ImportResult:
 
 def clean_text(raw_html: str) -> str:
     """Plain text from CMS HTML: tags, scripts and boilerplate gone, whitespace folded."""
-    text = nh3.clean(BLOCK_TAG.sub(" <", raw_html or ""), tags=set(), attributes={})
-    text = html.unescape(text)
+    text = strip_cms_markup(raw_html or "")
+    # A recovered address is a mailto link: its words stay when the tags go.
+    text = nh3.clean(BLOCK_TAG.sub(" <", text), tags=set(), attributes={})
+    text = strip_notices(html.unescape(text))
     for pattern in BOILERPLATE:
         text = pattern.sub(" ", text)
     return re.sub(r"\s+", " ", text).strip()
@@ -226,7 +218,9 @@ def _media_image(entry: feedparser.FeedParserDict, link: str) -> str | None:
 
 def parse_feed(content: bytes, url: str) -> tuple[list[ArticleData], list[str]]:
     """The feed's articles, and why each entry that is not one was skipped."""
-    parsed = feedparser.parse(content)
+    # feedparser's own sanitiser drops Joomla's cloak script and element but keeps their
+    # notice, so the address is lost; every field goes through nh3 (clean_text) instead.
+    parsed = feedparser.parse(content, sanitize_html=False)
     if not parsed.get("version"):
         # The parser's own message would echo the document; the class is enough.
         raise FeedError(f"{url} is not an RSS or Atom feed")
