@@ -62,7 +62,9 @@ PARAGRAPH = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 # "Foto: Ola Nordmann" under a picture: a credit or caption, not the article's text.
-CAPTION_PREFIX = re.compile(r"^(?:foto|photo)\s*:\s*", re.IGNORECASE)
+# The prefix stays in the caption: without it a photographer's name alone above a
+# headline reads as the article's byline.
+CAPTION_PREFIX = re.compile(r"^(?P<word>foto|photo)\s*:\s*", re.IGNORECASE)
 
 
 class FeedError(Exception):
@@ -176,14 +178,16 @@ def first_image(body_html: str, base: str) -> tuple[str | None, str | None]:
 
 
 def split_captions(body_html: str) -> tuple[str, str | None]:
-    """The HTML without its "Foto: …" paragraphs, and the first one's text as a caption."""
+    """The HTML without its "Foto: …" paragraphs, and the first one as a caption ("Foto: …")."""
     captions: list[str] = []
 
     def replace(match: re.Match[str]) -> str:
         text = clean_text(match.group(1))
-        if not CAPTION_PREFIX.match(text):
+        prefix = CAPTION_PREFIX.match(text)
+        if prefix is None:
             return match.group(0)
-        captions.append(CAPTION_PREFIX.sub("", text, count=1))
+        credit = text[prefix.end() :]
+        captions.append(f"{prefix.group('word').capitalize()}: {credit}" if credit else "")
         return " "
 
     rest = PARAGRAPH.sub(replace, body_html or "")
