@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from mailer.articles.cms_markup import strip_cms_markup, strip_notices
+from mailer.articles.editing import apply_feed_values
 from mailer.articles.models import Article, Feed
 from mailer.config import Settings
 from mailer.db import table_of, utcnow
@@ -321,9 +322,7 @@ def store_articles(session: Session, source: str, articles: list[ArticleData]) -
         if article is None:
             session.add(Article(source=source, guid=data.guid, **fields))
             result.new += 1
-        elif any(getattr(article, k) != v for k, v in fields.items()):
-            for key, value in fields.items():
-                setattr(article, key, value)
+        elif apply_feed_values(article, fields):
             result.updated += 1
         else:
             result.unchanged += 1
