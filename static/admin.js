@@ -77,3 +77,14 @@
     window.setTimeout(poll, 1000);
   }
 })();
+
+// A destructive button (data-confirm on its form) asks first; without script the
+// form posts as before.
+(function () {
+  "use strict";
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.getAttribute("data-confirm"))) event.preventDefault();
+    });
+  });
+})();

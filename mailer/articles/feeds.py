@@ -29,6 +29,7 @@ from mailer.articles.models import Article, Feed
 from mailer.config import Settings
 from mailer.db import table_of, utcnow
 from mailer.events import record_event
+from mailer.i18n import N_
 from mailer.mail.links import URL_LENGTH, web_url
 from mailer.outbound import http as outbound_http
 from mailer.outbound import policy as outbound_policy
@@ -68,8 +69,23 @@ PARAGRAPH = re.compile(
 CAPTION_PREFIX = re.compile(r"^(?P<word>foto|photo)\s*:\s*", re.IGNORECASE)
 
 
+# Why a feed could not be read, in the editor's words (no parser or network internals);
+# the exception's own message keeps the details for the CLI, the log and the feed row.
+NOT_A_FEED = N_("Adressen svarer, men det er ikke en RSS- eller Atom-strøm.")
+BROKEN_FEED = N_("Strømmen har en artikkel uten tittel, dato eller lenke og kan ikke leses.")
+TOO_BIG = N_("Strømmen er for stor (over 5 MB).")
+UNREACHABLE = N_("Adressen kunne ikke hentes. Sjekk at den er riktig og at nettstedet svarer.")
+HTTP_ERROR = N_("Nettstedet svarte med en feilmelding i stedet for en strøm.")
+NOT_STORED = N_("Artiklene kunne ikke lagres. Prøv igjen senere.")
+
+
 class FeedError(Exception):
-    """The feed could not be read; the message says why, in words an editor understands."""
+    """The feed could not be read: ``reason`` (a catalogue string) says why to an editor;
+    the message says it in detail, in English."""
+
+    def __init__(self, message: str, reason: str = UNREACHABLE) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -228,7 +244,7 @@ def parse_feed(content: bytes, url: str) -> tuple[list[ArticleData], list[str]]:
     parsed = feedparser.parse(content, sanitize_html=False)
     if not parsed.get("version"):
         # The parser's own message would echo the document; the class is enough.
-        raise FeedError(f"{url} is not an RSS or Atom feed")
+        raise FeedError(f"{url} is not an RSS or Atom feed", NOT_A_FEED)
     articles: list[ArticleData] = []
     skipped: list[str] = []
     for index, entry in enumerate(parsed.entries, start=1):
@@ -236,17 +252,17 @@ def parse_feed(content: bytes, url: str) -> tuple[list[ArticleData], list[str]]:
         guid = str(entry.get("id") or raw_link).strip()
         title = clean_text(str(entry.get("title") or ""))
         if not guid or not raw_link:
-            raise FeedError(f"{url}: entry {index} has neither a guid nor a link")
+            raise FeedError(f"{url}: entry {index} has neither a guid nor a link", BROKEN_FEED)
         # Only http(s) ever becomes an href: javascript: and data: links are not articles.
         link = web_url(raw_link, url)
         if link is None:
             skipped.append(f"entry {index}: its link is not an http:// or https:// URL")
             continue
         if not title:
-            raise FeedError(f"{url}: entry {index} ({link}) has no title")
+            raise FeedError(f"{url}: entry {index} ({link}) has no title", BROKEN_FEED)
         published = _published(entry)
         if published is None:
-            raise FeedError(f"{url}: entry {index} ({link}) has no readable date")
+            raise FeedError(f"{url}: entry {index} ({link}) has no readable date", BROKEN_FEED)
         body = entry.get("summary") or ""
         if entry.get("content"):
             body = entry["content"][0].get("value") or body
@@ -289,13 +305,14 @@ def fetch(
             url, outbound_policy.policy_for(settings), headers=headers, max_bytes=MAX_FEED_BYTES
         )
     except TooLarge as exc:
-        raise FeedError(f"{url} is larger than {exc.limit // (1024 * 1024)} MB") from exc
+        limit = exc.limit // (1024 * 1024)
+        raise FeedError(f"{url} is larger than {limit} MB", TOO_BIG) from exc
     except FetchError as exc:
         raise FeedError(f"cannot fetch {url}: {exc}") from exc
     if response.status == 304:
         return None
     if response.status != 200:
-        raise FeedError(f"{url} answered HTTP {response.status}")
+        raise FeedError(f"{url} answered HTTP {response.status}", HTTP_ERROR)
     return response
 
 
@@ -375,5 +392,5 @@ def import_feed(session: Session, settings: Settings, url: str) -> ImportResult:
     except SQLAlchemyError as exc:
         # The savepoint is gone with every row of this feed; the error stays on the feed.
         feed.last_error = f"{url}: {STORE_FAILED}"
-        raise FeedError(feed.last_error) from exc
+        raise FeedError(feed.last_error, NOT_STORED) from exc
     return result

@@ -7,13 +7,15 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
+from mailer.articles.models import Article, Feed
 from mailer.editors.models import Editor
 from mailer.web.limits import limiter
 from tests.conftest import screenshot_path
 from tests.harness import factories
 from tests.harness.admin import ADMIN, PASSWORD, make_editors
+from tests.harness.feeds import default_items, rss
 
 WAIT_MS = 20_000
 LANGS = ["nb", "en"]
@@ -27,6 +29,11 @@ WORDS = {
         "title": "Tittel",
         "url": "Adresse",
         "not_url": "Skriv en fullstendig adresse",
+        "add": "Legg til",
+        "not_a_feed": "Adressen svarer, men det er ikke en RSS- eller Atom-strøm.",
+        "added": "Strømmen er lagt til og hentet: 3 artikler",
+        "remove": "Fjern",
+        "removed": "Strømmen er fjernet.",
     },
     "en": {
         "edit": "Edit",
@@ -37,6 +44,11 @@ WORDS = {
         "title": "Title",
         "url": "Address",
         "not_url": "Enter a full address",
+        "add": "Add",
+        "not_a_feed": "The address answers, but it is not an RSS or Atom feed.",
+        "added": "The feed is added and fetched: 3 articles",
+        "remove": "Remove",
+        "removed": "The feed has been removed.",
     },
 }
 
@@ -117,3 +129,57 @@ def test_an_editor_corrects_an_article_and_sees_what_the_feed_says(open_admin, s
     page.goto("/admin/articles")
     assert words["edited"] in page.locator(f"tr[data-article='{article.id}']").inner_text()
     page.screenshot(path=str(screenshot_path(f"admin-articles-edited-{language}")))
+
+
+def _count(session, model) -> int:
+    session.expire_all()
+    return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+@pytest.mark.parametrize("language", LANGS)
+def test_adding_a_feed_fetches_it_refuses_a_web_page_and_removing_asks_first(
+    open_admin, session, feed_server, language
+):
+    words = WORDS[language]
+    page = open_admin(language)
+    page.goto("/admin/feeds")
+
+    # A web page, not a feed: refused at once, in the editor's words, nothing added.
+    feed_server.content_type = "text/html; charset=utf-8"
+    feed_server.body = b"<!doctype html><html><body><h1>Nyheter</h1></body></html>"
+    page.fill("#url", feed_server.url)
+    with page.expect_navigation():
+        page.get_by_role("button", name=words["add"], exact=True).click()
+    errors = page.locator("#errors").inner_text()
+    assert words["not_a_feed"] in errors
+    for internal in ("feedparser", "bozo", "SAX", "Traceback", f"{feed_server.url} is"):
+        assert internal not in errors
+    assert page.locator("#url").input_value() == feed_server.url
+    assert _count(session, Feed) == 0
+
+    # The real feed: added and fetched in one step.
+    feed_server.content_type = "application/rss+xml; charset=utf-8"
+    feed_server.body = rss(default_items())
+    with page.expect_navigation():
+        page.get_by_role("button", name=words["add"], exact=True).click()
+    assert words["added"] in page.locator(".flash").first.inner_text()
+    assert (_count(session, Feed), _count(session, Article)) == (1, 3)
+
+    # «Fjern» asks first: dismissing keeps the feed, accepting removes it.
+    remove = page.locator("#feed-table").get_by_role("button", name=words["remove"])
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    remove.click()
+    page.wait_for_load_state()
+    assert _count(session, Feed) == 1
+    asked: list[str] = []
+
+    def accept(dialog) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", accept)
+    with page.expect_navigation():
+        remove.click()
+    assert words["removed"] in page.locator(".flash").first.inner_text()
+    assert asked and asked[0]
+    assert (_count(session, Feed), _count(session, Article)) == (0, 3)

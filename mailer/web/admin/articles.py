@@ -102,13 +102,18 @@ def add_feed():
     rt = runtime()
     with rt.db.session() as session:
         try:
-            feed_registry.add_feed(session, rt.settings, url)
+            result = feed_registry.add_and_import(session, rt.settings, url)
         except ValidationFailed as exc:
             session.rollback()
             return _feeds_page(400, exc.errors, url[:2000])
-        audit(session, "feed_add", data={"url": url.strip()})
+        audit(session, "feed_add", data={"url": url.strip(), "new": result.new})
         session.commit()
-    flash(t("Strømmen er lagt til."), "ok")
+    flash(
+        t("Strømmen er lagt til og hentet:")
+        + " "
+        + tn("%(num)s artikkel", "%(num)s artikler", result.new),
+        "ok",
+    )
     return redirect(url_for("admin.feeds"))
 
 
@@ -136,7 +141,7 @@ def poll_feed(feed_id: int):
         except FeedError as exc:
             audit(session, "feed_poll", data={"feed_id": feed_id, "error": str(exc)[:500]})
             session.commit()  # keeps the error on the feed row
-            flash(t("Strømmen kunne ikke hentes:") + f" {exc}", "error")
+            flash(t("Strømmen kunne ikke hentes:") + " " + t(exc.reason), "error")
             return redirect(url_for("admin.feeds"))
         audit(session, "feed_poll", data={"feed_id": feed_id, "new": result.new})
         session.commit()
