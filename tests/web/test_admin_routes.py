@@ -29,7 +29,6 @@ from tests.harness.feeds import default_items, rss
 from tests.harness.http import FeedServer
 from tests.harness.pages import csrf_token
 
-
 _LOCAL_FEED: dict[str, str] = {"url": ""}
 
 
