@@ -183,3 +183,27 @@ def test_adding_a_feed_fetches_it_refuses_a_web_page_and_removing_asks_first(
     assert words["removed"] in page.locator(".flash").first.inner_text()
     assert asked and asked[0]
     assert (_count(session, Feed), _count(session, Article)) == (0, 3)
+
+
+@pytest.mark.parametrize("language", LANGS)
+def test_idn_addresses_show_and_search_in_unicode(open_admin, session, language):
+    factories.subscription(session, "ola@xn--blbr-roah.no", "Ola Nordmann")
+    factories.subscription(session, "kari@example.no", "Kari Nes")
+    session.commit()
+    page = open_admin(language)
+
+    page.goto("/admin/subscribers")
+    table = page.locator("table").first.inner_text()
+    assert "ola@blåbær.no" in table and "xn--" not in table
+
+    page.goto("/admin/subscribers?q=bl%C3%A5b%C3%A6r")
+    rows = page.locator("tbody tr")
+    assert rows.count() == 1
+    assert "ola@blåbær.no" in rows.first.inner_text()
+    with page.expect_navigation():
+        rows.first.get_by_role("link", name="ola@blåbær.no").click()
+    assert page.locator("#subscriber-email").inner_text() == "ola@blåbær.no"
+
+    # The search box takes the whole address too, typed as people write it.
+    page.goto("/admin/subscribers?q=OLA%40BL%C3%85B%C3%86R.NO")
+    assert page.locator("tbody tr").count() == 1
