@@ -4,6 +4,7 @@ against the app on a real HTTP server: each test runs in nb and in en."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -11,6 +12,9 @@ from sqlalchemy import func, select, update
 
 from mailer.articles.models import Article, Feed
 from mailer.editors.models import Editor
+from mailer.issues.models import Issue
+from mailer.sending.models import Delivery
+from mailer.subscribers.models import Subscription
 from mailer.web.limits import limiter
 from tests.conftest import screenshot_path
 from tests.harness import factories
@@ -34,6 +38,10 @@ WORDS = {
         "added": "Strømmen er lagt til og hentet: 3 artikler",
         "remove": "Fjern",
         "removed": "Strømmen er fjernet.",
+        "preparing": "Gjør klar utsendelsen …",
+        "sent": "Sendt",
+        "seconds": "2 sekunder",
+        "average": "127,5",
     },
     "en": {
         "edit": "Edit",
@@ -49,6 +57,10 @@ WORDS = {
         "added": "The feed is added and fetched: 3 articles",
         "remove": "Remove",
         "removed": "The feed has been removed.",
+        "preparing": "Preparing the send …",
+        "sent": "Sent",
+        "seconds": "2 seconds",
+        "average": "127.5",
     },
 }
 
@@ -207,3 +219,57 @@ def test_idn_addresses_show_and_search_in_unicode(open_admin, session, language)
     # The search box takes the whole address too, typed as people write it.
     page.goto("/admin/subscribers?q=OLA%40BL%C3%85B%C3%86R.NO")
     assert page.locator("tbody tr").count() == 1
+
+
+@pytest.mark.parametrize("language", LANGS)
+def test_live_progress_from_preparing_to_finished_without_a_reload(open_admin, session, language):
+    words = WORDS[language]
+    for i in range(255):
+        factories.subscription(session, f"leser{i}@example.no", f"Leser {i}")
+    issue = factories.drafted_issue(session, articles=1)
+    requested = datetime.now(UTC) - timedelta(minutes=5)
+    session.execute(
+        update(Issue)
+        .where(Issue.id == issue.id)
+        .values(status="sending", send_requested_at=requested)
+    )
+    session.commit()
+    page = open_admin(language)
+    page.goto(f"/admin/issues/{issue.id}")
+
+    # Before the rows exist: "preparing", never «0 av 0 … Ferdig om 0 sekunder».
+    assert page.locator("#progress-preparing").inner_text() == words["preparing"]
+    assert page.locator("#progress-text").is_hidden()
+    assert page.locator("#progress-eta").inner_text() == "–"
+    assert page.locator("#pause").is_visible()
+
+    # The send finishes while the page is open: 255 mails in two seconds.
+    ids = session.scalars(select(Subscription.id)).all()
+    done = requested + timedelta(seconds=2)
+    session.add_all(
+        Delivery(issue_id=issue.id, subscription_id=sid, status="sent", sent_at=done) for sid in ids
+    )
+    session.execute(
+        update(Issue)
+        .where(Issue.id == issue.id)
+        .values(status="sent", sent_at=done, deliveries_created_at=requested)
+    )
+    session.commit()
+
+    page.wait_for_function(
+        "(label) => document.getElementById('issue-status').textContent === label",
+        arg=words["sent"],
+    )
+    assert page.locator("#pause").count() == 0 or page.locator("#pause").is_hidden()
+    assert page.locator("#cancel").is_hidden()
+    assert page.locator("#progress-eta").is_hidden()
+    assert page.locator("#progress-duration").inner_text() == words["seconds"]
+    assert page.locator("#progress-average").inner_text() == words["average"]
+    assert page.locator("#count-sent").inner_text() == "255"
+    page.set_viewport_size({"width": 375, "height": 900})
+    page.screenshot(path=str(screenshot_path(f"admin-issue-375-{language}")), full_page=True)
+
+    # A reload shows the same: duration and average, no ETA.
+    page.reload()
+    assert page.locator("#progress-average").inner_text() == words["average"]
+    assert page.locator("#progress-eta").is_hidden()
