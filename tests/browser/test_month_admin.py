@@ -273,3 +273,50 @@ def test_live_progress_from_preparing_to_finished_without_a_reload(open_admin, s
     page.reload()
     assert page.locator("#progress-average").inner_text() == words["average"]
     assert page.locator("#progress-eta").is_hidden()
+
+
+TOPIC_WORDS = {
+    "nb": {"added": "Temaet er lagt til: Helse og omsorg", "readers": "Lesere per tema"},
+    "en": {"added": "Topic added: Helse og omsorg", "readers": "Readers per topic"},
+}
+
+
+@pytest.mark.parametrize("language", LANGS)
+def test_feed_categories_become_topics_with_one_click_and_readers_are_counted(
+    open_admin, session, rt, language
+):
+    from mailer.issues.newsletter import update_settings
+
+    update_settings(session, "Europanytt", "nb", ["Klima", "Forskning"], rt.settings)
+    for i, (status, topics) in enumerate(
+        [("active", ["Klima"]), ("active", ["Klima", "Forskning"]), ("pending", ["Klima"])]
+    ):
+        row = factories.subscription(session, f"leser{i}@example.no", status=status)
+        row.topics = topics
+    for i, categories in enumerate([["Helse og omsorg", "Klima"], ["Helse og omsorg"], ["EU"]]):
+        article = factories.article(session, f"sak-{i}", f"Sak {i}")
+        article.topics = categories
+    session.commit()
+    page = open_admin(language)
+    page.goto("/admin/settings")
+
+    readers = {
+        row.get_attribute("data-topic"): row.locator("td").nth(1).inner_text()
+        for row in page.locator("#topic-readers tbody tr").all()
+    }
+    assert readers == {"Klima": "2", "Forskning": "1"}  # active readers only
+    buttons = page.locator("#topic-suggestions button")
+    assert [b.get_attribute("data-topic") for b in buttons.all()] == ["Helse og omsorg", "EU"]
+
+    with page.expect_navigation():
+        page.locator("#topic-suggestions button[data-topic='Helse og omsorg']").click()
+    assert TOPIC_WORDS[language]["added"] in page.locator(".flash").first.inner_text()
+    assert "Helse og omsorg" in page.locator("#settings-topics").input_value().splitlines()
+    assert (
+        page.locator("#topic-readers tr[data-topic='Helse og omsorg'] td").nth(1).inner_text()
+        == "0"
+    )
+    assert [b.get_attribute("data-topic") for b in buttons.all()] == ["EU"]
+    # The signup form offers the new topic at once.
+    page.goto("/subscribe")
+    assert page.get_by_label("Helse og omsorg").count() == 1

@@ -107,6 +107,13 @@ ROUTES = [
         data=lambda w: {"name": "Europanytt", "language": "en", "topics": "Klima\nEnergi"},
         expect=302,
     ),
+    Route(
+        "POST",
+        "/admin/settings/topics",
+        admin_only=True,
+        data=lambda w: {"topic": "Helse"},
+        expect=302,
+    ),
     Route("POST", "/admin/language", data=lambda w: {"language": "en"}, expect=302),
     Route("POST", "/admin/logout", expect=302),
     Route("GET", "/admin/audit", admin_only=True),
