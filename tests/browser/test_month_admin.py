@@ -320,3 +320,67 @@ def test_feed_categories_become_topics_with_one_click_and_readers_are_counted(
     # The signup form offers the new topic at once.
     page.goto("/subscribe")
     assert page.get_by_label("Helse og omsorg").count() == 1
+
+
+PHONE_WORDS = {
+    "nb": {
+        "login": "Logget inn",
+        "unsub": "Meld av",
+        "left": "Meldte seg av",
+        "feed": "La til en strøm",
+    },
+    "en": {
+        "login": "Logged in",
+        "unsub": "Unsubscribe",
+        "left": "Unsubscribed",
+        "feed": "Added a feed",
+    },
+}
+
+
+def _no_sideways_scroll(page, width: int) -> None:
+    scroll = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll <= width, f"{page.url}: horizontal scroll at {width}px ({scroll})"
+
+
+@pytest.mark.parametrize("language", LANGS)
+def test_tables_on_a_phone_the_log_in_words_no_unsubscribe_for_a_reader_who_left(
+    open_admin, session, feed_server, language
+):
+    words = PHONE_WORDS[language]
+    for i in range(5):
+        factories.subscription(
+            session,
+            f"en.lang.adresse.nummer{i}@xn--blbr-roah.example.no",
+            f"Åse Ødegård-Kristiansen {i}",
+        ).topics = ["Klima", "Forskning og innovasjon"]
+    gone = factories.subscription(session, "borte@example.no", "Gikk i fjor", status="unsubscribed")
+    factories.article(session, "lang", "En svært lang tittel om klimatilpasning i fjordbyene " * 3)
+    session.commit()
+    feed_server.body = rss(default_items())
+    page = open_admin(language, width=375)
+
+    page.goto("/admin/feeds")
+    page.fill("#url", feed_server.url)
+    with page.expect_navigation():
+        page.locator("#add-feed").click()
+    for path in ("/admin/subscribers", "/admin/articles", "/admin/feeds"):
+        page.goto(path)
+        _no_sideways_scroll(page, 375)
+    page.goto("/admin/subscribers")
+    page.screenshot(path=str(screenshot_path(f"admin-subscribers-375-{language}")), full_page=True)
+
+    # The audit log says what happened in words, never the codes.
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto("/admin/audit")
+    log = page.locator("#audit-table").inner_text()
+    assert words["login"] in log and words["feed"] in log
+    for code in ("admin.", "feed_add", "editor_id", "={", "changes="):
+        assert code not in log
+
+    # A reader who left: their events in words, and no «Meld av» to press again.
+    page.goto(f"/admin/subscribers/{gone.id}")
+    assert page.get_by_role("button", name=words["unsub"], exact=True).count() == 0
+    # The icon the pages name is there (no 404 on every page).
+    icon = page.locator("link[rel=icon]").get_attribute("href")
+    assert page.request.get(icon).status == 200

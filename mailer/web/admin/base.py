@@ -31,6 +31,7 @@ from mailer.i18n import LANGUAGES, LOCAL_ZONE, N_, gettext, ngettext
 from mailer.runtime import runtime
 from mailer.subscribers.addresses import display_email
 from mailer.web import ViewResult
+from mailer.web.admin.event_words import event_details, event_words
 from mailer.web.admin.labels import label
 from mailer.web.request_info import client_ip, page_language
 
@@ -171,6 +172,8 @@ def admin_context() -> dict[str, Any]:
         "label": lambda kind, value: t(label(kind, value)),
         "local": local_time,
         "address": display_email,
+        "event_words": lambda kind: event_words(kind, t),
+        "event_details": lambda data: event_details(data, t),
         "zone": LOCAL_ZONE,
     }
 
