@@ -99,7 +99,8 @@ def _value(key: str, value: Any, translate: Callable[[str], str]) -> str:
         return ", ".join(translate(DETAILS.get(str(v), str(v))) for v in value) or "–"
     if isinstance(value, dict):
         return "; ".join(
-            f"{translate(DETAILS.get(k, k))}: {_value(k, v, translate)}" for k, v in value.items()
+            f"{translate(DETAILS.get(str(k)) or str(k))}: {_value(k, v, translate)}"
+            for k, v in value.items()
         )
     return str(value)
 
