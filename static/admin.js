@@ -14,33 +14,59 @@
     if (el) el.textContent = String(value);
   }
 
+  // Numbers as the page's language writes them («1 234», «2,5» in Norwegian).
+  var lang = document.documentElement.lang || "nb";
+  function whole(n) { return (n || 0).toLocaleString(lang); }
+  function decimal(n) {
+    return (n || 0).toLocaleString(lang, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+  }
+  // The server renders both plural forms of "N seconds" into data-one / data-other (# = N).
+  function seconds(id, value) {
+    var el = document.getElementById(id);
+    if (!el) return;
+    var n = Math.round(value);
+    el.textContent = value === null || value === undefined
+      ? "–"
+      : el.getAttribute(n === 1 ? "data-one" : "data-other").replace("#", whole(n));
+  }
+  function showAll(selector, visible) {
+    var els = document.querySelectorAll(selector);
+    for (var i = 0; i < els.length; i++) els[i].hidden = !visible;
+  }
+
   function show(data) {
     var c = data.counts || {};
+    var started = data.deliveries_created || data.finished;
+    showAll("#progress-preparing", !started);
+    showAll("#progress-text", started);
     bar.max = Math.max(data.total, 1);
     bar.value = data.done;
     bar.textContent = data.percent + " %";
     put("progress-percent", data.percent);
-    put("progress-done", data.done);
-    put("progress-total", data.total);
+    put("progress-done", whole(data.done));
+    put("progress-total", whole(data.total));
     put("progress-status", data.status_label);
-    put("count-sent", c["sent"] || 0);
-    put("count-failed", (c["failed"] || 0) + (c["bounced"] || 0));
-    put("count-in-doubt", c["in-doubt"] || 0);
-    put("count-skipped", c["skipped"] || 0);
-    put("count-queued", (c["queued"] || 0) + (c["sending"] || 0));
-    // Numbers as the page's language writes them («2,5» in Norwegian); the server renders
-    // both plural forms of "N seconds" into data-one / data-other, with # for the number.
-    var lang = document.documentElement.lang || "nb";
-    put("progress-rate", (data.rate_per_second || 0).toLocaleString(lang, {
-      minimumFractionDigits: 1, maximumFractionDigits: 1
-    }));
-    var eta = document.getElementById("progress-eta");
-    if (eta) {
-      var seconds = Math.round(data.eta_seconds);
-      eta.textContent = data.eta_seconds === null
-        ? "–"
-        : eta.getAttribute(seconds === 1 ? "data-one" : "data-other").replace("#", seconds);
+    put("count-sent", whole(c["sent"]));
+    put("count-failed", whole((c["failed"] || 0) + (c["bounced"] || 0)));
+    put("count-in-doubt", whole(c["in-doubt"]));
+    put("count-skipped", whole(c["skipped"]));
+    put("count-queued", whole((c["queued"] || 0) + (c["sending"] || 0)));
+    put("progress-rate", decimal(data.rate_per_second));
+    seconds("progress-eta", data.eta_seconds);
+    if (data.finished) {
+      // Over: how long it took and how fast on average, no more ETA.
+      showAll("#progress .while-sending", false);
+      showAll("#progress .when-finished", true);
+      seconds("progress-duration", data.duration_seconds);
+      put("progress-average", data.average_rate === null ? "–" : decimal(data.average_rate));
     }
+    // The badge and the buttons follow the state without a reload.
+    var badge = document.getElementById("issue-status");
+    if (badge && data.status_label) {
+      badge.textContent = data.status_label;
+      badge.className = "status status-" + data.status;
+    }
+    if (data.finished) showAll("#progress .live-action", false);
     var recovery = document.getElementById("progress-recovery");
     if (recovery) {
       // A stopped worker holds rows: say so instead of a bar that stands still.
@@ -76,4 +102,15 @@
   if (box.getAttribute("data-status") !== "sent" && box.getAttribute("data-status") !== "cancelled") {
     window.setTimeout(poll, 1000);
   }
+})();
+
+// A destructive button (data-confirm on its form) asks first; without script the
+// form posts as before.
+(function () {
+  "use strict";
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.getAttribute("data-confirm"))) event.preventDefault();
+    });
+  });
 })();

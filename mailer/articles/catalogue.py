@@ -39,3 +39,10 @@ def set_hidden(session: Session, article_id: int, hidden: bool) -> Article:
             session, "article.hidden" if hidden else "article.shown", data={"id": article_id}
         )
     return article
+
+
+def get_article(session: Session, article_id: int) -> Article:
+    article = session.get(Article, article_id)
+    if article is None:
+        raise ArticleNotFound(f"no article with id {article_id}")
+    return article

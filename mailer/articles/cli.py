@@ -35,7 +35,11 @@ def _cli_message(url: str, error: str) -> str:
     }.get(error, f"{url}: {gettext(error, 'en')}")
 
 
-@feeds_group.command("add", help="Register a feed URL; it is then polled with the others.")
+@feeds_group.command(
+    "add",
+    help="Register a feed URL; it is then polled with the others (adding it in the admin "
+    "also fetches it at once and refuses what is not a feed).",
+)
 @click.argument("url")
 def feeds_add(url: str) -> None:
     rt = runtime()
@@ -106,7 +110,11 @@ def articles_group() -> None:
     pass
 
 
-@articles_group.command("import-feed", help="Import the articles of an RSS or Atom feed.")
+@articles_group.command(
+    "import-feed",
+    help="Import the articles of an RSS or Atom feed now. The feed is also added to the "
+    "feeds polled every hour (see `mailer feeds list`).",
+)
 @click.argument("url")
 def articles_import_feed(url: str) -> None:
     rt = runtime()
@@ -124,3 +132,4 @@ def articles_import_feed(url: str) -> None:
             f"{url}: {result.new} new, {result.updated} updated, {result.unchanged} unchanged"
             + (f"; {result.note}" if result.note else "")
         )
+    click.echo(f"{url} is in the feeds polled every hour; `mailer feeds list` shows them")

@@ -23,10 +23,13 @@ from sqlalchemy import String, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from mailer.articles.cms_markup import strip_cms_markup, strip_notices
+from mailer.articles.editing import apply_feed_values
 from mailer.articles.models import Article, Feed
 from mailer.config import Settings
 from mailer.db import table_of, utcnow
 from mailer.events import record_event
+from mailer.i18n import N_
 from mailer.mail.links import URL_LENGTH, web_url
 from mailer.outbound import http as outbound_http
 from mailer.outbound import policy as outbound_policy
@@ -41,20 +44,9 @@ STORE_FAILED = "the articles could not be stored (database error)"
 POLL_FAILED = "polling failed (internal error); see the log"
 USER_AGENT = outbound_policy.USER_AGENT
 
-# Text a CMS puts where it hides things from us; it means nothing in a digest.
-BOILERPLATE = [
-    re.compile(
-        r"Denne e-postadressen er beskyttet mot programmer som samler e-postadresser\.?"
-        r"(\s*Du må aktivere javaskript for å kunne se den\.?)?",
-        re.IGNORECASE,
-    ),
-    re.compile(
-        r"This email address is being protected from spambots\.?"
-        r"(\s*You need JavaScript enabled to view it\.?)?",
-        re.IGNORECASE,
-    ),
-    re.compile(r"\b(E-?post|E-?mail)\s*:\s*(?=\s|$)", re.IGNORECASE),
-]
+# A label left alone once the cloaked address after it is gone ("E-post: "); a label
+# followed by a recovered address stays.
+BOILERPLATE = [re.compile(r"\b(E-?post|E-?mail)\s*:(?!\s*[\w.+-]+@)\s*", re.IGNORECASE)]
 
 
 # Where these tags start or end, the words on either side are separate words.
@@ -72,11 +64,28 @@ PARAGRAPH = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 # "Foto: Ola Nordmann" under a picture: a credit or caption, not the article's text.
-CAPTION_PREFIX = re.compile(r"^(?:foto|photo)\s*:\s*", re.IGNORECASE)
+# The prefix stays in the caption: without it a photographer's name alone above a
+# headline reads as the article's byline.
+CAPTION_PREFIX = re.compile(r"^(?P<word>foto|photo)\s*:\s*", re.IGNORECASE)
+
+
+# Why a feed could not be read, in the editor's words (no parser or network internals);
+# the exception's own message keeps the details for the CLI, the log and the feed row.
+NOT_A_FEED = N_("Adressen svarer, men det er ikke en RSS- eller Atom-strøm.")
+BROKEN_FEED = N_("Strømmen har en artikkel uten tittel, dato eller lenke og kan ikke leses.")
+TOO_BIG = N_("Strømmen er for stor (over 5 MB).")
+UNREACHABLE = N_("Adressen kunne ikke hentes. Sjekk at den er riktig og at nettstedet svarer.")
+HTTP_ERROR = N_("Nettstedet svarte med en feilmelding i stedet for en strøm.")
+NOT_STORED = N_("Artiklene kunne ikke lagres. Prøv igjen senere.")
 
 
 class FeedError(Exception):
-    """The feed could not be read; the message says why, in words an editor understands."""
+    """The feed could not be read: ``reason`` (a catalogue string) says why to an editor;
+    the message says it in detail, in English."""
+
+    def __init__(self, message: str, reason: str = UNREACHABLE) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -122,8 +131,10 @@ class ImportResult:
 
 def clean_text(raw_html: str) -> str:
     """Plain text from CMS HTML: tags, scripts and boilerplate gone, whitespace folded."""
-    text = nh3.clean(BLOCK_TAG.sub(" <", raw_html or ""), tags=set(), attributes={})
-    text = html.unescape(text)
+    text = strip_cms_markup(raw_html or "")
+    # A recovered address is a mailto link: its words stay when the tags go.
+    text = nh3.clean(BLOCK_TAG.sub(" <", text), tags=set(), attributes={})
+    text = strip_notices(html.unescape(text))
     for pattern in BOILERPLATE:
         text = pattern.sub(" ", text)
     return re.sub(r"\s+", " ", text).strip()
@@ -184,14 +195,16 @@ def first_image(body_html: str, base: str) -> tuple[str | None, str | None]:
 
 
 def split_captions(body_html: str) -> tuple[str, str | None]:
-    """The HTML without its "Foto: …" paragraphs, and the first one's text as a caption."""
+    """The HTML without its "Foto: …" paragraphs, and the first one as a caption ("Foto: …")."""
     captions: list[str] = []
 
     def replace(match: re.Match[str]) -> str:
         text = clean_text(match.group(1))
-        if not CAPTION_PREFIX.match(text):
+        prefix = CAPTION_PREFIX.match(text)
+        if prefix is None:
             return match.group(0)
-        captions.append(CAPTION_PREFIX.sub("", text, count=1))
+        credit = text[prefix.end() :]
+        captions.append(f"{prefix.group('word').capitalize()}: {credit}" if credit else "")
         return " "
 
     rest = PARAGRAPH.sub(replace, body_html or "")
@@ -226,10 +239,12 @@ def _media_image(entry: feedparser.FeedParserDict, link: str) -> str | None:
 
 def parse_feed(content: bytes, url: str) -> tuple[list[ArticleData], list[str]]:
     """The feed's articles, and why each entry that is not one was skipped."""
-    parsed = feedparser.parse(content)
+    # feedparser's own sanitiser drops Joomla's cloak script and element but keeps their
+    # notice, so the address is lost; every field goes through nh3 (clean_text) instead.
+    parsed = feedparser.parse(content, sanitize_html=False)
     if not parsed.get("version"):
         # The parser's own message would echo the document; the class is enough.
-        raise FeedError(f"{url} is not an RSS or Atom feed")
+        raise FeedError(f"{url} is not an RSS or Atom feed", NOT_A_FEED)
     articles: list[ArticleData] = []
     skipped: list[str] = []
     for index, entry in enumerate(parsed.entries, start=1):
@@ -237,17 +252,17 @@ def parse_feed(content: bytes, url: str) -> tuple[list[ArticleData], list[str]]:
         guid = str(entry.get("id") or raw_link).strip()
         title = clean_text(str(entry.get("title") or ""))
         if not guid or not raw_link:
-            raise FeedError(f"{url}: entry {index} has neither a guid nor a link")
+            raise FeedError(f"{url}: entry {index} has neither a guid nor a link", BROKEN_FEED)
         # Only http(s) ever becomes an href: javascript: and data: links are not articles.
         link = web_url(raw_link, url)
         if link is None:
             skipped.append(f"entry {index}: its link is not an http:// or https:// URL")
             continue
         if not title:
-            raise FeedError(f"{url}: entry {index} ({link}) has no title")
+            raise FeedError(f"{url}: entry {index} ({link}) has no title", BROKEN_FEED)
         published = _published(entry)
         if published is None:
-            raise FeedError(f"{url}: entry {index} ({link}) has no readable date")
+            raise FeedError(f"{url}: entry {index} ({link}) has no readable date", BROKEN_FEED)
         body = entry.get("summary") or ""
         if entry.get("content"):
             body = entry["content"][0].get("value") or body
@@ -290,13 +305,14 @@ def fetch(
             url, outbound_policy.policy_for(settings), headers=headers, max_bytes=MAX_FEED_BYTES
         )
     except TooLarge as exc:
-        raise FeedError(f"{url} is larger than {exc.limit // (1024 * 1024)} MB") from exc
+        limit = exc.limit // (1024 * 1024)
+        raise FeedError(f"{url} is larger than {limit} MB", TOO_BIG) from exc
     except FetchError as exc:
         raise FeedError(f"cannot fetch {url}: {exc}") from exc
     if response.status == 304:
         return None
     if response.status != 200:
-        raise FeedError(f"{url} answered HTTP {response.status}")
+        raise FeedError(f"{url} answered HTTP {response.status}", HTTP_ERROR)
     return response
 
 
@@ -323,9 +339,7 @@ def store_articles(session: Session, source: str, articles: list[ArticleData]) -
         if article is None:
             session.add(Article(source=source, guid=data.guid, **fields))
             result.new += 1
-        elif any(getattr(article, k) != v for k, v in fields.items()):
-            for key, value in fields.items():
-                setattr(article, key, value)
+        elif apply_feed_values(article, fields):
             result.updated += 1
         else:
             result.unchanged += 1
@@ -378,5 +392,5 @@ def import_feed(session: Session, settings: Settings, url: str) -> ImportResult:
     except SQLAlchemyError as exc:
         # The savepoint is gone with every row of this feed; the error stays on the feed.
         feed.last_error = f"{url}: {STORE_FAILED}"
-        raise FeedError(feed.last_error) from exc
+        raise FeedError(feed.last_error, NOT_STORED) from exc
     return result

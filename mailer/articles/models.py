@@ -34,11 +34,14 @@ class Article(Base):
     summary: Mapped[str] = mapped_column(Text, default="")
     image_url: Mapped[str | None] = mapped_column(String(2000))
     image_alt: Mapped[str | None] = mapped_column(String(500))
-    # "Foto: …" under the picture in the CMS text, without the prefix.
+    # "Foto: …" under the picture in the CMS text, prefix kept (a credit, not a byline).
     image_caption: Mapped[str | None] = mapped_column(Text)
     topics: Mapped[list[str]] = mapped_column(JSON, default=list)
     # An editor can hide an article: it is never drafted into an issue.
     # The server default as migration 0004 made it, for the rows that were there then.
     hidden: Mapped[bool] = mapped_column(default=False, server_default=false())
     published_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # For each field an editor changed, the feed's latest value of it (None: never edited).
+    # The columns above hold what goes out; a poll updates this, never an edited column.
+    feed_values: Mapped[dict[str, str | None] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -60,6 +60,19 @@ def feed_rows(session: Session) -> list[FeedRow]:
 
 def add_feed(session: Session, settings: Settings, raw_url: str) -> Feed:
     """The one door for a new feed (admin, CLI, API): a web URL outside our own networks."""
+    url = _new_feed_url(session, settings, raw_url)
+    feed = Feed(url=url)
+    try:
+        with session.begin_nested():
+            session.add(feed)
+    except IntegrityError as exc:  # added by someone else a moment ago
+        raise ValidationFailed({"url": ALREADY_THERE}) from exc
+    record_event(session, "feed.added", data={"url": url})
+    return feed
+
+
+def _new_feed_url(session: Session, settings: Settings, raw_url: str) -> str:
+    """The URL a new feed may have; ValidationFailed naming ``url`` otherwise."""
     url = raw_url.strip()
     if len(url) > URL_LENGTH:
         raise ValidationFailed({"url": TOO_LONG})
@@ -73,14 +86,24 @@ def add_feed(session: Session, settings: Settings, raw_url: str) -> Feed:
         raise ValidationFailed({"url": NOT_A_URL}) from exc
     if session.scalar(select(Feed.id).where(Feed.url == url)) is not None:
         raise ValidationFailed({"url": ALREADY_THERE})
-    feed = Feed(url=url)
+    return url
+
+
+def add_and_import(session: Session, settings: Settings, raw_url: str) -> ImportResult:
+    """Add a feed and import it at once: what is not a feed we can read is refused here,
+    with the reason in the editor's words, and nothing is added (the caller rolls back)."""
+    url = _new_feed_url(session, settings, raw_url)
+    # import_feed inserts the feed row itself (a plain INSERT, no savepoint: on SQLite a
+    # savepoint opened before any write commits on release, and the caller's rollback
+    # would then leave a refused feed behind).
     try:
-        with session.begin_nested():
-            session.add(feed)
+        result = import_feed(session, settings, url)
+    except FeedError as exc:
+        raise ValidationFailed({"url": exc.reason}) from exc
     except IntegrityError as exc:  # added by someone else a moment ago
         raise ValidationFailed({"url": ALREADY_THERE}) from exc
     record_event(session, "feed.added", data={"url": url})
-    return feed
+    return result
 
 
 def _feed(session: Session, feed_id: int) -> Feed:
@@ -149,6 +172,7 @@ __all__ = [
     "FeedNotFound",
     "FeedRow",
     "PollOutcome",
+    "add_and_import",
     "add_feed",
     "feed_ids",
     "feed_rows",

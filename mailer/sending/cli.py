@@ -33,8 +33,12 @@ NO_WORKER_HINT_SECONDS = 30
 
 def _line(state: send_progress.Progress) -> str:
     counts = ", ".join(f"{k} {v}" for k, v in state.counts.items() if v)
-    eta = state.eta_seconds
-    rate = f"{state.rate:.1f}/s" + (f", ETA {eta:.0f} s" if eta else "")
+    eta, took = state.eta_seconds, state.duration_seconds
+    if took is not None and state.average_rate is not None:
+        # A finished send: how long it took and its average, not a rate or an ETA.
+        rate = f"took {took:.0f} s, {state.average_rate:.1f}/s on average"
+    else:
+        rate = f"{state.rate:.1f}/s" + (f", ETA {eta:.0f} s" if eta else "")
     reason = f" ({state.pause_reason})" if state.pause_reason else ""
     note = f"; {state.recovery_note}" if state.recovery_note else ""
     return (
@@ -60,6 +64,19 @@ def _bounce_line(b: IssueBounces) -> str:
     )
 
 
+def bar_counts(state: send_progress.Progress | None) -> str | None:
+    """What the bar shows beside itself: each outcome so far and the rate."""
+    if state is None:
+        return None
+    c = state.counts
+    failed = c.get(DeliveryStatus.FAILED, 0) + c.get(DeliveryStatus.BOUNCED, 0)
+    return (
+        f"sent {c.get(DeliveryStatus.SENT, 0)}, failed {failed}, "
+        f"in-doubt {c.get(DeliveryStatus.IN_DOUBT, 0)}, skipped {c.get(DeliveryStatus.SKIPPED, 0)}"
+        f" · {state.rate:.1f}/s"
+    )
+
+
 def watch(issue_id: int) -> send_progress.Progress:
     """A progress bar over the deliveries until the issue is sent, paused or cancelled."""
     started = time.monotonic()
@@ -71,11 +88,13 @@ def watch(issue_id: int) -> send_progress.Progress:
             hinted = True
         time.sleep(POLL_SECONDS)
         state = _read_progress(issue_id, with_settings=False)
-    with click.progressbar(length=max(state.total, 1), label=f"issue {issue_id}") as bar:
+    with click.progressbar(
+        length=max(state.total, 1), label=f"issue {issue_id}", item_show_func=bar_counts
+    ) as bar:
         shown, said = 0, None
         while True:
             state = _read_progress(issue_id)
-            bar.update(state.done - shown)
+            bar.update(state.done - shown, state)
             shown = state.done
             if state.recovery_note and state.recovery_note != said:
                 # The bar stands still: say why (a worker stopped mid-send).

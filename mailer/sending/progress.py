@@ -34,6 +34,9 @@ class Progress:
     # Rows a stopped worker holds (its lease expired), and when the reconciler looks again.
     recovery_rows: int = 0
     next_check_at: datetime | None = None
+    # When the send was asked for and when its last mail went out (for a finished send).
+    started_at: datetime | None = None
+    last_sent_at: datetime | None = None
 
     @property
     def recovery_note(self) -> str | None:
@@ -59,10 +62,29 @@ class Progress:
 
     @property
     def eta_seconds(self) -> float | None:
+        """None when there is nothing to foresee: before the rows exist (not «0 seconds»),
+        once the send is over, and while nothing is moving."""
+        if self.finished or not self.deliveries_created or self.total == 0:
+            return None
         remaining = self.total - self.done
         if remaining == 0:
             return 0.0
         return remaining / self.rate if self.rate > 0 else None
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """How long a finished send took, from the request to its last mail."""
+        if not self.finished or self.started_at is None or self.last_sent_at is None:
+            return None
+        return max(0.0, (self.last_sent_at - self.started_at).total_seconds())
+
+    @property
+    def average_rate(self) -> float | None:
+        """Mails a second over the whole of a finished send."""
+        duration = self.duration_seconds
+        if duration is None:
+            return None
+        return self.counts.get(DeliveryStatus.SENT, 0) / max(duration, 1.0)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -74,6 +96,12 @@ class Progress:
             "done": self.done,
             "rate_per_second": round(self.rate, 2),
             "eta_seconds": None if self.eta_seconds is None else round(self.eta_seconds, 1),
+            "deliveries_created": self.deliveries_created,
+            "finished": self.finished,
+            "duration_seconds": None
+            if self.duration_seconds is None
+            else round(self.duration_seconds, 1),
+            "average_rate": None if self.average_rate is None else round(self.average_rate, 2),
             "recovery": None
             if self.next_check_at is None
             else {
@@ -132,6 +160,11 @@ def progress(
             waiting = recovery.waiting_rows(session, stopped)
             every = timedelta(seconds=settings.reconcile_interval_seconds)
             next_check = recovery.next_check(stopped, every, now) if waiting else None
+    last_sent = None
+    if issue.status in (IssueStatus.SENT, IssueStatus.CANCELLED):
+        last_sent = session.scalar(
+            select(func.max(Delivery.sent_at)).where(Delivery.issue_id == issue_id)
+        )
     return Progress(
         issue_id,
         issue.status,
@@ -141,4 +174,6 @@ def progress(
         pause_reason=issue.pause_reason,
         recovery_rows=waiting,
         next_check_at=next_check,
+        started_at=started,
+        last_sent_at=last_sent,
     )

@@ -17,6 +17,7 @@ from mailer.paging import Page
 from mailer.reports.stats import SUBSCRIPTION_STATES
 from mailer.sending.models import Delivery
 from mailer.subscribers import erasure
+from mailer.subscribers.addresses import punycode_query
 from mailer.subscribers.consent import RequestContext
 from mailer.subscribers.models import Consent, Subscriber, Subscription
 from mailer.subscribers.states import SubscriptionStatus, can_become
@@ -119,12 +120,15 @@ def search(session: Session, filters: Filters, per_page: int = PER_PAGE) -> Page
     ).join(Subscription, Subscription.subscriber_id == Subscriber.id)
     if filters.query:
         pattern = _like(filters.query)
-        query = query.where(
-            or_(
-                _lower(session, Subscriber.email).like(pattern, escape="\\"),
-                _lower(session, Subscriber.name).like(pattern, escape="\\"),
-            )
-        )
+        matches = [
+            _lower(session, Subscriber.email).like(pattern, escape="\\"),
+            _lower(session, Subscriber.name).like(pattern, escape="\\"),
+        ]
+        # Addresses keep IDN domains in punycode; the editor types «blåbær».
+        encoded = punycode_query(filters.query.lower())
+        if encoded is not None:
+            matches.append(Subscriber.email.like(_like(encoded), escape="\\"))
+        query = query.where(or_(*matches))
     if filters.state:
         query = query.where(Subscription.status == filters.state)
     if filters.topic:

@@ -87,8 +87,41 @@ def mailbox_mailed_since(session: Session, email: str, since: datetime) -> bool:
     return bool(session.scalar(select(_mailbox_mailed(email, since))))
 
 
-def parse_signup(data: dict[str, Any], allowed_topics: tuple[str, ...]) -> SignupRequest:
-    """Check every field at once so the reader sees all problems together."""
+@dataclass
+class BulkSignups:
+    """What an import of many readers knows up front, so that each row costs a few
+    statements rather than a scan: the mailboxes mailed within the resend interval
+    (read once, kept up to date as rows are mailed) and no savepoint per new reader (the
+    import is one transaction: a concurrent signup of the same address fails it whole)."""
+
+    mailed_mailboxes: set[str]
+    newsletter: Newsletter
+    # The import's addresses already in the database: the others need no look-up at all.
+    known: set[str]
+
+    @classmethod
+    def load(cls, session: Session, now: datetime, emails: Iterable[str]) -> BulkSignups:
+        since = now - CONFIRMATION_RESEND_INTERVAL
+        mailed = session.scalars(
+            select(Subscriber.email)
+            .join(Subscription, Subscription.subscriber_id == Subscriber.id)
+            .where(Subscription.confirmation_sent_at >= since)
+        )
+        wanted = sorted(set(emails))
+        known: set[str] = set()
+        for start in range(0, len(wanted), 1000):
+            chunk = wanted[start : start + 1000]
+            known.update(
+                session.scalars(select(Subscriber.email).where(Subscriber.email.in_(chunk)))
+            )
+        return cls({mailbox(e) for e in mailed}, default_newsletter(session), known)
+
+
+def parse_signup(
+    data: dict[str, Any], allowed_topics: tuple[str, ...], message_language: str | None = None
+) -> SignupRequest:
+    """Check every field at once so the reader sees all problems together; the messages
+    in the reader's language, or in ``message_language`` (the CLI's English)."""
 
     errors: dict[str, str] = {}
     wrong_types: dict[str, str] = {}
@@ -106,41 +139,40 @@ def parse_signup(data: dict[str, Any], allowed_topics: tuple[str, ...]) -> Signu
 
     language = text("language").strip().lower() or "nb"
     if language not in LANGUAGES:
-        errors["language"] = gettext("Ukjent språk.", "nb")
+        errors["language"] = gettext("Ukjent språk.", message_language or "nb")
         language = "nb"
+    says = message_language or language
     email = ""
     try:
-        email = normalise_email(text("email"), language)
+        email = normalise_email(text("email"), says)
     except ValidationFailed as exc:
         errors.update(exc.errors)
     name = text("name").strip()
     if has_control_characters(name):
-        errors["name"] = gettext(
-            "Navnet kan ikke inneholde linjeskift eller kontrolltegn.", language
-        )
+        errors["name"] = gettext("Navnet kan ikke inneholde linjeskift eller kontrolltegn.", says)
     elif len(name) > MAX_NAME:
-        errors["name"] = gettext("Navnet er for langt (høyst 200 tegn).", language)
+        errors["name"] = gettext("Navnet er for langt (høyst 200 tegn).", says)
     consent = data.get("consent")
     version = text("consent_version").strip() or CONSENT_VERSION
     if consent not in (True, "on", "yes", "true", "1", 1):
-        errors["consent"] = gettext("Du må krysse av for samtykke.", language)
+        errors["consent"] = gettext("Du må krysse av for samtykke.", says)
     elif version not in CONSENT_TEXTS:
         errors["consent"] = gettext(
-            "Samtykketeksten er endret. Last siden på nytt og prøv igjen.", language
+            "Samtykketeksten er endret. Last siden på nytt og prøv igjen.", says
         )
     raw_topics = data.get("topics") or []
     topics: list[str] = []
     if not isinstance(raw_topics, list) or not all(isinstance(t, str) for t in raw_topics):
-        errors["topics"] = gettext("Temaer må være en liste med tekster.", language)
+        errors["topics"] = gettext("Temaer må være en liste med tekster.", says)
     else:
         for topic in raw_topics:
             if topic not in allowed_topics:
-                errors["topics"] = gettext("Ukjent tema", language) + f": {topic[:40]}"
+                errors["topics"] = gettext("Ukjent tema", says) + f": {topic[:40]}"
                 break
             if topic not in topics:
                 topics.append(topic)
     # A field of the wrong type is named as such, not by what its empty stand-in implied.
-    errors.update({name: gettext(message, language) for name, message in wrong_types.items()})
+    errors.update({name: gettext(message, says) for name, message in wrong_types.items()})
     if errors:
         raise ValidationFailed(errors)
     return SignupRequest(
@@ -173,11 +205,18 @@ def default_newsletter(session: Session) -> Newsletter:
     return newsletter
 
 
-def _subscriber_for(session: Session, request: SignupRequest) -> Subscriber:
-    subscriber = session.scalar(select(Subscriber).where(Subscriber.email == request.email))
-    if subscriber is not None:
-        return subscriber
+def _subscriber_for(
+    session: Session, request: SignupRequest, bulk: BulkSignups | None = None
+) -> Subscriber:
+    if bulk is None or request.email in bulk.known:
+        found = session.scalar(select(Subscriber).where(Subscriber.email == request.email))
+        if found is not None:
+            return found
     subscriber = Subscriber(email=request.email, name=request.name, language=request.language)
+    if bulk is not None:
+        session.add(subscriber)
+        session.flush()
+        return subscriber
     try:
         with session.begin_nested():
             session.add(subscriber)
@@ -195,22 +234,30 @@ def subscribe(
     ctx: RequestContext,
     *,
     mail_confirmation: bool = True,
+    bulk: BulkSignups | None = None,
 ) -> SignupOutcome:
     """Record a signup (pending until confirmed); the confirmation mail leaves after the
     caller's commit. ``mail_confirmation=False`` queues no mail (an import of readers who
     already consented confirms them at once)."""
-    newsletter_id = default_newsletter_id(session)
     now = utcnow()
-    outcome = _subscribe_new_address(session, request, ctx, newsletter_id, now, mail_confirmation)
-    if outcome is not None:
-        return outcome
-    subscriber = _subscriber_for(session, request)
-    subscription = session.scalar(
-        select(Subscription).where(
-            Subscription.subscriber_id == subscriber.id,
-            Subscription.newsletter_id == newsletter_id,
+    if bulk is None:
+        newsletter_id = default_newsletter_id(session)
+        outcome = _subscribe_new_address(
+            session, request, ctx, newsletter_id, now, mail_confirmation
         )
-    )
+        if outcome is not None:
+            return outcome
+    else:
+        newsletter_id = bulk.newsletter.id
+    subscriber = _subscriber_for(session, request, bulk)
+    subscription = None
+    if bulk is None or request.email in bulk.known:
+        subscription = session.scalar(
+            select(Subscription).where(
+                Subscription.subscriber_id == subscriber.id,
+                Subscription.newsletter_id == newsletter_id,
+            )
+        )
     if subscription is not None and _recent_signups(session, subscription.id, now) >= (
         MAX_SIGNUPS_PER_ADDRESS
     ):
@@ -247,7 +294,13 @@ def subscribe(
     record_event(session, "signup", subscription_id=subscription.id, data={"channel": ctx.channel})
     # One confirmation an hour per mailbox, whatever the tag: bomb+1@, bomb+2@, … reach the
     # same inbox.
-    send = not mailbox_mailed_since(session, subscriber.email, now - CONFIRMATION_RESEND_INTERVAL)
+    if bulk is None:
+        since = now - CONFIRMATION_RESEND_INTERVAL
+        send = not mailbox_mailed_since(session, subscriber.email, since)
+    else:
+        send = mailbox(subscriber.email) not in bulk.mailed_mailboxes
+        if send:
+            bulk.mailed_mailboxes.add(mailbox(subscriber.email))
     if send:
         subscription.confirmation_sent_at = now
         if mail_confirmation:

@@ -354,6 +354,10 @@ def test_cli_imports_a_feed(cli, session, rt, feed_server):
 
     assert result.exit_code == 0, result.output
     assert f"{feed_server.url}: 3 new, 0 updated, 0 unchanged" in result.output
+    # It says that the feed now stays in the hourly polling, and it does.
+    assert f"{feed_server.url} is in the feeds polled every hour" in result.output
+    assert "polled every hour" in cli.invoke(args=["articles", "import-feed", "--help"]).output
+    assert feed_server.url in cli.invoke(args=["feeds", "list"]).output
     assert _article_count(rt) == 3
 
     again = cli.invoke(args=["articles", "import-feed", feed_server.url])

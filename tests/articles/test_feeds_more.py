@@ -102,12 +102,12 @@ def test_foto_paragraph_becomes_the_caption_not_body_text(session, feed_server, 
 
     stored = _articles(session)
     fjord = stored["fjordbyer-klima"]
-    assert fjord.image_caption == "Deltakerne på kaia."
+    assert fjord.image_caption == "Foto: Deltakerne på kaia."
     assert "Foto" not in fjord.summary and "kaia" not in fjord.summary
     assert fjord.summary.endswith("sa leder for nettverket, Åse Løvås.")
 
     moss = stored["havnelosing-moss"]
-    assert moss.image_caption == "Moss havn KF"
+    assert moss.image_caption == "Foto: Moss havn KF"
     assert moss.summary == (
         "Moss havn tok imot tjue partnere fra seks land. Neste møte blir i Gdańsk."
     )
@@ -115,7 +115,7 @@ def test_foto_paragraph_becomes_the_caption_not_body_text(session, feed_server, 
     # Only the first caption is kept; every "Foto:"/"Photo:" line leaves the text, but a
     # paragraph that merely starts with the word "Fotografene" stays.
     hamar = stored["sykkelby-hamar"]
-    assert hamar.image_caption == "Hamar kommune"
+    assert hamar.image_caption == "Photo: Hamar kommune"
     assert hamar.summary == (
         "Hamar kommune får midler fra Interreg til nye sykkelveier. "
         "Fotografene var også med på befaringen."
@@ -133,7 +133,7 @@ def test_caption_in_atom_content_and_caption_edits_update_the_article(session, f
     feed_server.body = atom(items)
     import_feed(session, rt.settings, feed_server.url)
     session.commit()
-    assert _articles(session)["fjordbyer-klima"].image_caption == "Deltakerne på kaia."
+    assert _articles(session)["fjordbyer-klima"].image_caption == "Foto: Deltakerne på kaia."
 
     items[0].body_html = items[0].body_html.replace(
         "Foto: Deltakerne på kaia.", "Foto: Nettverket samlet på Bragernes torg."
@@ -144,7 +144,7 @@ def test_caption_in_atom_content_and_caption_edits_update_the_article(session, f
 
     assert (result.new, result.updated, result.unchanged) == (0, 1, 2)
     fjord = _articles(session)["fjordbyer-klima"]
-    assert fjord.image_caption == "Nettverket samlet på Bragernes torg."
+    assert fjord.image_caption == "Foto: Nettverket samlet på Bragernes torg."
     assert "Bragernes" not in fjord.summary
 
 
@@ -152,11 +152,11 @@ def test_split_captions_edges():
     rest, caption = feeds.split_captions(
         '<p class="bildetekst">Foto:</p><p>Brødtekst.</p><p>photo : Kari Nes / NTB</p>'
     )
-    assert caption == "Kari Nes / NTB"
+    assert caption == "Photo: Kari Nes / NTB"
     assert feeds.clean_text(rest) == "Brødtekst."
     # An unclosed caption paragraph ends at the next paragraph, not at the end of the text.
     rest, caption = feeds.split_captions("<div><p>Foto: Per Ås<p>Teksten fortsetter.</div>")
-    assert caption == "Per Ås"
+    assert caption == "Foto: Per Ås"
     assert feeds.clean_text(rest) == "Teksten fortsetter."
     assert feeds.split_captions("<p>Uten bildetekst.</p>") == ("<p>Uten bildetekst.</p>", None)
 

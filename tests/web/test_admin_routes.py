@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -25,7 +25,21 @@ from tests.harness.admin import (
     make_world,
     token_from,
 )
+from tests.harness.feeds import default_items, rss
+from tests.harness.http import FeedServer
 from tests.harness.pages import csrf_token
+
+_LOCAL_FEED: dict[str, str] = {"url": ""}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _local_feed() -> Iterator[None]:
+    server = FeedServer()
+    server.body = rss(default_items())
+    server.start()
+    _LOCAL_FEED["url"] = server.url
+    yield
+    server.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -93,6 +107,13 @@ ROUTES = [
         data=lambda w: {"name": "Europanytt", "language": "en", "topics": "Klima\nEnergi"},
         expect=302,
     ),
+    Route(
+        "POST",
+        "/admin/settings/topics",
+        admin_only=True,
+        data=lambda w: {"topic": "Helse"},
+        expect=302,
+    ),
     Route("POST", "/admin/language", data=lambda w: {"language": "en"}, expect=302),
     Route("POST", "/admin/logout", expect=302),
     Route("GET", "/admin/audit", admin_only=True),
@@ -115,10 +136,18 @@ ROUTES = [
     Route("POST", "/admin/editors/{editor}/disable", admin_only=True, expect=302),
     Route("POST", "/admin/editors/{editor}/enable", admin_only=True, expect=302),
     Route("GET", "/admin/articles"),
+    Route("GET", "/admin/articles/{article}/edit"),
+    Route(
+        "POST",
+        "/admin/articles/{article}/edit",
+        data=lambda w: {"title": "Rettet tittel", "url": "https://europakontor.example.no/a"},
+        expect=302,
+    ),
     Route("POST", "/admin/articles/{article}/hide", expect=302),
     Route("POST", "/admin/articles/{article}/show", expect=302),
     Route("GET", "/admin/feeds"),
-    Route("POST", "/admin/feeds", data=lambda w: {"url": "https://ny.example.no/rss"}, expect=302),
+    # Adding a feed fetches it at once: a feed on loopback (see _local_feed).
+    Route("POST", "/admin/feeds", data=lambda w: {"url": _LOCAL_FEED["url"]}, expect=302),
     Route("POST", "/admin/feeds/{feed}/poll", expect=302),
     Route("POST", "/admin/feeds/{feed}/delete", expect=302),
     Route("GET", "/admin/issues"),

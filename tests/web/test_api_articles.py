@@ -89,13 +89,13 @@ def test_created_then_updated_on_the_same_guid(client, session, rt):
     assert body["published_at"] == "2026-03-14T08:30:00+00:00"
     assert body["image_url"] == "https://europakontor.example.no/bilder/vannstoff.jpg"
     assert body["image_alt"] == "Hydrogenanlegget på Risavika"
-    assert body["image_caption"] == "Rogaland fylkeskommune"
+    assert body["image_caption"] == "Foto: Rogaland fylkeskommune"
     [article] = _stored(rt)
     assert article.id == body["id"]
     assert (article.source, article.guid, article.summary) == ("api", "cms-4711", expected_summary)
     assert article.topics == ["Klima", "Innovasjon"]
     assert article.published_at == datetime(2026, 3, 14, 8, 30, tzinfo=UTC)
-    assert article.image_caption == "Rogaland fylkeskommune"
+    assert article.image_caption == "Foto: Rogaland fylkeskommune"
 
     updated = client.post(
         ENDPOINT,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, request, url_for
 
 from mailer.articles import catalogue as article_catalogue
+from mailer.articles import editing as article_editing
 from mailer.articles import registry as feed_registry
 from mailer.articles.feeds import FeedError
 from mailer.errors import ValidationFailed
@@ -31,6 +32,47 @@ def _set_hidden(article_id: int, hidden: bool) -> ViewResult:
         audit(session, "article_hide" if hidden else "article_show", data={"id": article_id})
         session.commit()
     return redirect(url_for("admin.articles", page=request.form.get("page") or None))
+
+
+def _edit_page(article_id: int, status: int = 200, errors: dict[str, str] | None = None):
+    with runtime().db.session() as session:
+        try:
+            article = article_catalogue.get_article(session, article_id)
+        except article_catalogue.ArticleNotFound:
+            abort(404)
+        fields = article_editing.field_states(article)
+        values = dict(request.form) if errors else {f.name: f.value for f in fields}
+        return page(
+            "article_edit.html",
+            status,
+            article=article,
+            fields=fields,
+            values=values,
+            errors=translated(errors or {}),
+        )
+
+
+@bp.get("/articles/<int:article_id>/edit")
+def edit_article(article_id: int):
+    return _edit_page(article_id)
+
+
+@bp.post("/articles/<int:article_id>/edit")
+def save_article(article_id: int):
+    form = {name: request.form.get(name, "") for name in article_editing.EDITABLE}
+    with runtime().db.session() as session:
+        try:
+            changed = article_editing.edit_article(session, article_id, form)
+        except article_catalogue.ArticleNotFound:
+            abort(404)
+        except ValidationFailed as exc:
+            session.rollback()
+            return _edit_page(article_id, 400, exc.errors)
+        if changed:
+            audit(session, "article_edit", data={"id": article_id, "fields": changed})
+        session.commit()
+    flash(t("Artikkelen er lagret.") if changed else t("Ingen endringer."), "ok")
+    return redirect(url_for("admin.edit_article", article_id=article_id))
 
 
 @bp.post("/articles/<int:article_id>/hide")
@@ -60,13 +102,18 @@ def add_feed():
     rt = runtime()
     with rt.db.session() as session:
         try:
-            feed_registry.add_feed(session, rt.settings, url)
+            result = feed_registry.add_and_import(session, rt.settings, url)
         except ValidationFailed as exc:
             session.rollback()
             return _feeds_page(400, exc.errors, url[:2000])
-        audit(session, "feed_add", data={"url": url.strip()})
+        audit(session, "feed_add", data={"url": url.strip(), "new": result.new})
         session.commit()
-    flash(t("Strømmen er lagt til."), "ok")
+    flash(
+        t("Strømmen er lagt til og hentet:")
+        + " "
+        + tn("%(num)s artikkel", "%(num)s artikler", result.new),
+        "ok",
+    )
     return redirect(url_for("admin.feeds"))
 
 
@@ -94,7 +141,7 @@ def poll_feed(feed_id: int):
         except FeedError as exc:
             audit(session, "feed_poll", data={"feed_id": feed_id, "error": str(exc)[:500]})
             session.commit()  # keeps the error on the feed row
-            flash(t("Strømmen kunne ikke hentes:") + f" {exc}", "error")
+            flash(t("Strømmen kunne ikke hentes:") + " " + t(exc.reason), "error")
             return redirect(url_for("admin.feeds"))
         audit(session, "feed_poll", data={"feed_id": feed_id, "new": result.new})
         session.commit()

@@ -29,7 +29,9 @@ from mailer.editors.models import Editor
 from mailer.events import record_event
 from mailer.i18n import LANGUAGES, LOCAL_ZONE, N_, gettext, ngettext
 from mailer.runtime import runtime
+from mailer.subscribers.addresses import display_email
 from mailer.web import ViewResult
+from mailer.web.admin.event_words import event_details, event_words
 from mailer.web.admin.labels import label
 from mailer.web.request_info import client_ip, page_language
 
@@ -169,6 +171,9 @@ def admin_context() -> dict[str, Any]:
         "languages": LANGUAGES,
         "label": lambda kind, value: t(label(kind, value)),
         "local": local_time,
+        "address": display_email,
+        "event_words": lambda kind: event_words(kind, t),
+        "event_details": lambda data: event_details(data, t),
         "zone": LOCAL_ZONE,
     }
 

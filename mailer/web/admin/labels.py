@@ -64,6 +64,11 @@ FIELDS = {
     "page": N_("Side"),
     "editor": N_("Redaktør"),
     "expires_days": N_("Gyldig"),
+    "title": N_("Tittel"),
+    "summary": N_("Sammendrag"),
+    "image_url": N_("Bildeadresse"),
+    "image_alt": N_("Alternativ tekst til bildet"),
+    "image_caption": N_("Bildetekst"),
 }
 ALL = {
     "consent": CONSENT,

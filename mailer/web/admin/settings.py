@@ -7,6 +7,7 @@ from typing import Any
 from flask import flash, redirect, request, url_for
 
 from mailer.errors import ValidationFailed
+from mailer.issues import topic_usage
 from mailer.issues.newsletter import (
     MAX_TOPICS,
     settings_as_dict,
@@ -24,6 +25,8 @@ def _settings_page(
     rt = runtime()
     with rt.db.session() as session:
         saved: dict[str, Any] = settings_as_dict(session, rt.settings)
+        usage = topic_usage.readers_per_topic(session, rt.settings)
+        suggestions = topic_usage.suggested_topics(session, rt.settings)
     values = form or {**saved, "topics": "\n".join(saved["topics"])}
     return page(
         "settings.html",
@@ -32,6 +35,8 @@ def _settings_page(
         from_default=saved["topics_from_default"] and bool(saved["topics"]),
         errors=errors or {},
         max_topics=MAX_TOPICS,
+        usage=usage,
+        suggestions=suggestions,
     )
 
 
@@ -64,4 +69,22 @@ def save_newsletter_settings():
         audit(session, "newsletter_settings", data={"changes": changes})
         session.commit()
     flash(t("Innstillingene er lagret."), "ok")
+    return redirect(url_for("admin.newsletter_settings"))
+
+
+@bp.post("/settings/topics")
+@admin_required
+def add_suggested_topic():
+    """One click on a feed category makes it a topic."""
+    topic = request.form.get("topic", "")
+    rt = runtime()
+    with rt.db.session() as session:
+        try:
+            changes = topic_usage.add_topic(session, topic, rt.settings, ui=language())
+        except ValidationFailed as exc:
+            session.rollback()
+            return _settings_page(400, exc.errors)
+        audit(session, "newsletter_settings", data={"changes": changes})
+        session.commit()
+    flash(t("Temaet er lagt til:") + f" {topic.strip()}", "ok")
     return redirect(url_for("admin.newsletter_settings"))

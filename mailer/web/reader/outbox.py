@@ -2,24 +2,40 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from datetime import datetime
 
-from mailer.mail.outbox import read_outbox
+from flask import Blueprint, abort, render_template, request
+
+from mailer.i18n import LOCAL_ZONE
+from mailer.mail.outbox import list_outbox, read_message
 from mailer.runtime import runtime
 from mailer.web.request_info import page_language
 
 bp = Blueprint("outbox", __name__, url_prefix="/outbox")
+PER_PAGE = 50
+
+
+def oslo_time(value: datetime) -> str:
+    """As the admin shows times: Oslo's clock."""
+    return value.astimezone(LOCAL_ZONE).strftime("%Y-%m-%d %H:%M:%S")
 
 
 @bp.get("/")
 def index():
-    messages = read_outbox(runtime().settings.outbox_dir)
-    return render_template("outbox.html", language=page_language(), messages=messages)
+    query = request.args.get("q", "")[:200]
+    raw = request.args.get("page", "1")
+    number = int(raw) if raw.isdigit() and len(raw) < 7 else 1
+    listing = list_outbox(runtime().settings.outbox_dir, query, number, PER_PAGE)
+    return render_template(
+        "outbox.html", language=page_language(), listing=listing, q=query, when=oslo_time
+    )
 
 
 @bp.get("/<key>")
 def show(key: str):
-    for message in read_outbox(runtime().settings.outbox_dir, limit=10_000):
-        if message.key == key:
-            return render_template("outbox_message.html", language=page_language(), m=message)
-    abort(404)
+    message = read_message(runtime().settings.outbox_dir, key)
+    if message is None:
+        abort(404)
+    return render_template(
+        "outbox_message.html", language=page_language(), m=message, when=oslo_time
+    )
