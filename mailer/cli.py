@@ -13,6 +13,7 @@ from mailer.issues.cli import digest_group
 from mailer.mail.cli import dkim_group, outbox_command
 from mailer.runtime import runtime
 from mailer.sending.cli import COMMANDS as SEND_COMMANDS
+from mailer.site.cli import settings_group
 from mailer.subscribers.cli import subscribers_group
 
 
@@ -48,6 +49,7 @@ def commands() -> tuple[click.Command, ...]:
         subscribers_group,
         outbox_command,
         dkim_group,
+        settings_group,
     )
 
 

@@ -140,6 +140,7 @@ def session(
     app.extensions["celery"].control.purge()
     if not in_transaction:
         _delete_rows(rt)
+    rt.site.invalidate()  # stored settings a test saved (or rolled back) are read afresh
 
 
 def _delete_rows(rt: Runtime) -> None:

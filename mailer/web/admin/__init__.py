@@ -12,6 +12,7 @@ from mailer.web.admin import (
     issue_preview,
     issues,
     settings,
+    site_settings,
     subscribers,
     tokens,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "issue_preview",
     "issues",
     "settings",
+    "site_settings",
     "subscribers",
     "tokens",
 ]

@@ -64,6 +64,16 @@ FIELDS = {
     "page": N_("Side"),
     "editor": N_("Redaktør"),
     "expires_days": N_("Gyldig"),
+    "base_url": N_("Adressen tjenesten svarer på"),
+    "organisation": N_("Organisasjon"),
+    "postal_address": N_("Postadresse"),
+    "sender": N_("Avsender"),
+    "privacy_url": N_("Lenke til personvernerklæringen"),
+    "description": N_("Kort beskrivelse"),
+    "frequency": N_("Hvor ofte det kommer"),
+    "allowed_origins": N_("Nettsteder som kan bygge inn skjemaet"),
+    "welcome_subject": N_("Emne"),
+    "welcome_body": N_("Tekst"),
 }
 ALL = {
     "consent": CONSENT,
