@@ -163,13 +163,27 @@ def _clean_sender(raw: Any) -> str | None:
     return show_sender(name.strip(), f"{checked.local_part}@{checked.ascii_domain}")
 
 
+def _ascii_host(url: str) -> str:
+    """«https://www.bærum.no» as browsers send it in Origin: the host in punycode."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if host.isascii():
+            return url
+        ascii_host = host.encode("idna").decode("ascii")
+    except (ValueError, UnicodeError):
+        return url
+    netloc = ascii_host + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
+
+
 def _clean_origins(raw: Any, ui: str) -> tuple[list[str], str | None]:
     lines = raw if isinstance(raw, list) else str(raw or "").splitlines()
     origins: list[str] = []
     for line in (str(item).strip() for item in lines):
         if not line:
             continue
-        origin = normalise_origin(line)
+        origin = normalise_origin(_ascii_host(line))
         if origin is None:
             return [], f"{gettext(BAD_ORIGIN, ui)}: «{line[:100]}»"
         if origin not in origins:
