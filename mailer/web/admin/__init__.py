@@ -15,6 +15,7 @@ from mailer.web.admin import (
     site_settings,
     subscribers,
     tokens,
+    two_factor,
 )
 from mailer.web.admin.base import bp
 
@@ -30,4 +31,5 @@ __all__ = [
     "site_settings",
     "subscribers",
     "tokens",
+    "two_factor",
 ]
