@@ -165,3 +165,27 @@ def test_confirmation_and_export_mails_name_the_newsletter_and_label_their_links
         assert erase is not None and "/erase/" in erase[1]
         html = mail.part("text/html")
         assert re.search(rf'<a href="[^"]*/erase/[^"]*"[^>]*>{TEXT[language]["erase"]}</a>', html)
+
+
+@pytest.mark.committed
+def test_the_worker_sends_the_welcome_mail_with_what_the_admin_saved_since_it_started(
+    client, session, rt, reader, celery_worker, smtp_sink
+):
+    """Every process reads the stored settings: the worker (running since an earlier test)
+    drops its copy before each task, so the subject saved a moment ago is the one sent."""
+    for subject in ("Første velkomst", "Andre velkomst – endret"):
+        save(
+            session,
+            {"welcome_enabled": True, "welcome_subject": subject, "welcome_body": "Hei!"},
+            rt.env_settings,
+        )
+        session.commit()
+        rt.site.invalidate()
+        row = factories.subscription(
+            session, f"{len(subject)}@example.no", status="pending", language="nb"
+        )
+        session.commit()
+        smtp_sink.clear()
+        client.post(f"/confirm/{link_token(rt, Purpose.CONFIRM, row.id)}")
+        [mail] = smtp_sink.wait_for(1)
+        assert mail.message["Subject"] == subject
