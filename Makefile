@@ -5,8 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
-# Links in mails must point at the web process, whatever port honcho gives the others.
-export MAILER_BASE_URL ?= http://127.0.0.1:$(PORT)
+# Links in mails must point at the web process, whatever port honcho gives the others, and
+# from a command in another terminal too: `make run` stores this URL in the database, which
+# every process reads (MAILER_BASE_URL, when set, wins; the admin can edit the stored one).
+RUN_BASE_URL := $(or $(MAILER_BASE_URL),http://127.0.0.1:$(PORT))
 # Without an SMTP server `make run` keeps every mail in the dev outbox, and says so: the
 # services themselves refuse to start with neither (the outbox page shows readers' links).
 # For `make run` alone: the tests bring their own SMTP server.
@@ -27,12 +29,13 @@ install: $(STAMP)
 
 run: install
 	$(BIN)/mailer db upgrade
+	$(BIN)/mailer settings base-url $(RUN_BASE_URL)
 	@echo ""
-	@echo "  Sign up:  $(MAILER_BASE_URL)/subscribe"
-	@echo "  Admin:    $(MAILER_BASE_URL)/admin  (first: .venv/bin/mailer editor create YOU@example.no --role admin)"
-	@echo "  Archive:  $(MAILER_BASE_URL)/archive"
-	@echo "  Health:   $(MAILER_BASE_URL)/healthz"
-	@$(if $(MAILER_SMTP_HOST),echo "  SMTP:     $(MAILER_SMTP_HOST)",echo "  Outbox:   $(MAILER_BASE_URL)/outbox/  (dev SMTP sink on 127.0.0.1:8025)")
+	@echo "  Sign up:  $(RUN_BASE_URL)/subscribe"
+	@echo "  Admin:    $(RUN_BASE_URL)/admin  (first: .venv/bin/mailer editor create YOU@example.no --role admin)"
+	@echo "  Archive:  $(RUN_BASE_URL)/archive"
+	@echo "  Health:   $(RUN_BASE_URL)/healthz"
+	@$(if $(MAILER_SMTP_HOST),echo "  SMTP:     $(MAILER_SMTP_HOST)",echo "  Outbox:   $(RUN_BASE_URL)/outbox/  (dev SMTP sink on 127.0.0.1:8025)")
 	@echo "  Ctrl-C stops everything."
 	@echo ""
 	@$(if $(MAILER_BOUNCE_DOMAIN),echo "  Bounces:  listener on $${MAILER_BOUNCE_LISTEN:-127.0.0.1:8026} for $(MAILER_BOUNCE_DOMAIN)" && echo "",)

@@ -74,6 +74,8 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery:
     class FlaskTask(Task):
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
             with app.app_context():
+                # Settings an admin saved since the last task apply to this one.
+                app.extensions["mailer"].site.invalidate()
                 return self.run(*args, **kwargs)
 
     celery = Celery(app.name, task_cls=FlaskTask, include=list(TASK_MODULES))

@@ -14,6 +14,7 @@ from mailer.issues.cli import digest_group
 from mailer.mail.cli import dkim_group, outbox_command
 from mailer.runtime import runtime
 from mailer.sending.cli import COMMANDS as SEND_COMMANDS
+from mailer.site.cli import settings_group
 from mailer.subscribers.cli import subscribers_group
 
 
@@ -50,6 +51,7 @@ def commands() -> tuple[click.Command, ...]:
         outbox_command,
         dkim_group,
         bounces_group,
+        settings_group,
     )
 
 

@@ -17,6 +17,7 @@ from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 
 from mailer.config_bounces import BounceSettings, load_bounces
+from mailer.config_site import SiteSettings, load_site
 from mailer.origins import normalise_origin
 from mailer.outbound.policy import policy_networks
 from mailer.redaction import redacted_repr
@@ -174,6 +175,7 @@ class Settings:
     claim_lease_seconds: float = 60.0
     reconcile_interval_seconds: float = 60.0
     journal_dir: Path = ROOT / "var" / "journal"
+    site: SiteSettings = field(default_factory=SiteSettings)
 
     def __repr__(self) -> str:
         return redacted_repr(self)  # no key, password or token in a log or traceback
@@ -400,4 +402,5 @@ def load_settings() -> Settings:
         reconcile_interval_seconds=interval,
         journal_dir=journal_dir,
         bounces=load_bounces(),
+        site=load_site(),
     )

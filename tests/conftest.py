@@ -192,6 +192,7 @@ def session(
         _delete_rows(rt)
     # A rolled-back test may have changed the newsletter's topics; this process's copy goes.
     newsletter_cache.clear()
+    rt.site.invalidate()  # stored settings a test saved (or rolled back) are read afresh
 
 
 def _delete_rows(rt: Runtime) -> None:

@@ -134,3 +134,18 @@ def tokens_revoke(token_id: int) -> None:
             _fail(f"no API token with id {token_id}")
         session.commit()
     click.echo(f"API token {token_id} revoked")
+
+
+@editor_group.command("reset-2fa", help="Turn two-factor login off for an editor (lost phone).")
+@click.argument("email")
+def editor_reset_two_factor(email: str) -> None:
+    from mailer.editors.two_factor import reset_two_factor  # only this command needs it
+
+    with runtime().db.session() as session:
+        editor = _editor(session, email)
+        reset_two_factor(session, editor)
+        session.commit()
+        click.echo(
+            f"two-factor login is off for {editor.email}; their sessions ended, "
+            "and they can set it up again under Account"
+        )

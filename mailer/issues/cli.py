@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 
 import click
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from mailer.cli_output import fail
 from mailer.errors import NotFound, ValidationFailed
@@ -16,11 +16,13 @@ from mailer.issues.drafting import NothingToDraft, draft_issue, issue_subject
 from mailer.issues.previews import NothingToPreview, preview_for, send_test
 from mailer.mail.smtp import SMTPFailure
 from mailer.runtime import runtime
+from mailer.site.cli import warn_if_base_url_differs
 
 
 @click.group("digest", cls=AppGroup, help="Monthly digests.")
+@with_appcontext
 def digest_group() -> None:
-    pass
+    warn_if_base_url_differs()
 
 
 @digest_group.command("draft", help="Draft an issue from articles since the last sent one.")

@@ -109,10 +109,14 @@ class CompiledDigest:
 
 
 def render_digest(
-    settings: Settings, issue: Issue, language: str, block: str = ""
+    settings: Settings, issue: Issue, language: str, block: str = "", *, archive: bool = False
 ) -> tuple[str, str, str]:
     """Subject, text and CSS-inlined HTML with every article and the placeholders left in;
-    each article between ``<!--article:{block}:{n}-->`` and ``<!--/article:{block}-->``."""
+    each article between ``<!--article:{block}:{n}-->`` and ``<!--/article:{block}-->``.
+
+    ``archive``: the web copy, the same mail without what speaks to one reader (the
+    greeting, "you get this because", personal links, the link to itself) and with a call
+    to sign up instead."""
     articles = [_article_view(item.article) for item in issue.items]
     subject = issue_subject(issue, language)
     month = issue_month(issue)
@@ -133,7 +137,11 @@ def render_digest(
         newsletter_name=issue.newsletter.name,
         organisation=settings.organisation or settings.from_name or issue.newsletter.name,
         postal_address=settings.postal_address,
+        privacy_url=settings.site.privacy_url,
+        frequency=settings.site.frequency,
         archive_url=archive_url(settings, issue.id),
+        subscribe_url=f"{settings.base_url}/subscribe",
+        archive=archive,
         block=block,
     )
     return rendered.subject, rendered.text, _inliner.inline(rendered.html)
@@ -177,8 +185,10 @@ def compile_issue(
 
 def archive_page(settings: Settings, issue: Issue, language: str) -> str:
     """The issue as a web page: every article, no name, no personal links."""
-    _, _, html_doc = render_digest(settings, issue, language)
+    _, _, html_doc = render_digest(settings, issue, language, archive=True)
     html_doc = _ANY_BLOCK_MARKER.sub("", html_doc)  # in HTML, article text cannot spell one
+    # The archive copy has no personal placeholder; an article's text that spells one
+    # gets the signup page, never a reader's link.
     subscribe = f"{settings.base_url}/subscribe"
     values = {GREETING_NAME: "", UNSUBSCRIBE_URL: subscribe, PREFERENCES_URL: subscribe}
     return substitute(html_doc, values, escape=True)

@@ -385,10 +385,12 @@ def confirm(
     ctx: RequestContext,
     *,
     secret_keys: Iterable[str] = (),
+    welcome: bool = False,
 ) -> Subscription:
     """Pending → active. With ``secret_keys``, an address on the suppression list (an
     erased or suppressed reader who signed up anew) comes off it: the reader has just
-    proved, through double opt-in, that they want the newsletter again."""
+    proved, through double opt-in, that they want the newsletter again. With ``welcome``
+    (the admin's welcome mail is on), the welcome mail is queued, once, on this change."""
     subscription = session.get(Subscription, subscription_id)
     if subscription is None:
         raise SubscriptionNotFound("no such subscription")
@@ -398,6 +400,8 @@ def confirm(
         subscription.unsubscribed_at = None
         record_consent(session, subscription, "confirm", ctx)
         record_event(session, "confirm", subscription_id=subscription.id)
+        if welcome:
+            enqueue(session, "mailer.send_welcome", subscription.id)
         keys = tuple(secret_keys)
         if keys:
             if lift_suppression(session, subscription.subscriber.email, keys):

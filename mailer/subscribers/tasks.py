@@ -24,6 +24,7 @@ def time_limits(settings: Settings) -> dict[str, tuple[float, float]]:
     return {
         "mailer.send_confirmation": ONE_MAIL,
         "mailer.send_data_export": (ONE_MAIL[0] + 30, ONE_MAIL[1] + 30),
+        "mailer.send_welcome": ONE_MAIL,
         "mailer.cleanup_pending": (600.0, 660.0),
     }
 
@@ -64,6 +65,21 @@ def send_data_export(subscription_id: int) -> None:
     rt = runtime()
     with rt.db.session() as session:
         send_export_mail(session, rt.settings, rt.tokens, subscription_id)
+
+
+@shared_task(
+    name="mailer.send_welcome",
+    autoretry_for=(TemporarySMTPError,),
+    retry_backoff=5,
+    retry_backoff_max=600,
+    max_retries=8,
+)
+def send_welcome(subscription_id: int) -> None:
+    from mailer.subscribers.welcome import send_welcome_mail  # worker memory: optional mail
+
+    rt = runtime()
+    with rt.db.session() as session:
+        send_welcome_mail(session, rt.settings, rt.tokens, subscription_id)
 
 
 @shared_task(name="mailer.cleanup_pending")

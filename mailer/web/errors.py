@@ -54,6 +54,18 @@ def register(app: Flask) -> None:
             return {"errors": {"request": f"{title}. {detail}"}}, 429
         return render_template("too_many.html", language=language, title=title, detail=detail), 429
 
+    @app.errorhandler(404)
+    def not_found(exc: HTTPException):
+        if _wants_json():
+            return {"errors": {"request": exc.description}}, 404
+        language = page_language()
+        return render_template(
+            "not_found.html",
+            language=language,
+            title=gettext("Siden finnes ikke", language),
+            detail=gettext("Adressen kan være skrevet feil, eller siden er flyttet.", language),
+        ), 404
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         if _wants_json():

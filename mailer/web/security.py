@@ -16,6 +16,12 @@ from flask import Flask, Response, request
 from mailer.runtime import runtime
 
 FRAMEABLE_ENDPOINTS = frozenset({"public.subscribe_form", "public.subscribe_submit"})
+# Pages that show a mail as it is: its images come from the site's feed, and a site still on
+# plain http must not lose them there (issue 12 item 17). Only these pages allow http:
+# images; the browser loads them as the mail client would, and we never fetch them.
+MAIL_PAGE_ENDPOINTS = frozenset(
+    {"archive.show", "admin.preview", "admin.preview_html", "outbox.show"}
+)
 TOKEN_PATH_PREFIXES = (
     "/confirm/",
     "/unsubscribe/",
@@ -27,14 +33,14 @@ TOKEN_PATH_PREFIXES = (
 )
 
 
-def content_security_policy(frameable: bool) -> str:
+def content_security_policy(frameable: bool, mail_page: bool = False) -> str:
     allowed = list(runtime().settings.allowed_origins)
     ancestors = " ".join(["'self'", *allowed]) if frameable else "'none'"
     directives = [
         "default-src 'self'",
         "script-src 'self'",
         "style-src 'self' 'unsafe-inline'",
-        "img-src 'self' https: data:",
+        "img-src 'self' https: data:" + (" http:" if mail_page else ""),
         "object-src 'none'",
         "base-uri 'none'",
         # Our forms post to ourselves; the thank-you redirect after a signup may go to an
@@ -48,7 +54,9 @@ def content_security_policy(frameable: bool) -> str:
 def security_headers(response: Response) -> Response:
     frameable = request.endpoint in FRAMEABLE_ENDPOINTS and bool(runtime().settings.allowed_origins)
     headers = response.headers
-    headers["Content-Security-Policy"] = content_security_policy(frameable)
+    headers["Content-Security-Policy"] = content_security_policy(
+        frameable, request.endpoint in MAIL_PAGE_ENDPOINTS
+    )
     headers["X-Content-Type-Options"] = "nosniff"
     # CSP frame-ancestors wins in every current browser; X-Frame-Options is for old ones,
     # which can name no other origin: SAMEORIGIN there is the safe reading of our list.

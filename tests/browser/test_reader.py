@@ -104,8 +104,10 @@ def test_reader_signs_up_confirms_changes_topics_unsubscribes_and_comes_back(
     shoot(page, f"confirmed-{language}")
     assert subscription_of(session, email).status == "active"
 
-    # Topics on the preferences page, linked from the mail.
-    page.goto(local(link_in(mail, "/preferences/"), live_server))
+    # What comes next (issue 12 item 9): the archive and the preferences, linked here.
+    assert page.locator("#archive-link").get_attribute("href") == "/archive"
+    submit(page, page.locator("#preferences-link").click)
+    assert email in page.locator("#for-address").inner_text()  # which address this is for
     assert page.is_checked("input[name=topics][value=Klima]")
     shoot(page, f"preferences-{language}")
     page.uncheck("input[name=topics][value=Klima]")

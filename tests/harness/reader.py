@@ -21,8 +21,9 @@ SITE = "https://www.example.no"
 
 
 def configure(rt: Runtime, monkeypatch: pytest.MonkeyPatch, **changes: Any) -> None:
-    """Change settings for this test only (requests read rt.settings each time)."""
-    monkeypatch.setattr(rt, "settings", dataclasses.replace(rt.settings, **changes))
+    """Change settings for this test only (requests read rt.settings each time), as if the
+    environment had set them (they win over stored ones)."""
+    monkeypatch.setattr(rt, "env_settings", dataclasses.replace(rt.env_settings, **changes))
 
 
 def hidden_fields(html: str) -> dict[str, str]:

@@ -91,7 +91,9 @@ def test_an_erased_readers_links_never_open_the_next_row_with_the_same_id(
     assert post_signup_form(client, good_form(ANNE, name="Anne Aas")).status_code == 200
     [confirmation] = smtp_sink.wait_for(1)
     confirm = local(link_in(confirmation, "/confirm/"), "")
-    preferences = local(link_in(confirmation, "/preferences/"), "")
+    # The mail's "delete my data" link opens the erase page with the preferences token.
+    erase = local(link_in(confirmation, "/erase/"), "")
+    preferences = erase.replace("/erase/", "/preferences/", 1)
     assert client.post(confirm).status_code == 200
     page = client.get(preferences).get_data(as_text=True)
     [unsubscribe] = set(re.findall(r'action="(/unsubscribe/[^"]+)"', page))

@@ -101,6 +101,15 @@ def _summary_items(html: str) -> int:
 # --- bad input through the form -----------------------------------------------------------
 
 
+FIELD_LABELS = {
+    "email": "E-postadresse",
+    "name": "Navn",
+    "language": "Språk",
+    "topics": "Temaer",
+    "consent": "Samtykke",
+}
+
+
 @pytest.mark.parametrize(
     ("field", "changes"),
     [(field, changes) for _, field, changes in BAD_FORM_INPUT],
@@ -111,7 +120,8 @@ def test_form_rejects_bad_input_and_stores_nothing(client, session, field, chang
 
     assert response.status_code == 400
     html = response.get_data(as_text=True)
-    assert f'<a href="#{field}">{field}: ' in html
+    # The summary names the field as its label does (issue 12 item 8), not by its key.
+    assert f'<a href="#{field}">{FIELD_LABELS[field]}: ' in html
     assert f'id="{field}-error"' in html
     assert _summary_items(html) == 1, html  # only the bad field is reported
     assert "Sjekk e-posten din" not in html
@@ -124,7 +134,7 @@ def test_form_reports_every_bad_field_at_once(client, session):
     assert response.status_code == 400
     html = response.get_data(as_text=True)
     for field in ("email", "name", "consent", "topics"):
-        assert f'<a href="#{field}">{field}: ' in html
+        assert f'<a href="#{field}">{FIELD_LABELS[field]}: ' in html
     assert _summary_items(html) == 4
     assert _counts(session) == NOTHING
 

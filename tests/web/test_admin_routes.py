@@ -114,6 +114,14 @@ ROUTES = [
         data=lambda w: {"topic": "Helse"},
         expect=302,
     ),
+    Route("GET", "/admin/settings/site", admin_only=True),
+    Route(
+        "POST",
+        "/admin/settings/site",
+        admin_only=True,
+        data=lambda w: {"organisation": "Europakontoret", "allowed_origins": ""},
+        expect=302,
+    ),
     Route("POST", "/admin/language", data=lambda w: {"language": "en"}, expect=302),
     Route("POST", "/admin/logout", expect=302),
     Route("GET", "/admin/audit", admin_only=True),
@@ -833,6 +841,7 @@ def test_an_english_editor_sees_no_norwegian_on_the_main_pages(admin_client, ses
         "/admin/account",
         "/admin/account/password",
         "/admin/settings",
+        "/admin/settings/site",
     ):
         page = admin_client.get(path).get_data(as_text=True)
         found = [word for word in norwegian if word in page]

@@ -12,8 +12,10 @@ from mailer.web.admin import (
     issue_preview,
     issues,
     settings,
+    site_settings,
     subscribers,
     tokens,
+    two_factor,
 )
 from mailer.web.admin.base import bp
 
@@ -26,6 +28,8 @@ __all__ = [
     "issue_preview",
     "issues",
     "settings",
+    "site_settings",
     "subscribers",
     "tokens",
+    "two_factor",
 ]

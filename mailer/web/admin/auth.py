@@ -28,6 +28,7 @@ from mailer.runtime import runtime
 from mailer.web import ViewResult
 from mailer.web.admin.base import (
     audit,
+    await_second_factor,
     bp,
     current_editor,
     page,
@@ -131,6 +132,11 @@ def login_submit():
                 email=typed[:320],
                 next=request.form.get("next", ""),
             )
+        if editor.has_two_factor:
+            # The password was right; the session starts only after the code.
+            await_second_factor(editor, request.form.get("next"))
+            session.commit()
+            return redirect(url_for("admin.login_code"))
         start_session(editor)
         record_event(session, "admin.login", data={"editor_id": editor.id, "ip": client_ip()})
         session.commit()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,7 +39,13 @@ from mailer.web.request_info import client_ip, page_language
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 # Reachable without a login.
-OPEN_ENDPOINTS = frozenset({"admin.login", "admin.login_submit"})
+OPEN_ENDPOINTS = frozenset(
+    {"admin.login", "admin.login_submit", "admin.login_code", "admin.login_code_submit"}
+)
+# Reachable by an editor who must enrol in two-factor first (admins require it).
+ENROLMENT_ENDPOINTS = frozenset(
+    {"admin.two_factor", "admin.two_factor_submit", "admin.logout", "admin.set_language"}
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,7 @@ class CurrentEditor:
     email: str
     role: str
     language: str
+    two_factor: bool = False
 
     @property
     def is_admin(self) -> bool:
@@ -111,6 +119,35 @@ def start_session(editor: Editor) -> None:
     cookie["stamp"] = session_stamp(current_app.secret_key or "", editor)
 
 
+PENDING_SECONDS = 300
+
+
+def await_second_factor(editor: Editor, next_target: str | None) -> None:
+    """Password right, code still to come: the cookie names the editor (with the stamp of
+    their password and epoch) for five minutes, and logs no one in."""
+    cookie.clear()
+    cookie["pending_editor"] = editor.id
+    cookie["pending_stamp"] = session_stamp(current_app.secret_key or "", editor)
+    cookie["pending_since"] = int(time.time())
+    cookie["pending_next"] = next_target or ""
+
+
+def pending_editor(session: Session) -> Editor | None:
+    """The editor who gave the right password and now owes the code, if still in time."""
+    editor_id, stamp = cookie.get("pending_editor"), cookie.get("pending_stamp")
+    since = cookie.get("pending_since")
+    if not isinstance(editor_id, int) or not isinstance(stamp, str) or not isinstance(since, int):
+        return None
+    if not 0 <= time.time() - since <= PENDING_SECONDS:
+        return None
+    editor = session.get(Editor, editor_id)
+    if editor is None or not editor.active or not editor.has_two_factor:
+        return None
+    if not hmac.compare_digest(stamp, session_stamp(current_app.secret_key or "", editor)):
+        return None
+    return editor
+
+
 @bp.before_request
 def require_login() -> Any:
     g.editor = None
@@ -122,7 +159,13 @@ def require_login() -> Any:
             if editor is not None and editor.active and isinstance(stamp, str):
                 current = session_stamp(current_app.secret_key or "", editor)
                 if hmac.compare_digest(stamp, current):
-                    g.editor = CurrentEditor(editor.id, editor.email, editor.role, editor.language)
+                    g.editor = CurrentEditor(
+                        editor.id,
+                        editor.email,
+                        editor.role,
+                        editor.language,
+                        editor.has_two_factor,
+                    )
     if g.editor is None and editor_id is not None:
         # The account is gone or disabled, or its password or epoch changed since.
         cookie.pop("editor_id", None)
@@ -132,6 +175,12 @@ def require_login() -> Any:
     if g.editor is None:
         target = request.full_path if request.method == "GET" else None
         return redirect(url_for("admin.login", next=target.rstrip("?") if target else None))
+    if (
+        runtime().settings.site.require_two_factor
+        and not g.editor.two_factor
+        and request.endpoint not in ENROLMENT_ENDPOINTS
+    ):
+        return redirect(url_for("admin.two_factor"))
     return None
 
 

@@ -69,6 +69,16 @@ FIELDS = {
     "image_url": N_("Bildeadresse"),
     "image_alt": N_("Alternativ tekst til bildet"),
     "image_caption": N_("Bildetekst"),
+    "base_url": N_("Adressen tjenesten svarer på"),
+    "organisation": N_("Organisasjon"),
+    "postal_address": N_("Postadresse"),
+    "sender": N_("Avsender"),
+    "privacy_url": N_("Lenke til personvernerklæringen"),
+    "description": N_("Kort beskrivelse"),
+    "frequency": N_("Hvor ofte det kommer"),
+    "allowed_origins": N_("Nettsteder som kan bygge inn skjemaet"),
+    "welcome_subject": N_("Emne"),
+    "welcome_body": N_("Tekst"),
 }
 ALL = {
     "consent": CONSENT,

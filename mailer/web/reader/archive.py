@@ -11,10 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from mailer.issues.drafting import issue_subject
+from mailer.issues.intro import intro_text
 from mailer.issues.models import Issue, IssueArticle
 from mailer.issues.rendering import archive_page
 from mailer.issues.states import IssueStatus
 from mailer.runtime import runtime
+from mailer.subscribers.subscriptions import default_newsletter
 from mailer.web.request_info import page_language
 
 bp = Blueprint("archive", __name__)
@@ -55,25 +57,36 @@ def show(issue_id: int):
 @bp.get("/archive.xml")
 def feed():
     rt = runtime()
-    base = rt.settings.base_url
+    settings = rt.settings
+    base = settings.base_url
     with rt.db.session() as session:
+        name = default_newsletter(session).name
         items = "".join(
             "<item>"
             f"<title>{escape(issue_subject(i, i.language))}</title>"
             f"<link>{base}/archive/{i.id}</link>"
             f'<guid isPermaLink="true">{base}/archive/{i.id}</guid>'
+            f"<description>{escape(_item_description(i))}</description>"
             f"<pubDate>{format_datetime(i.sent_at)}</pubDate>"
             "</item>"
             for i in _sent_issues(session)
             if i.sent_at
         )
+    description = settings.site.description or name
     xml = (
         '<?xml version="1.0" encoding="utf-8"?>'
         '<rss version="2.0"><channel>'
-        f"<title>{escape(rt.settings.organisation or rt.settings.from_name or 'Nyhetsbrev')}"
-        "</title>"
+        f"<title>{escape(name)}</title>"
         f"<link>{base}/archive</link>"
-        "<description>Nyhetsbrev</description>"
+        f"<description>{escape(description)}</description>"
         f"{items}</channel></rss>"
     )
     return Response(xml, mimetype="application/rss+xml")
+
+
+def _item_description(issue: Issue) -> str:
+    """The intro as plain text, else the issue's article titles: what a feed reader shows."""
+    intro = intro_text(issue.intro or "")
+    if intro:
+        return intro[:500]
+    return " · ".join(item.article.title for item in issue.items)

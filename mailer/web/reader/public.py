@@ -55,15 +55,28 @@ def confirm_page(token: str):
             return render_template(
                 "confirm.html", language=_reader_language(subscription, language)
             )
+        site = rt.settings.site
         confirm(
             session,
             subscription.id,
             request_context("web"),
             secret_keys=rt.settings.secret_keys,
+            welcome=site.welcome_enabled,
         )
         language = subscription.subscriber.language
+        newsletter_name = subscription.newsletter.name
+        preferences_token = rt.tokens.make(
+            Purpose.PREFERENCES, subscription.id, subscription.link_secret
+        )
         session.commit()
-    return render_template("confirmed.html", language=language)
+    return render_template(
+        "confirmed.html",
+        language=language,
+        newsletter_name=newsletter_name,
+        frequency=site.frequency,
+        welcome=site.welcome_enabled,
+        preferences_token=preferences_token,
+    )
 
 
 @bp.route("/unsubscribe/<path:token>", methods=["GET", "POST"])
@@ -144,6 +157,7 @@ def preferences(token: str):
             status=subscription.status,
             unsubscribe_token=unsubscribe_token,
             token=token,
+            email=subscriber.email,
         )
     return page, status
 

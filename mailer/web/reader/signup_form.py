@@ -4,8 +4,9 @@ Our form carries a CSRF token and a signed fill-time stamp. The embedded snippet
 carries neither (it is static HTML on another origin): it is accepted without a
 CSRF token only when it says so (``embed=1``) *and* the browser's Origin (or
 Referer) is one of ``MAILER_ALLOWED_ORIGINS``. Both get the honeypot and the
-per-IP limits. Every rejection of a bot is silent: the same answer as a real
-signup, nothing stored, no mail.
+per-IP limits. A filled honeypot is rejected silently: the same answer as a real
+signup, nothing stored, no mail. A form sent faster than the minimum fill time is shown
+again with a «prøv igjen» message (people with autofill are that fast too).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from flask import redirect, render_template, request
 from flask.typing import ResponseReturnValue
 
 from mailer.errors import ValidationFailed
-from mailer.i18n import gettext
+from mailer.i18n import N_, gettext
 from mailer.issues.newsletter import load_topics
 from mailer.origins import is_allowed, origin_of, safe_redirect
 from mailer.runtime import runtime
@@ -31,16 +32,29 @@ from mailer.subscribers.abuse import (
     make_form_stamp,
 )
 from mailer.subscribers.consent import CONSENT_TEXT, CONSENT_VERSION
-from mailer.subscribers.subscriptions import parse_signup, subscribe
+from mailer.subscribers.subscriptions import default_newsletter, parse_signup, subscribe
 from mailer.web.csrf import csrf
 from mailer.web.request_info import page_language, request_context
 
 log = logging.getLogger("mailer.subscribers.abuse")
 
+TOO_FAST = N_(
+    "Det gikk litt for fort – vi rakk ikke å ta imot skjemaet. Se over opplysningene og prøv igjen."
+)
+
 
 def _topics() -> tuple[str, ...]:
     rt = runtime()
     return load_topics(rt.db, rt.settings)
+
+
+def _name_and_topics() -> tuple[str, tuple[str, ...]]:
+    """The newsletter's name and topics from its one row: one statement for the page."""
+    rt = runtime()
+    with rt.db.session() as session:
+        newsletter = default_newsletter(session)
+        topics = tuple(newsletter.topics) if newsletter.topics else rt.settings.newsletter_topics
+        return newsletter.name, topics
 
 
 def _next_url(value: str | None) -> str | None:
@@ -53,15 +67,23 @@ def signup_page(
     errors: dict[str, str],
     status: int,
     next_url: str | None = None,
+    notice: str = "",
 ) -> ResponseReturnValue:
     rt = runtime()
+    site = rt.settings.site
+    name, topics = _name_and_topics()
     return (
         render_template(
             "subscribe.html",
             language=language,
             values=values,
             errors=errors,
-            topics=_topics(),
+            notice=notice,
+            newsletter_name=name,
+            description=site.description,
+            frequency=site.frequency,
+            privacy_url=site.privacy_url,
+            topics=topics,
             consent_text=gettext(CONSENT_TEXT, language),
             consent_version=CONSENT_VERSION,
             form_stamp=make_form_stamp(rt.settings.secret_keys, time.time()),
@@ -128,8 +150,11 @@ def submit() -> ResponseReturnValue:
         time.time(),
         rt.settings.min_fill_seconds,
     ):
-        log.info("signup dropped: form filled faster than %ss", rt.settings.min_fill_seconds)
-        return thank_you(signup.language, next_url)
+        # Autofill makes people this fast too: the form again, as they filled it, with a
+        # fresh stamp. A bot gains nothing (nothing is stored, no mail); a person loses
+        # nothing (one more click).
+        log.info("signup held: form filled faster than %ss", rt.settings.min_fill_seconds)
+        return signup_page(language, data, {}, 200, next_url, gettext(TOO_FAST, language))
     with rt.db.session() as session:
         subscribe(session, signup, request_context("embed" if embedded else "web"))
         session.commit()
