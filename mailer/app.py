@@ -83,6 +83,7 @@ def _init_web(app: Flask, settings: Settings) -> None:
     from mailer.web.api import issues as api_issues
     from mailer.web.api import newsletter as api_newsletter
     from mailer.web.api import signup as api_signup
+    from mailer.web.api import spec as api_spec
     from mailer.web.api import subscribers as api_subscribers
     from mailer.web.reader import archive, embed, public, resend
     from mailer.web.reader import data as reader_data
@@ -98,6 +99,7 @@ def _init_web(app: Flask, settings: Settings) -> None:
     app.register_blueprint(api_articles.bp)
     app.register_blueprint(api_subscribers.bp)
     app.register_blueprint(api_newsletter.bp)
+    app.register_blueprint(api_spec.bp)
     app.register_blueprint(admin_bp)
     errors.register(app)
     if settings.dev_outbox:
