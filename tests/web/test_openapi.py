@@ -129,3 +129,17 @@ def test_the_docs_page_loads_nothing_from_elsewhere(client) -> None:
     assert not re.search(r'(src|href)="(https?:)?//', html)
     assert "POST /api/v1/issues/{issue_id}/send" in html
     assert 'id="schema-IssueDetail"' in html
+
+
+@pytest.mark.parametrize("operation", ["get", "patch"])
+@pytest.mark.parametrize("issue_id", [2**31, 2**31 - 1, 10**12])
+def test_an_id_past_the_integer_column_is_not_found(
+    client, token: str, operation: str, issue_id: int
+) -> None:
+    """PostgreSQL refuses a number past its INTEGER with an error: a 500 before this was
+    checked (found by schemathesis's negative cases on PostgreSQL)."""
+    answer = getattr(client, operation)(
+        f"/api/v1/issues/{issue_id}", json={}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert answer.status_code == 404
+    assert "errors" in answer.get_json()

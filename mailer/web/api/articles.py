@@ -244,7 +244,7 @@ def _set_hidden(article_id: int, hidden: bool) -> tuple[dict[str, Any], int]:
         return {**as_json(article), "hidden": article.hidden}, 200
 
 
-@bp.post("/<int(max=2147483647):article_id>/hide")
+@bp.post("/<int:article_id>/hide")
 @operation(tags=TAGS, path_ids=ARTICLE, HTTP_200=schemas.ListedArticle)
 @token_required
 def hide(article_id: int):
@@ -252,7 +252,7 @@ def hide(article_id: int):
     return _set_hidden(article_id, True)
 
 
-@bp.post("/<int(max=2147483647):article_id>/show")
+@bp.post("/<int:article_id>/show")
 @operation(tags=TAGS, path_ids=ARTICLE, HTTP_200=schemas.ListedArticle)
 @token_required
 def show(article_id: int):

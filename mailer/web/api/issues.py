@@ -110,7 +110,7 @@ def draft():
         return _summary(session, issue), 201
 
 
-@bp.get("/<int(max=2147483647):issue_id>")
+@bp.get("/<int:issue_id>")
 @operation(tags=TAGS, path_ids=ISSUE, HTTP_200=schemas.IssueDetail)
 @token_required
 def show(issue_id: int):
@@ -124,7 +124,7 @@ def show(issue_id: int):
     return body, status
 
 
-@bp.patch("/<int(max=2147483647):issue_id>")
+@bp.patch("/<int:issue_id>")
 @operation(
     tags=TAGS,
     path_ids=ISSUE,
@@ -175,7 +175,7 @@ def edit(issue_id: int):
         return _summary(session, issue), 200
 
 
-@bp.post("/<int(max=2147483647):issue_id>/send")
+@bp.post("/<int:issue_id>/send")
 @operation(
     tags=TAGS,
     path_ids=ISSUE,
@@ -215,7 +215,7 @@ def _lifecycle(issue_id: int, action: str, change: Callable[[Session, int], bool
     return body, 200
 
 
-@bp.post("/<int(max=2147483647):issue_id>/pause")
+@bp.post("/<int:issue_id>/pause")
 @operation(tags=TAGS, path_ids=ISSUE, HTTP_200=schemas.Progress, HTTP_409=schemas.Errors)
 @token_required
 def pause(issue_id: int):
@@ -223,7 +223,7 @@ def pause(issue_id: int):
     return _lifecycle(issue_id, "pause", service.pause)
 
 
-@bp.post("/<int(max=2147483647):issue_id>/cancel")
+@bp.post("/<int:issue_id>/cancel")
 @operation(tags=TAGS, path_ids=ISSUE, HTTP_200=schemas.Progress, HTTP_409=schemas.Errors)
 @token_required
 def cancel(issue_id: int):
@@ -231,7 +231,7 @@ def cancel(issue_id: int):
     return _lifecycle(issue_id, "cancel", service.cancel)
 
 
-@bp.post("/<int(max=2147483647):issue_id>/resume")
+@bp.post("/<int:issue_id>/resume")
 @operation(tags=TAGS, path_ids=ISSUE, HTTP_200=schemas.Progress, HTTP_409=schemas.Errors)
 @token_required
 def resume(issue_id: int):
@@ -239,7 +239,7 @@ def resume(issue_id: int):
     return _lifecycle(issue_id, "resume", service.resume)
 
 
-@bp.post("/<int(max=2147483647):issue_id>/resend-in-doubt")
+@bp.post("/<int:issue_id>/resend-in-doubt")
 @operation(tags=TAGS, path_ids=ISSUE, HTTP_200=schemas.Resent, HTTP_409=schemas.Errors)
 @token_required
 def resend_in_doubt(issue_id: int):
@@ -257,7 +257,7 @@ def resend_in_doubt(issue_id: int):
     return {**body, "requeued": count}, 200
 
 
-@bp.get("/<int(max=2147483647):issue_id>/deliveries")
+@bp.get("/<int:issue_id>/deliveries")
 @operation(tags=TAGS, path_ids=ISSUE, query=schemas.DeliveriesQuery, HTTP_200=schemas.Deliveries)
 @token_required
 def deliveries(issue_id: int):

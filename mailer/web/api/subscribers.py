@@ -61,7 +61,7 @@ def _when(value: Any) -> str | None:
     return value.isoformat() if value else None
 
 
-@bp.get("/<int(max=2147483647):subscriber_id>")
+@bp.get("/<int:subscriber_id>")
 @operation(tags=TAGS, path_ids=("subscriber_id",), HTTP_200=schemas.SubscriberDetail)
 @token_required
 def show(subscriber_id: int):
