@@ -11,6 +11,7 @@ from mailer.celery_app import celery_init_app
 from mailer.config import ROOT, Settings, load_settings
 from mailer.db import Database
 from mailer.i18n.jinja import install_i18n
+from mailer.logs import configure_logging
 from mailer.mail.dkim import checked_settings
 from mailer.runtime import Runtime
 from mailer.tokens import Tokens
@@ -21,6 +22,7 @@ def create_app(settings: Settings | None = None, *, web: bool = True, **override
     CSRF, request limits and the CLI: tasks need only settings, database and tokens, and
     a worker process is smaller without Flask-WTF, Flask-Limiter and the views."""
     settings = checked_settings(settings or load_settings())
+    configure_logging(settings.metrics.log_format)
     app = Flask(
         __name__,
         template_folder=str(ROOT / "templates" / "web"),
@@ -68,9 +70,11 @@ def _init_web(app: Flask, settings: Settings) -> None:
     from mailer.web.access_log import init_access_log
     from mailer.web.csrf import csrf
     from mailer.web.limits import init_limits
+    from mailer.web.metrics import init_metrics
     from mailer.web.request_input import init_request_input
 
     init_access_log()
+    init_metrics(app)
     init_request_input(app)
     csrf.init_app(app)
     init_limits(app, settings)
@@ -81,6 +85,7 @@ def _init_web(app: Flask, settings: Settings) -> None:
     from mailer.web.api import issues as api_issues
     from mailer.web.api import newsletter as api_newsletter
     from mailer.web.api import signup as api_signup
+    from mailer.web.api import spec as api_spec
     from mailer.web.api import subscribers as api_subscribers
     from mailer.web.reader import archive, embed, public, resend
     from mailer.web.reader import data as reader_data
@@ -96,6 +101,7 @@ def _init_web(app: Flask, settings: Settings) -> None:
     app.register_blueprint(api_articles.bp)
     app.register_blueprint(api_subscribers.bp)
     app.register_blueprint(api_newsletter.bp)
+    app.register_blueprint(api_spec.bp)
     app.register_blueprint(admin_bp)
     from mailer.web import webhooks
 

@@ -8,6 +8,7 @@ This is wiring (like app.py), not domain: the domain reaches the broker only thr
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -15,8 +16,9 @@ from celery import Celery, Task
 from flask import Flask, current_app, has_app_context
 from kombu.transport import TRANSPORT_ALIASES
 
-from mailer import queue
+from mailer import metrics, queue
 from mailer.config import Settings
+from mailer.logs import configure_logging
 
 # The domain packages whose tasks.py a worker loads.
 TASK_MODULES = (
@@ -111,4 +113,40 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery:
         target.send_task(task_name, args=list(args))
 
     queue.set_sender(send)
+    _init_worker_observability(settings)
     return celery
+
+
+def _init_worker_observability(settings: Settings) -> None:
+    """Counters in var/metrics/worker (the pool adds up there), optionally served on
+    MAILER_METRICS_LISTEN; JSON log lines when asked. Signals of the worker's main process,
+    so nothing happens in beat or in a process that only sends tasks."""
+    from celery.signals import setup_logging, worker_init, worker_process_shutdown
+
+    def metrics_dir(**_: Any) -> None:
+        # Before the pool forks: every child counts into the same directory.
+        metrics.use_multiprocess_dir(settings.var_dir, "worker", wipe=True)
+
+    def child_exited(pid: int | None = None, **_: Any) -> None:
+        metrics.process_exited(pid or os.getpid())
+
+    worker_init.connect(metrics_dir, weak=False, dispatch_uid="mailer.metrics_dir")
+    worker_process_shutdown.connect(
+        child_exited, weak=False, dispatch_uid="mailer.metrics_child_exited"
+    )
+    if settings.metrics.worker_listen:
+        from celery.signals import worker_ready
+
+        def serve(**_: Any) -> None:
+            from mailer.metrics_server import serve_metrics
+
+            serve_metrics(settings)
+
+        worker_ready.connect(serve, weak=False, dispatch_uid="mailer.metrics_serve")
+    if settings.metrics.log_format == "json":
+
+        def json_logs(loglevel: Any = None, **_: Any) -> None:
+            # Connected, this replaces Celery's own logging set-up altogether.
+            configure_logging("json", loglevel)
+
+        setup_logging.connect(json_logs, weak=False, dispatch_uid="mailer.json_logs")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from mailer.config_bounces import BounceSettings, load_bounces
 from mailer.config_site import SiteSettings, load_site
+from mailer.config_metrics import MetricsSettings, load_metrics
 from mailer.origins import normalise_origin
 from mailer.outbound.policy import policy_networks
 from mailer.redaction import redacted_repr
@@ -170,6 +171,7 @@ class Settings:
     # The store several processes share (web request limits, the send pacer); "" = none,
     # each process (limits) or machine (pacer) keeps its own (repr hides its password).
     redis_url: str = ""
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     # Crash recovery (README "What happens when a worker dies"): a sender's lease, the
     # reconciler's beat, and where each send batch keeps its journal (per host).
     claim_lease_seconds: float = 60.0
@@ -398,6 +400,7 @@ def load_settings() -> Settings:
         feed_allowed_networks=allowed_networks,
         feed_deadline_seconds=feed_deadline,
         redis_url=_load_redis_url(broker_url),
+        metrics=load_metrics(),
         claim_lease_seconds=lease,
         reconcile_interval_seconds=interval,
         journal_dir=journal_dir,

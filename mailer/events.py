@@ -9,6 +9,7 @@ from sqlalchemy import JSON, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailer.db import Base, UTCDateTime, utcnow
+from mailer.metrics import count_event
 
 
 class Event(Base):
@@ -27,3 +28,4 @@ class Event(Base):
 def record_event(session: Any, kind: str, **fields: Any) -> None:
     data = fields.pop("data", {})
     session.add(Event(kind=kind, data=data, **fields))
+    count_event(session, kind, data)

@@ -9,6 +9,7 @@ from typing import Any
 from celery import shared_task
 
 from mailer.config import Settings
+from mailer.metrics import instruments
 from mailer.queue import enqueue
 from mailer.runtime import runtime
 
@@ -47,4 +48,5 @@ def poll_feed(feed_id: int) -> None:
     rt = runtime()
     outcome = poll_one(rt.db, rt.settings, feed_id)
     if outcome is not None and outcome.error:
-        log.warning("feed %s: %s", outcome.url, outcome.error)
+        instruments().feed_poll_failures.inc()
+        log.warning("feed %s: %s", outcome.url, outcome.error, extra={"feed_id": feed_id})

@@ -11,10 +11,12 @@ content the server had and had not answered: at most one per connection.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import random
 import re
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -52,6 +54,8 @@ from mailer.sending.models import Delivery
 from mailer.sending.pacing import RateLimiter, Unlimited
 from mailer.sending.states import DeliveryStatus
 from mailer.tokens import Purpose, Tokens
+
+log = logging.getLogger(__name__)
 
 BATCH_SIZE = 200
 # Rows claimed and recorded per transaction: the most a crash can leave in doubt per SMTP
@@ -143,6 +147,8 @@ class BatchResult:
     requeued: int = 0
     skipped: int = 0
     paused: str | None = None
+    # SMTP errors by class (mailer.metrics.SMTP_ERROR_CLASSES), for the metrics.
+    smtp_errors: Counter[str] = field(default_factory=Counter)
 
 
 class _Stop(Exception):
@@ -291,10 +297,13 @@ def send_batch(
                     result.failed += outcomes[-1].status == DeliveryStatus.FAILED
                     if exc.code in (None, 421):
                         stop = f"SMTP server unavailable: {exc}"
+                    result.smtp_errors["unavailable" if stop else "temporary"] += 1
                 except PermanentSMTPError as exc:
                     failures_in_row += 1
                     status = enhanced_status(exc.text)
-                    if status and status[1] == 7:
+                    policy = bool(status and status[1] == 7)
+                    result.smtp_errors["policy" if policy else "permanent"] += 1
+                    if policy:
                         # Policy (5.7.x): the server refuses *us*, not the reader. Keep the
                         # reader, put the row back and stop the issue for an editor to look.
                         outcomes.append(
@@ -308,8 +317,11 @@ def send_batch(
                         suppress.append(recipient.subscription_id)
                     outcomes.append(Outcome(recipient.delivery_id, DeliveryStatus.FAILED, str(exc)))
                     result.failed += 1
+                    log.info("refused for good: %s", exc, extra=_ids(issue_id, recipient))
                 except InDoubtSMTPError as exc:
                     failures_in_row += 1
+                    result.smtp_errors["in_doubt"] += 1
+                    log.warning("in doubt: %s", exc, extra=_ids(issue_id, recipient))
                     outcomes.append(
                         Outcome(
                             recipient.delivery_id,
@@ -351,6 +363,12 @@ def send_batch(
     ledger.finish_if_done(session, issue_id)
     session.commit()
     return result
+
+
+def _ids(issue_id: int, recipient: Recipient) -> dict[str, int]:
+    """The ids a log line about one mail carries (one JSON field each with
+    MAILER_LOG_FORMAT=json)."""
+    return {"issue_id": issue_id, "delivery_id": recipient.delivery_id}
 
 
 def _send_noted(

@@ -11,7 +11,9 @@ from celery.signals import worker_ready
 
 from mailer.config import Settings
 from mailer.db import utcnow
+from mailer.logs import log_context
 from mailer.mail import smtp
+from mailer.metrics import MAIL_OUTCOMES, instruments
 from mailer.queue import enqueue
 from mailer.runtime import runtime
 from mailer.sending import batch, dispatch, ledger, recovery, service
@@ -86,10 +88,37 @@ def send_batch(issue_id: int, delivery_ids: list[int]) -> None:
         if recovery.recover(session, rt.settings, utcnow(), here_only=True).runs:
             enqueue(session, "mailer.reconcile")
             session.commit()
-        result = batch.send_batch(
-            session, rt.settings, rt.tokens, issue_id, delivery_ids, limiter=_limiter
-        )
-    log.info("issue %s batch of %s: %s", issue_id, len(delivery_ids), result)
+        with log_context(issue_id=issue_id):
+            try:
+                result = batch.send_batch(
+                    session, rt.settings, rt.tokens, issue_id, delivery_ids, limiter=_limiter
+                )
+            except smtp.SMTPFailure as exc:
+                # No connection at all (refused, greeting 421, TLS or AUTH failed).
+                _count_smtp_error(exc)
+                raise
+            _count(result)
+            log.info("issue %s batch of %s: %s", issue_id, len(delivery_ids), result)
+
+
+def _count(result: batch.BatchResult) -> None:
+    found = instruments()
+    for outcome in MAIL_OUTCOMES:
+        n = getattr(result, outcome)
+        if n:
+            found.mails.labels(outcome=outcome).inc(n)
+    for error_class, n in result.smtp_errors.items():
+        found.smtp_errors.labels(error_class).inc(n)
+
+
+def _count_smtp_error(exc: smtp.SMTPFailure) -> None:
+    if isinstance(exc, smtp.PermanentSMTPError):
+        error_class = "permanent"
+    elif isinstance(exc, smtp.InDoubtSMTPError):
+        error_class = "in_doubt"
+    else:
+        error_class = "unavailable"
+    instruments().smtp_errors.labels(error_class).inc()
 
 
 @shared_task(name="mailer.reconcile")

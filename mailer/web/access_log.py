@@ -9,11 +9,13 @@ of those paths is replaced by ``[token]`` in gunicorn's access log (``Procfile``
 from __future__ import annotations
 
 import logging
+import os
 import re
 from typing import Any
 
 from gunicorn.glogging import Logger
 
+from mailer.logs import use_json
 from mailer.web.security import TOKEN_PATH_PREFIXES
 
 REDACTED = "[token]"
@@ -31,6 +33,12 @@ def redact_tokens(text: str) -> str:
 class RedactingLogger(Logger):
     """gunicorn's logger (``--logger-class mailer.web.access_log.RedactingLogger``) whose
     access-log atoms (request line, path, referer, …) carry no token."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        if os.environ.get("MAILER_LOG_FORMAT", "").strip().lower() == "json":
+            # gunicorn's own loggers (errors, access) do not reach the root logger.
+            use_json([*self.error_log.handlers, *self.access_log.handlers])
 
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
         atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)

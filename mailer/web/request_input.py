@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask import Flask, Request, request
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, NotFound
 
 from mailer.i18n import N_
 
@@ -100,7 +100,19 @@ def _check_query() -> None:
         raise RefusedInput(field, HAS_NUL)
 
 
+# Every id in a URL names a row of an INTEGER column: PostgreSQL refuses a larger number
+# with an error (a 500), SQLite finds nothing. Either way no such row: 404, before any query.
+LARGEST_ID = 2**31 - 1
+
+
+def _check_ids() -> None:
+    for value in (request.view_args or {}).values():
+        if isinstance(value, int) and value > LARGEST_ID:
+            raise NotFound("no such id")
+
+
 def init_request_input(app: Flask) -> None:
     app.request_class = CheckedRequest
     # First of all hooks: nothing (limits, CSRF, a view) reads a parameter before this.
     app.before_request_funcs.setdefault(None, []).insert(0, _check_query)
+    app.before_request_funcs[None].insert(1, _check_ids)

@@ -253,3 +253,18 @@ class PostgresCluster:
                 self.stop("immediate")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextmanager
+def scratch_database(directory: Path, name: str = "scratch") -> Iterator[str]:
+    """The URL of a new, empty database on the run's backend: an SQLite file in
+    ``directory``, or a throwaway database on MAILER_TEST_DATABASE_URL's server."""
+    server = os.environ.get("MAILER_TEST_DATABASE_URL", "")
+    if not server:
+        yield f"sqlite:///{directory / f'{name}.db'}"
+        return
+    database = ThrowawayDatabase(server, prefix=f"mailer_{name}")
+    try:
+        yield database.url
+    finally:
+        database.drop()

@@ -19,11 +19,15 @@ from mailer.articles.models import Article
 from mailer.errors import ValidationFailed
 from mailer.events import record_event
 from mailer.runtime import runtime
+from mailer.web.api import schemas
+from mailer.web.api.spec import operation
 from mailer.web.auth import token_required
 from mailer.web.csrf import csrf
 
 bp = Blueprint("api_articles", __name__, url_prefix="/api/v1/articles")
 csrf.exempt(bp)
+TAGS = ("articles",)
+ARTICLE = ("article_id",)
 
 SOURCE = "api"
 TITLE_LENGTH = 500
@@ -183,8 +187,15 @@ def _save(data: ArticleData) -> tuple[dict[str, Any], bool]:
 
 
 @bp.post("")
+@operation(
+    tags=TAGS,
+    json_body=schemas.ArticleIn,
+    HTTP_200=schemas.Article,
+    HTTP_201=schemas.Article,
+)
 @token_required
 def upsert():
+    """Push one article from the site's CMS: created (201) or updated (200) by guid."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return {"errors": {"body": "expected a JSON object (Content-Type: application/json)"}}, 400
@@ -201,6 +212,7 @@ def upsert():
 
 
 @bp.get("")
+@operation(tags=TAGS, query=schemas.PageQuery, HTTP_200=schemas.ArticleList)
 @token_required
 def index():
     """Articles newest first, 50 a page (?page=), hidden ones included and marked."""
@@ -233,12 +245,16 @@ def _set_hidden(article_id: int, hidden: bool) -> tuple[dict[str, Any], int]:
 
 
 @bp.post("/<int:article_id>/hide")
+@operation(tags=TAGS, path_ids=ARTICLE, HTTP_200=schemas.ListedArticle)
 @token_required
 def hide(article_id: int):
+    """Leave an article out of future drafts."""
     return _set_hidden(article_id, True)
 
 
 @bp.post("/<int:article_id>/show")
+@operation(tags=TAGS, path_ids=ARTICLE, HTTP_200=schemas.ListedArticle)
 @token_required
 def show(article_id: int):
+    """Let a hidden article into future drafts again."""
     return _set_hidden(article_id, False)

@@ -24,11 +24,15 @@ from mailer.sending import states as ds
 from mailer.sending.models import Delivery
 from mailer.sending.states import DeliveryStatus
 from mailer.subscribers.models import Subscriber, Subscription
+from mailer.web.api import schemas
+from mailer.web.api.spec import operation
 from mailer.web.auth import token_required
 from mailer.web.csrf import csrf
 
 bp = Blueprint("api_issues", __name__, url_prefix="/api/v1/issues")
 csrf.exempt(bp)
+TAGS = ("issues",)
+ISSUE = ("issue_id",)
 
 
 def _progress(issue_id: int) -> tuple[dict[str, Any], int]:
@@ -72,6 +76,7 @@ def _summary(session: Session, issue: Issue) -> dict[str, Any]:
 
 
 @bp.get("")
+@operation(tags=TAGS, HTTP_200=schemas.IssueList)
 @token_required
 def index():
     """The last 100 issues, newest first, with their delivery counts."""
@@ -93,6 +98,7 @@ def index():
 
 
 @bp.post("")
+@operation(tags=TAGS, HTTP_201=schemas.IssueSummary, HTTP_409=schemas.Errors)
 @token_required
 def draft():
     """Draft an issue from the articles since the last sent one (like `mailer digest draft`)."""
@@ -107,8 +113,10 @@ def draft():
 
 
 @bp.get("/<int:issue_id>")
+@operation(tags=TAGS, path_ids=ISSUE, HTTP_200=schemas.IssueDetail)
 @token_required
 def show(issue_id: int):
+    """One issue: its content and its send progress (counts, rate, ETA, recovery)."""
     body, status = _progress(issue_id)
     if status == 200:
         with runtime().db.session() as session:
@@ -119,6 +127,13 @@ def show(issue_id: int):
 
 
 @bp.patch("/<int:issue_id>")
+@operation(
+    tags=TAGS,
+    path_ids=ISSUE,
+    json_body=schemas.IssueEdit,
+    HTTP_200=schemas.IssueSummary,
+    HTTP_409=schemas.Errors,
+)
 @token_required
 def edit(issue_id: int):
     """Change a draft: any of subject, intro (Markdown) and article_ids (the whole
@@ -163,8 +178,16 @@ def edit(issue_id: int):
 
 
 @bp.post("/<int:issue_id>/send")
+@operation(
+    tags=TAGS,
+    path_ids=ISSUE,
+    HTTP_200=schemas.SendStarted,
+    HTTP_202=schemas.SendStarted,
+    HTTP_409=schemas.Errors,
+)
 @token_required
 def send(issue_id: int):
+    """Start sending (202); a send already started is watched (200)."""
     with runtime().db.session() as session:
         try:
             started = service.start(session, issue_id)
@@ -195,26 +218,34 @@ def _lifecycle(issue_id: int, action: str, change: Callable[[Session, int], bool
 
 
 @bp.post("/<int:issue_id>/pause")
+@operation(tags=TAGS, path_ids=ISSUE, HTTP_200=schemas.Progress, HTTP_409=schemas.Errors)
 @token_required
 def pause(issue_id: int):
+    """Pause a send: the mails in flight finish, the rest wait."""
     return _lifecycle(issue_id, "pause", service.pause)
 
 
 @bp.post("/<int:issue_id>/cancel")
+@operation(tags=TAGS, path_ids=ISSUE, HTTP_200=schemas.Progress, HTTP_409=schemas.Errors)
 @token_required
 def cancel(issue_id: int):
+    """Cancel a send for good; what went out stays out."""
     return _lifecycle(issue_id, "cancel", service.cancel)
 
 
 @bp.post("/<int:issue_id>/resume")
+@operation(tags=TAGS, path_ids=ISSUE, HTTP_200=schemas.Progress, HTTP_409=schemas.Errors)
 @token_required
 def resume(issue_id: int):
+    """Resume a paused send."""
     return _lifecycle(issue_id, "resume", service.resume)
 
 
 @bp.post("/<int:issue_id>/resend-in-doubt")
+@operation(tags=TAGS, path_ids=ISSUE, HTTP_200=schemas.Resent, HTTP_409=schemas.Errors)
 @token_required
 def resend_in_doubt(issue_id: int):
+    """Send the in-doubt mails again (those readers may get two copies)."""
     with runtime().db.session() as session:
         try:
             count = service.resend(session, issue_id)
@@ -229,8 +260,10 @@ def resend_in_doubt(issue_id: int):
 
 
 @bp.get("/<int:issue_id>/deliveries")
+@operation(tags=TAGS, path_ids=ISSUE, query=schemas.DeliveriesQuery, HTTP_200=schemas.Deliveries)
 @token_required
 def deliveries(issue_id: int):
+    """The deliveries of one state (default in-doubt), at most 1000."""
     status = request.args.get("status", DeliveryStatus.IN_DOUBT)
     if status not in ds.ALL:
         return {"errors": {"status": f"one of {', '.join(ds.ALL)}"}}, 400

@@ -10,22 +10,33 @@ from mailer.errors import ValidationFailed
 from mailer.events import record_event
 from mailer.issues.newsletter import settings_as_dict, update_settings
 from mailer.runtime import runtime
+from mailer.web.api import schemas
+from mailer.web.api.spec import operation
 from mailer.web.auth import token_required
 from mailer.web.csrf import csrf
 
 bp = Blueprint("api_newsletter", __name__, url_prefix="/api/v1/newsletter")
 csrf.exempt(bp)
+TAGS = ("newsletter",)
 
 
 @bp.get("")
+@operation(tags=TAGS, HTTP_200=schemas.NewsletterSettings)
 @token_required
 def show():
+    """The newsletter's name, default language and topics."""
     rt = runtime()
     with rt.db.session() as session:
         return settings_as_dict(session, rt.settings)
 
 
 @bp.put("")
+@operation(
+    tags=TAGS,
+    json_body=schemas.NewsletterChange,
+    HTTP_200=schemas.NewsletterSettings,
+    HTTP_403=schemas.Errors,
+)
 @token_required
 def change():
     """{"name", "language", "topics": [...]}; a field left out keeps its current value."""

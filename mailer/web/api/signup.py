@@ -17,6 +17,8 @@ from mailer.origins import is_allowed
 from mailer.runtime import runtime
 from mailer.subscribers.abuse import HONEYPOT_FIELD, honeypot_filled
 from mailer.subscribers.subscriptions import parse_signup, subscribe
+from mailer.web.api import schemas
+from mailer.web.api.spec import operation
 from mailer.web.csrf import csrf
 from mailer.web.reader.limits import per_ip_post_limit
 from mailer.web.request_info import request_context
@@ -51,8 +53,17 @@ def cors(response: Response) -> Response:
 
 
 @bp.post("/subscribers")
+@operation(
+    tags=("subscribers",),
+    public=True,
+    json_body=schemas.SignupIn,
+    HTTP_202=schemas.Accepted,
+    HTTP_429=schemas.Errors,
+)
 @per_ip_post_limit()
 def create_subscriber():
+    """A reader signs up (double opt-in); the same answer whether or not the address
+    was known."""
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         return {"errors": {"body": "expected a JSON object (Content-Type: application/json)"}}, 400

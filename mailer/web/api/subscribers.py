@@ -15,14 +15,18 @@ from mailer.i18n import gettext
 from mailer.issues.newsletter import load_topics
 from mailer.runtime import runtime
 from mailer.subscribers import directory as subscriber_directory
+from mailer.web.api import schemas
+from mailer.web.api.spec import operation
 from mailer.web.auth import token_required
 from mailer.web.csrf import csrf
 
 bp = Blueprint("api_subscribers", __name__, url_prefix="/api/v1/subscribers")
 csrf.exempt(bp)
+TAGS = ("subscribers",)
 
 
 @bp.get("")
+@operation(tags=TAGS, query=schemas.SubscriberQuery, HTTP_200=schemas.SubscriberList)
 @token_required
 def index():
     """?q= (email or name), ?state=, ?topic=, ?page= (50 a page, newest first)."""
@@ -58,8 +62,10 @@ def _when(value: Any) -> str | None:
 
 
 @bp.get("/<int:subscriber_id>")
+@operation(tags=TAGS, path_ids=("subscriber_id",), HTTP_200=schemas.SubscriberDetail)
 @token_required
 def show(subscriber_id: int):
+    """One subscriber with their subscriptions, consent records and deliveries."""
     rt = runtime()
     with rt.db.session() as session:
         try:
