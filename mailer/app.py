@@ -41,7 +41,9 @@ def create_app(settings: Settings | None = None, *, web: bool = True, **override
     )
     app.config.update(overrides)
     app.extensions["mailer"] = Runtime(
-        settings=settings, db=Database(settings.database_url), tokens=Tokens(settings.secret_keys)
+        settings=settings,
+        db=Database(settings.database_url, settings.network.postgres_connect_args()),
+        tokens=Tokens(settings.secret_keys),
     )
     install_i18n(app.jinja_env)
     celery_init_app(app, settings)

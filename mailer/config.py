@@ -16,6 +16,7 @@ from email.utils import parseaddr
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 
+from mailer.config_network import NetworkSettings, load_network
 from mailer.origins import normalise_origin
 from mailer.outbound.policy import policy_networks
 from mailer.redaction import redacted_repr
@@ -172,6 +173,7 @@ class Settings:
     claim_lease_seconds: float = 60.0
     reconcile_interval_seconds: float = 60.0
     journal_dir: Path = ROOT / "var" / "journal"
+    network: NetworkSettings = field(default_factory=NetworkSettings)
 
     def __repr__(self) -> str:
         return redacted_repr(self)  # no key, password or token in a log or traceback
@@ -397,4 +399,5 @@ def load_settings() -> Settings:
         claim_lease_seconds=lease,
         reconcile_interval_seconds=interval,
         journal_dir=journal_dir,
+        network=load_network(),
     )

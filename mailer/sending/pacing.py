@@ -11,7 +11,7 @@ from __future__ import annotations
 import fcntl
 import time
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from mailer.config import Settings
 
@@ -37,10 +37,18 @@ return slot - now
 
 
 class RedisRateLimiter:
-    def __init__(self, url: str, rate: float, key: str = "mailer:send-rate:slot") -> None:
+    def __init__(
+        self,
+        url: str,
+        rate: float,
+        key: str = "mailer:send-rate:slot",
+        options: dict[str, Any] | None = None,
+    ) -> None:
         import redis
 
-        self.client = redis.Redis.from_url(url)
+        # options: socket timeouts and keepalives (mailer/config_network.py), so a pacer
+        # cut off from Redis fails the batch instead of waiting for ever.
+        self.client = redis.Redis.from_url(url, **(options or {}))
         self.interval_us = int(1_000_000 / rate)
         self.key = key
         self.script = self.client.register_script(_REDIS_SLOT)
@@ -79,5 +87,7 @@ def limiter_for(settings: Settings) -> RateLimiter:
     if settings.send_rate <= 0:
         return Unlimited()
     if settings.redis_url:
-        return RedisRateLimiter(settings.redis_url, settings.send_rate)
+        return RedisRateLimiter(
+            settings.redis_url, settings.send_rate, options=settings.network.redis_options()
+        )
     return FileRateLimiter(settings.var_dir / "send-rate.slot", settings.send_rate)
