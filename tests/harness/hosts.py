@@ -25,6 +25,8 @@ from mailer.sending.models import Delivery, SendRun
 from mailer.sending.states import DeliveryStatus
 from tests.harness.databases import PostgresCluster, RedisServer
 from tests.harness.netns import Host, HostNetwork
+from tests.harness.rabbitmq import Vhost, is_amqp
+from tests.harness.relay import HostRelay
 from tests.harness.send_scenario import LEASE_SECONDS, Scenario
 from tests.harness.smtp_faults import FaultSMTP
 from tests.harness.workers import CeleryWorker
@@ -38,9 +40,15 @@ class HostWorker(CeleryWorker):
     """A `celery worker` started inside a namespace host."""
 
     def __init__(
-        self, host: Host, env: dict[str, str], log_path: Path, concurrency: int, name: str
+        self,
+        host: Host,
+        env: dict[str, str],
+        log_path: Path,
+        concurrency: int,
+        name: str,
+        loglevel: str = "INFO",
     ) -> None:
-        super().__init__(env, log_path, concurrency, name=name, pool="prefork")
+        super().__init__(env, log_path, concurrency, name=name, pool="prefork", loglevel=loglevel)
         self.host = host
 
     def command(self) -> list[str]:
@@ -53,6 +61,7 @@ class Hosts:
     scenario: Scenario
     hosts: list[Host]
     envs: dict[str, dict[str, str]]
+    broker: list[HostRelay | Vhost] = dataclasses.field(default_factory=list)
 
     def start_worker(self, host: Host, concurrency: int = 1) -> HostWorker:
         s = self.scenario
@@ -91,12 +100,26 @@ class Hosts:
         try:
             self.scenario.close()
         finally:
-            self.net.close()
+            try:
+                _stop_broker(self.broker)
+            finally:
+                self.net.close()
+
+
+def _stop_broker(parts: list[HostRelay | Vhost]) -> None:
+    for part in parts:
+        if isinstance(part, HostRelay):
+            part.stop()
+        else:
+            part.delete()
 
 
 def build_hosts(app: Flask, rt: Runtime, test_env: dict[str, str], tmp: Path, count: int) -> Hosts:
+    """With the suite on RabbitMQ, the broker is the machine's RabbitMQ (a vhost of the
+    test's own) reached through a relay on the bridge address; otherwise the Redis."""
     net = HostNetwork()
     smtp = redis = postgres = None
+    broker: list[HostRelay | Vhost] = []
     try:
         hosts = [net.add_host() for _ in range(count)]
         postgres = PostgresCluster(host=net.gateway, clients=str(net.subnet))
@@ -110,13 +133,20 @@ def build_hosts(app: Flask, rt: Runtime, test_env: dict[str, str], tmp: Path, co
             tmp / "redis", net.gateway, "--protected-mode", "no", "--tcp-keepalive", "1"
         )
         redis.start()
+        broker_url = redis.url
+        if is_amqp(test_env["MAILER_BROKER_URL"]):
+            vhost = Vhost(test_env["MAILER_BROKER_URL"])
+            broker.append(vhost)
+            relay = HostRelay(net.gateway, ("127.0.0.1", 5672), 0)
+            broker.append(relay)
+            broker_url = f"amqp://guest:guest@{net.gateway}:{relay.port}/{vhost.name}"
         smtp = FaultSMTP(net.gateway)
         smtp.start()
         queue = f"{rt.settings.queue}-hosts-{secrets.token_hex(3)}"
         settings = dataclasses.replace(
             rt.settings,
             var_dir=tmp / "here" / "var",
-            broker_url=redis.url,
+            broker_url=broker_url,
             redis_url=redis.url,
             queue=queue,
             database_url=database_url,
@@ -129,7 +159,7 @@ def build_hosts(app: Flask, rt: Runtime, test_env: dict[str, str], tmp: Path, co
         )
         common = {
             **test_env,
-            "MAILER_BROKER_URL": redis.url,
+            "MAILER_BROKER_URL": broker_url,
             "MAILER_REDIS_URL": redis.url,
             "MAILER_QUEUE": queue,
             "MAILER_DATABASE_URL": database_url,
@@ -158,8 +188,9 @@ def build_hosts(app: Flask, rt: Runtime, test_env: dict[str, str], tmp: Path, co
             redis=redis,
             postgres=postgres,
         )
-        return Hosts(net, scenario, hosts, envs)
+        return Hosts(net, scenario, hosts, envs, broker)
     except BaseException:
+        _stop_broker(broker)
         for stop in (
             smtp and smtp.stop,
             redis and redis.kill,
