@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, *, web: bool = True, **override
     app.config.update(overrides)
     app.extensions["mailer"] = Runtime(
         env_settings=settings,
-        db=Database(settings.database_url),
+        db=Database(settings.database_url, settings.network.postgres_connect_args()),
         tokens=Tokens(settings.secret_keys),
     )
     install_i18n(app.jinja_env, preload=web)

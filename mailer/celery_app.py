@@ -37,7 +37,22 @@ DEFAULT_TIME_LIMITS = (300.0, 330.0)
 TRANSPORT_ALIASES["filesystem"] = "mailer.fs_broker:Transport"
 
 
+AMQP_SCHEMES = ("amqp://", "amqps://", "pyamqp://")
+REDIS_SCHEMES = ("redis://", "rediss://")
+
+
+def is_amqp(broker_url: str) -> bool:
+    return broker_url.startswith(AMQP_SCHEMES)
+
+
 def broker_options(settings: Settings) -> dict[str, Any]:
+    if settings.broker_url.startswith(REDIS_SCHEMES):
+        # A worker cut off from Redis notices within MAILER_DEAD_PEER_SECONDS.
+        return settings.network.redis_options()
+    if is_amqp(settings.broker_url):
+        # Publisher confirms: a task counts as queued (and the caller's commit as done)
+        # only once RabbitMQ has it on disk.
+        return {"confirm_publish": True}
     if not settings.broker_url.startswith("filesystem://"):
         return {}
     queue_dir = settings.broker_dir / "queue"
@@ -65,6 +80,22 @@ def _collect(settings: Settings, name: str) -> dict[str, Any]:
         )
         found.update(declare(settings))
     return found
+
+
+def rabbitmq_settings(settings: Settings) -> dict[str, Any]:
+    """What Celery recommends for RabbitMQ: quorum queues (replicated, durable, with a
+    delivery count), which need per-consumer prefetch (Celery turns global QoS off when it
+    detects them), and heartbeats so that a silent worker's unacknowledged tasks go to
+    another within MAILER_DEAD_PEER_SECONDS. acks_late is kept as for every broker."""
+    if not is_amqp(settings.broker_url):
+        return {}
+    return {
+        "task_default_queue_type": "quorum",
+        "task_create_missing_queue_type": "quorum",
+        "worker_detect_quorum_queues": True,
+        "broker_heartbeat": settings.network.broker_heartbeat,
+        "broker_connection_timeout": settings.network.connect_timeout_seconds,
+    }
 
 
 def task_time_limits(settings: Settings) -> dict[str, tuple[float, float]]:
@@ -103,6 +134,7 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery:
         timezone="Europe/Oslo",
         beat_schedule_filename=str(settings.var_dir / "celerybeat-schedule"),
         beat_schedule=_collect(settings, "beat_schedule"),
+        **rabbitmq_settings(settings),
     )
     celery.set_default()
     app.extensions["celery"] = celery

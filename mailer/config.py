@@ -19,6 +19,7 @@ from pathlib import Path
 from mailer.config_bounces import BounceSettings, load_bounces
 from mailer.config_site import SiteSettings, load_site
 from mailer.config_metrics import MetricsSettings, load_metrics
+from mailer.config_network import NetworkSettings, load_network
 from mailer.origins import normalise_origin
 from mailer.outbound.policy import policy_networks
 from mailer.redaction import redacted_repr
@@ -178,6 +179,7 @@ class Settings:
     reconcile_interval_seconds: float = 60.0
     journal_dir: Path = ROOT / "var" / "journal"
     site: SiteSettings = field(default_factory=SiteSettings)
+    network: NetworkSettings = field(default_factory=NetworkSettings)
 
     def __repr__(self) -> str:
         return redacted_repr(self)  # no key, password or token in a log or traceback
@@ -406,4 +408,5 @@ def load_settings() -> Settings:
         journal_dir=journal_dir,
         bounces=load_bounces(),
         site=load_site(),
+        network=load_network(),
     )

@@ -105,21 +105,23 @@ def _create_private_sqlite_file(url: str) -> None:
         pass  # no such directory: SQLite reports it with the path when it connects
 
 
-def make_engine(url: str, **options: Any) -> Engine:
+def make_engine(url: str, connect_args: dict[str, Any] | None = None, **options: Any) -> Engine:
+    """``connect_args`` are for a server (PostgreSQL): the timeouts and keepalives of
+    mailer/config_network.py; SQLite takes its own."""
     if url.startswith("sqlite"):
         _create_private_sqlite_file(url)
         engine = create_engine(url, connect_args={"timeout": 30}, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, **options)
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args or {}, **options)
 
 
 class Database:
     """One engine and session factory per process."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, connect_args: dict[str, Any] | None = None) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, connect_args)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
 
     def drop_deleted(self) -> None:

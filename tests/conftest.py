@@ -33,6 +33,7 @@ from mailer.migrate import upgrade
 from mailer.runtime import Runtime
 from tests.harness.databases import ThrowawayDatabase, check_redis, rolled_back
 from tests.harness.http import FeedServer
+from tests.harness.rabbitmq import Vhost, check_rabbitmq, is_amqp
 from tests.harness.smtp import SMTPSink
 from tests.harness.workers import CeleryWorker
 
@@ -107,12 +108,23 @@ def test_env(
         database_url = created.url
     else:
         database_url = f"sqlite:///{var_dir / 'mailer.db'}"
-    if broker_url:
+    redis_url = os.environ.get("MAILER_TEST_REDIS_URL", "")
+    vhost: Vhost | None = None
+    if is_amqp(broker_url):
+        # RabbitMQ: a vhost of this run's own; shared state (pacer, limits) in Redis.
+        check_rabbitmq(broker_url)
+        vhost = Vhost(broker_url)
+        broker_url = vhost.url
+        if redis_url:
+            check_redis(redis_url)
+    elif broker_url:
         check_redis(broker_url)
     env = {
         "MAILER_VAR_DIR": str(var_dir),
         "MAILER_DATABASE_URL": database_url,
         "MAILER_BROKER_URL": broker_url or "filesystem://",
+        # With RabbitMQ the store several processes share is a Redis of its own.
+        "MAILER_REDIS_URL": redis_url if vhost is not None else "",
         "MAILER_SECRET_KEY": SECRET,
         "MAILER_BASE_URL": "https://nyhetsbrev.example.no",
         "MAILER_FROM": "Europakontoret – nyhetsbrev <nyhetsbrev@europakontor.example.no>",
@@ -142,6 +154,8 @@ def test_env(
             os.environ[key] = value
     if created:
         created.drop()
+    if vhost is not None:
+        vhost.delete()
 
 
 @pytest.fixture(scope="session")

@@ -197,6 +197,7 @@ def send_batch(
     if issue.status != IssueStatus.SENDING:
         return result
     failures_in_row = 0
+    lease_lost = False
     # The next reader's copy is made while the server takes in the current one (the
     # SMTP connection calls prepare_ahead between the last byte of a mail and the reply).
     ready: dict[int, Outgoing | None | Exception] = {}
@@ -234,13 +235,14 @@ def send_batch(
             for index, recipient in enumerate(recipients):
                 now = clock()
                 if stop:
-                    # Claimed but not tried: back to the queue as it was.
+                    # Claimed but not tried: back to the queue as it was (at once when
+                    # this worker lost its lease: nothing is wrong with the server).
                     outcomes.append(
                         Outcome(
                             recipient.delivery_id,
                             DeliveryStatus.QUEUED,
                             stop,
-                            next_attempt_at=now + BACKOFF_BASE,
+                            next_attempt_at=None if lease_lost else now + BACKOFF_BASE,
                         )
                     )
                     continue
@@ -279,6 +281,7 @@ def send_batch(
                 if not run.keep(clock()):
                     # The run was given up elsewhere (its lease ran out): send no more.
                     stop = "this worker lost its lease; the reconciler has its rows"
+                    lease_lost = True
                     outcomes.append(Outcome(recipient.delivery_id, DeliveryStatus.QUEUED, stop))
                     continue
                 try:
@@ -356,10 +359,16 @@ def send_batch(
                 session.commit()
             if stop:
                 if not result.paused:
-                    _release_rest(session, delivery_ids, group, clock() + BACKOFF_BASE)
+                    pause = timedelta(0) if lease_lost else BACKOFF_BASE
+                    _release_rest(session, delivery_ids, group, clock() + pause)
                 break
         # The last group's results, before the connection is closed (QUIT talks SMTP).
         session.commit()
+    if lease_lost:
+        # The untried rows go to the broker now, and on sending again if the issue was
+        # closed meanwhile without them.
+        ledger.reopen_for_returned_rows(session, issue_id)
+        enqueue(session, "mailer.dispatch", issue_id)
     ledger.finish_if_done(session, issue_id)
     session.commit()
     return result

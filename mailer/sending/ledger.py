@@ -286,6 +286,33 @@ def sending_issue_ids(session: Session) -> list[int]:
     return list(session.scalars(select(Issue.id).where(Issue.status == IssueStatus.SENDING)))
 
 
+def reopen_for_returned_rows(session: Session, issue_id: int | None = None) -> list[int]:
+    """Sent issues (or the one given) that have rows back in the queue go on sending.
+
+    Rows come back after an issue was closed when a run given up elsewhere (its claims
+    called in doubt by the group rule) turns out to have never tried some of them: its
+    host came back from a partition and found its lease gone, or its journal was replayed
+    late. Those readers never got the mail; left queued in a sent issue nobody would send
+    it. Like an editor's resend, this is a way back from sent outside the state table."""
+    returned = exists().where(
+        Delivery.issue_id == Issue.id, Delivery.status == DeliveryStatus.QUEUED
+    )
+    query = select(Issue.id).where(Issue.status == IssueStatus.SENT, returned)
+    if issue_id is not None:
+        query = query.where(Issue.id == issue_id)
+    reopened = []
+    for found in session.scalars(query).all():
+        done = session.execute(
+            update(Issue)
+            .where(Issue.id == found, Issue.status == IssueStatus.SENT)
+            .values(status=IssueStatus.SENDING, sent_at=None)
+        )
+        if rowcount(done):
+            record_event(session, "issue.reopened", issue_id=found, data={"why": "rows returned"})
+            reopened.append(int(found))
+    return reopened
+
+
 def reconcile(session: Session, now: datetime) -> list[int]:
     """Repair what a lost broker message left (after recovery.recover has repaired what
     stopped workers left): lost start tasks are queued again, finished issues are closed.
@@ -294,6 +321,7 @@ def reconcile(session: Session, now: datetime) -> list[int]:
     mark_stale_claims_in_doubt(session, now)
     for issue_id in issues_awaiting_deliveries(session, now):
         enqueue(session, "mailer.start_send", issue_id)
+    reopen_for_returned_rows(session)
     sending = sending_issue_ids(session)
     for issue_id in sending:
         finish_if_done(session, issue_id)

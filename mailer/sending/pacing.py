@@ -15,7 +15,7 @@ import fcntl
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from mailer.config import Settings
 
@@ -46,12 +46,15 @@ class RedisRateLimiter:
         url: str,
         rate: float,
         key: str = "mailer:send-rate:slot",
+        options: dict[str, Any] | None = None,
         *,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         import redis
 
-        self.client = redis.Redis.from_url(url)
+        # options: socket timeouts and keepalives (mailer/config_network.py), so a pacer
+        # cut off from Redis fails the batch instead of waiting for ever.
+        self.client = redis.Redis.from_url(url, **(options or {}))
         self.interval_us = int(1_000_000 / rate)
         self.key = key
         self.script = self.client.register_script(_REDIS_SLOT)
@@ -100,5 +103,7 @@ def limiter_for(settings: Settings) -> RateLimiter:
     if settings.send_rate <= 0:
         return Unlimited()
     if settings.redis_url:
-        return RedisRateLimiter(settings.redis_url, settings.send_rate)
+        return RedisRateLimiter(
+            settings.redis_url, settings.send_rate, options=settings.network.redis_options()
+        )
     return FileRateLimiter(settings.var_dir / "send-rate.slot", settings.send_rate)

@@ -118,20 +118,22 @@ def flush_redis(url: str) -> None:
 class RedisServer:
     """A private redis-server without persistence: a restart comes back empty."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, host: str = "127.0.0.1", *options: str) -> None:
         self.port = free_port()
+        self.host = host
+        self.options = options
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://{self.host}:{self.port}/0"
 
     def client(self) -> Any:
         import redis
 
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+        return redis.Redis(host=self.host, port=self.port, socket_timeout=5)
 
     def start(self) -> None:
         exe = shutil.which("redis-server")
@@ -144,7 +146,7 @@ class RedisServer:
                     "--port",
                     str(self.port),
                     "--bind",
-                    "127.0.0.1",
+                    self.host,
                     "--save",
                     "",
                     "--appendonly",
@@ -153,6 +155,7 @@ class RedisServer:
                     "no",
                     "--dir",
                     str(self.workdir),
+                    *self.options,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -187,7 +190,10 @@ def _version(path: str) -> tuple[int, ...]:
 class PostgresCluster:
     """A throwaway cluster of its own (initdb in a temporary directory, its own port)."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", clients: str = "") -> None:
+        """Listening on ``host``; ``clients`` (a CIDR network) may connect besides loopback."""
+        self.host = host
+        self.clients = clients
         found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=_version)
         if not found:
             raise AssertionError("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin")
@@ -229,9 +235,12 @@ class PostgresCluster:
             "UTF8",
             "--no-sync",
         )
+        if self.clients:
+            with open(self.data / "pg_hba.conf", "a") as hba:
+                hba.write(f"host all all {self.clients} trust\n")
 
     def start(self) -> None:
-        options = f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options = f"-p {self.port} -k {self.sockets} -c listen_addresses={self.host} -c fsync=off"
         log = str(self.root / "server.log")
         self._run("pg_ctl", "-D", str(self.data), "-l", log, "-o", options, "-w", "start")
         self.running = True
@@ -245,7 +254,7 @@ class PostgresCluster:
         return self.url(name)
 
     def url(self, database: str) -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+        return f"postgresql+psycopg://postgres@{self.host}:{self.port}/{database}"
 
     def destroy(self) -> None:
         try:

@@ -39,6 +39,7 @@ from mailer.subscribers.models import Subscriber, Subscription
 from tests.harness import factories
 from tests.harness.databases import PostgresCluster, RedisServer
 from tests.harness.processes import TIMEOUT, wait_until
+from tests.harness.rabbitmq import is_amqp
 from tests.harness.smtp_faults import FaultHandler, FaultSMTP, Hold
 from tests.harness.workers import CeleryWorker
 
@@ -300,20 +301,29 @@ def build_scenario(
     own_redis: bool = False,
     own_postgres: bool = False,
     lease_seconds: float = LEASE_SECONDS,
+    broker_url: str = "",
 ) -> Scenario:
     """A scenario on the test database (or a throwaway PostgreSQL cluster), with a broker
-    no other worker reads: a fresh filesystem queue, or a private redis-server when the
-    suite runs on Redis (or the scenario restarts it)."""
+    no other worker reads: a fresh filesystem queue, a private redis-server when the
+    suite runs on Redis (or the scenario restarts it), a queue of its own in the run's
+    RabbitMQ vhost, or ``broker_url`` when given."""
     tmp.mkdir()
     smtp = FaultSMTP()
     smtp.start()
     redis = postgres = None
     try:
-        broker_url = "filesystem://"
-        if own_redis or test_env["MAILER_BROKER_URL"].startswith("redis"):
+        # A queue no other worker reads (on RabbitMQ, in the run's own vhost).
+        queue = f"{rt.settings.queue}-{tmp.name}-{secrets.token_hex(3)}"
+        if broker_url:
+            pass  # the scenario's own (a RabbitMQ vhost)
+        elif is_amqp(test_env["MAILER_BROKER_URL"]) and not own_redis:
+            broker_url = test_env["MAILER_BROKER_URL"]
+        elif own_redis or test_env["MAILER_BROKER_URL"].startswith("redis"):
             redis = RedisServer(tmp / "redis")
             redis.start()
             broker_url = redis.url
+        else:
+            broker_url = "filesystem://"
         database_url = rt.settings.database_url
         if own_postgres:
             postgres = PostgresCluster()
@@ -325,6 +335,7 @@ def build_scenario(
             rt.settings,
             var_dir=tmp / "var",
             broker_url=broker_url,
+            queue=queue,
             database_url=database_url,
             smtp_port=smtp.port,
             # The workers' journals are on this host: the test's reconciler reads them.
@@ -342,6 +353,7 @@ def build_scenario(
                 **test_env,
                 "MAILER_VAR_DIR": str(settings.var_dir),
                 "MAILER_BROKER_URL": broker_url,
+                "MAILER_QUEUE": queue,
                 "MAILER_DATABASE_URL": database_url,
                 "MAILER_SMTP_PORT": str(smtp.port),
                 "MAILER_JOURNAL_DIR": str(settings.journal_dir),

@@ -112,12 +112,14 @@ class SinkHandler(OffersPipelining):
 
 
 class LoopbackSMTP:
-    """An aiosmtpd server on 127.0.0.1:<free port>, run by a thread of this process."""
+    """An aiosmtpd server on 127.0.0.1:<free port> (or ``host``), run by a thread of this
+    process."""
 
-    def __init__(self, handler: Any) -> None:
+    def __init__(self, handler: Any, host: str = "127.0.0.1") -> None:
         self.port = free_port()
+        self.host = host
         self.handler = handler
-        self.controller = Controller(handler, hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(handler, hostname=host, port=self.port)
 
     def start(self) -> None:
         self.controller.start()

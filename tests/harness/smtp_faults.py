@@ -40,6 +40,8 @@ class Hold:
 
     nth: int
     connection: int | None = None
+    # With ``host``: the nth message of a connection from that address (the first there).
+    host: str | None = None
     arrived: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
     recipient: str = ""
@@ -48,7 +50,9 @@ class Hold:
     released: bool = False
     event: asyncio.Event | None = None
 
-    def matches(self, seq: int, connection: int, on_connection: int) -> bool:
+    def matches(self, seq: int, connection: int, on_connection: int, peer_host: str) -> bool:
+        if self.host is not None:
+            return (self.host, self.nth) == (peer_host, on_connection)
         if self.connection is None:
             return self.nth == seq
         return (self.connection, self.nth) == (connection, on_connection)
@@ -135,7 +139,7 @@ class FaultHandler(OffersPipelining):
             self.data_count += 1
             session.fault_messages += 1
             seq = self.data_count
-            where = (seq, session.fault_connection, session.fault_messages)
+            where = (seq, session.fault_connection, session.fault_messages, session.peer[0])
             hold = next((h for h in self.holds if h.matches(*where)), None)
             if hold is not None:
                 self.holds.remove(hold)
@@ -171,16 +175,16 @@ class FaultSMTP(LoopbackSMTP):
 
     handler: FaultHandler
 
-    def __init__(self) -> None:
-        super().__init__(FaultHandler())
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        super().__init__(FaultHandler(), host)
         self._made: list[Hold] = []
 
     def stop(self) -> None:
         self.release_all()
         super().stop()
 
-    def hold(self, nth: int, connection: int | None = None) -> Hold:
-        hold = Hold(nth, connection)
+    def hold(self, nth: int, connection: int | None = None, host: str | None = None) -> Hold:
+        hold = Hold(nth, connection, host)
         with self.handler.cond:
             self.handler.holds.append(hold)
         self._made.append(hold)

@@ -19,7 +19,7 @@ from sqlalchemy import insert, select, update
 
 from mailer.config import ConfigError, Settings, load_settings
 from mailer.events import Event
-from mailer.sending import journal, ledger, recovery
+from mailer.sending import journal, ledger, recovery, service
 from mailer.sending import progress as send_progress
 from mailer.sending.models import Delivery, SendRun
 from mailer.sending.runs import Run, lease_of
@@ -254,6 +254,30 @@ def test_an_orphan_journal_sharpens_the_group_rule(session, settings):
 
     assert [r[0] for r in _rows(session, ids)] == ["sent", "in-doubt", "queued"]
     assert journal.journal_paths(settings.journal_dir) == {}
+
+
+def test_rows_a_late_journal_returns_to_a_closed_issue_are_sent(
+    rt, session, settings, queued_tasks
+):
+    """The group rule let the issue close (its rows in doubt); the journal, replayed once
+    its host is back, says one was never tried: that reader must still get the issue, so
+    the issue goes on sending and the row goes to the broker (found by
+    tests/faults/test_several_hosts.py: before, the row stayed queued in a sent issue)."""
+    issue_id, ids = _send(session, 2)
+    _stopped_run(session, issue_id, ids, ids, host="annen-vert.example", lease_expires_at=T0)
+    service.reconcile(rt.db, settings, T0 + timedelta(hours=1))
+    assert ledger.get_issue(session, issue_id).status == "sent"
+    _journal(settings, "abc123-1", ids, f"S {ids[0]} <a@x>\nR {ids[0]} 250\n")
+    queued_tasks.clear()
+
+    service.reconcile(rt.db, settings, T0 + timedelta(hours=2))
+
+    session.expire_all()
+    assert [r[0] for r in _rows(session, ids)] == ["sent", "queued"]
+    assert ledger.get_issue(session, issue_id).status == "sending"
+    assert ("mailer.send_batch", (issue_id, [ids[1]])) in queued_tasks
+    kinds = session.scalars(select(Event.kind).where(Event.issue_id == issue_id)).all()
+    assert "issue.reopened" in kinds
 
 
 def test_a_journal_round_trip(settings):

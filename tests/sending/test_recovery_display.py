@@ -146,7 +146,7 @@ def test_digest_reconcile_repairs_by_hand(cli, session):
     assert session.scalar(select(Delivery.status).where(Delivery.id == ids[0])) == "in-doubt"
 
 
-def test_a_sender_that_lost_its_lease_sends_no_more(session, rt, smtp_sink):
+def test_a_sender_that_lost_its_lease_sends_no_more(session, rt, smtp_sink, queued_tasks):
     for i in range(3):
         factories.subscription(session, f"leser{i}@example.no")
     issue = factories.drafted_issue(session)
@@ -176,3 +176,8 @@ def test_a_sender_that_lost_its_lease_sends_no_more(session, rt, smtp_sink):
     assert [r[0] for r in rows] == ["sent", "queued", "queued"]
     assert "lost its lease" in (rows[1][1] or "")
     assert journal_paths(rt.settings.journal_dir) == {}
+    # Nothing was wrong with the server: the untried rows are due at once, and go to the
+    # broker now rather than at the reconciler's next stale-row pass.
+    due = session.scalars(select(Delivery.next_attempt_at).where(Delivery.id.in_(ids[1:])))
+    assert list(due) == [None, None]
+    assert ("mailer.dispatch", (issue.id,)) in queued_tasks
