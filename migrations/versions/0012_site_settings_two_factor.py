@@ -1,7 +1,7 @@
 """stored site settings; editors' two-factor login (TOTP secret, recovery codes)
 
 Revision ID: 0012
-Revises: 0009 (the lead rechains it)
+Revises: 0011
 Create Date: 2026-11-28 08:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import mailer.db
 
 revision: str = "0012"
-down_revision: str | None = "0009"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
