@@ -50,7 +50,7 @@ def _insert(conn: sa.Connection, table_name: str, **values: Any) -> Any:
     return conn.execute(sa.insert(table).values(**values).returning(returned)).scalar_one()
 
 
-NO_ID_COLUMN = {"issue_article"}
+NO_ID_COLUMN = {"issue_article", "site_setting"}
 
 
 def _seed_0001(conn: sa.Connection, ids: Ids) -> None:
@@ -189,6 +189,43 @@ def _seed_0009(conn: sa.Connection, ids: Ids) -> None:
     )
 
 
+def _seed_0010(conn: sa.Connection, ids: Ids) -> None:
+    _insert(
+        conn,
+        "bounce_report",
+        source="smtp",
+        digest="0" * 64,
+        envelope_to="bounces@nyhetsbrev.example.no",
+        content="Subject: Undelivered Mail Returned to Sender\n\n",
+        size=48,
+        received_at=CREATED,
+        status="unrecognised",
+        kind=None,
+        delivery_id=None,
+        subscription_id=None,
+        issue_id=None,
+        detail={},
+        processed_at=CREATED,
+    )
+
+
+def _seed_0012(conn: sa.Connection, ids: Ids) -> None:
+    _insert(
+        conn,
+        "site_setting",
+        key="organisation",
+        value="Europakontoret i Brussel",
+        updated_at=CREATED,
+    )
+    _insert(
+        conn,
+        "recovery_code",
+        editor_id=ids["editor"],
+        code_hash="$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2g",
+        used_at=None,
+    )
+
+
 # The tables each seeding step fills, by the revision that created them. A migration that
 # adds a table adds its step here (the test says which table lacks one).
 SEEDS: dict[str, Callable[[sa.Connection, Ids], None]] = {
@@ -196,6 +233,8 @@ SEEDS: dict[str, Callable[[sa.Connection, Ids], None]] = {
     "0002": _seed_0002,
     "0004": _seed_0004,
     "0009": _seed_0009,
+    "0010": _seed_0010,
+    "0012": _seed_0012,
 }
 
 

@@ -74,7 +74,9 @@ def test_an_editor_sees_the_alarm_and_takes_a_bounced_reader_back(page, session,
     assert page.locator("#count-complaints").inner_text() == "1"
 
     page.goto(f"/admin/subscribers/{gone.subscription.subscriber_id}")
-    assert "subscription.bounced" in page.locator("#events").inner_text()
+    bounced = page.locator('#events li[data-kind="subscription.bounced"]')
+    assert "E-posten kom i retur" in bounced.inner_text()
+    assert "statuskode: 5.1.1" in bounced.inner_text()
     page.click("#reactivate")
     page.wait_for_selector(".flash")
     assert page.locator("#subscription-status").inner_text() == "Aktiv"

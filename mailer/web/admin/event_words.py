@@ -45,6 +45,7 @@ EVENTS = {
     "admin.suppress": N_("Sperret en adresse"),
     "admin.test_send": N_("Sendte en test"),
     "admin.unsubscribe": N_("Meldte av en abonnent"),
+    "admin.reactivate": N_("Aktiverte en abonnent igjen etter retur"),
     # What happened to a reader.
     "signup": N_("Meldte seg på"),
     "signup.repeat": N_("Meldte seg på igjen (var allerede påmeldt)"),
@@ -54,6 +55,12 @@ EVENTS = {
     "unsubscribe": N_("Meldte seg av"),
     "preferences": N_("Endret innstillingene sine"),
     "subscription.bounced": N_("E-posten kom i retur (bounce)"),
+    "subscription.complained": N_("Merket nyhetsbrevet som søppelpost og ble meldt av"),
+    "subscription.reactivated": N_("Aktivert igjen av en redaktør"),
+    "bounce.hard": N_("Permanent retur"),
+    "bounce.soft": N_("Midlertidig retur"),
+    "bounce.policy": N_("Avvist av mottakerens server (gjelder avsenderen)"),
+    "bounce.complaint": N_("Klage på søppelpost"),
     "export.requested": N_("Ba om en kopi av opplysningene sine"),
     "suppression.lifted": N_("Sperren ble opphevet"),
 }
@@ -78,6 +85,10 @@ DETAILS = {
     "name": N_("navn"),
     "topics_added": N_("temaer lagt til"),
     "topics_removed": N_("temaer fjernet"),
+    "status": N_("statuskode"),
+    "feedback_type": N_("type klage"),
+    "score": N_("poeng"),
+    "report_id": N_("rapport"),
 }
 CHANNELS = {
     "web": N_("skjema"),
