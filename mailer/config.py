@@ -17,9 +17,9 @@ from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 
 from mailer.config_bounces import BounceSettings, load_bounces
-from mailer.config_site import SiteSettings, load_site
 from mailer.config_metrics import MetricsSettings, load_metrics
 from mailer.config_network import NetworkSettings, load_network
+from mailer.config_site import SiteSettings, load_site
 from mailer.origins import normalise_origin
 from mailer.outbound.policy import policy_networks
 from mailer.redaction import redacted_repr
