@@ -50,7 +50,7 @@ def _insert(conn: sa.Connection, table_name: str, **values: Any) -> Any:
     return conn.execute(sa.insert(table).values(**values).returning(returned)).scalar_one()
 
 
-NO_ID_COLUMN = {"issue_article", "site_setting"}
+NO_ID_COLUMN = {"issue_article"}
 
 
 def _seed_0001(conn: sa.Connection, ids: Ids) -> None:
@@ -210,16 +210,21 @@ def _seed_0010(conn: sa.Connection, ids: Ids) -> None:
 
 
 def _seed_0012(conn: sa.Connection, ids: Ids) -> None:
-    _insert(
-        conn,
+    # A stored setting's value is JSON (a text here): typed as such, not by Python's type.
+    setting = sa.table(
         "site_setting",
-        key="organisation",
-        value="Europakontoret i Brussel",
-        updated_at=CREATED,
+        sa.column("key"),
+        sa.column("value", sa.JSON()),
+        sa.column("updated_at", UTCDateTime()),
+    )
+    conn.execute(
+        sa.insert(setting).values(
+            key="organisation", value="Europakontoret i Brussel", updated_at=CREATED
+        )
     )
     _insert(
         conn,
-        "recovery_code",
+        "editor_recovery_code",
         editor_id=ids["editor"],
         code_hash="$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2g",
         used_at=None,
