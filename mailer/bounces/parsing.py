@@ -68,10 +68,13 @@ class ParsedReport:
 
     def detail(self) -> dict[str, str]:
         return {
-            "status": self.status,
-            "action": self.action,
-            "diagnostic": self.diagnostic[:500],
-            "feedback_type": self.feedback_type,
+            k: v.replace("\x00", "\ufffd")
+            for k, v in {
+                "status": self.status,
+                "action": self.action,
+                "diagnostic": self.diagnostic[:500],
+                "feedback_type": self.feedback_type,
+            }.items()
         }
 
 
@@ -80,7 +83,8 @@ def read_message(raw: bytes) -> Message:
 
 
 def _text(value: object, limit: int = MAX_HEADER) -> str:
-    return str(value or "").strip()[:limit]
+    # No NUL: PostgreSQL text cannot hold it.
+    return str(value or "").replace("\x00", "\ufffd").strip()[:limit]
 
 
 def _header_fields(part: Message) -> list[Message]:

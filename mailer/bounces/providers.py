@@ -116,7 +116,7 @@ def _mailgun(data: dict[str, Any]) -> ParsedReport:
         severity = _str(event.get("severity"))
         if severity == "temporary" or enhanced.startswith("4."):
             kind = KIND_SOFT
-        elif enhanced.startswith("5.7.") or _str(event.get("reason")) in ("espblock", "generic"):
+        elif enhanced.startswith("5.7.") or _str(event.get("reason")) == "espblock":
             kind = KIND_POLICY
         else:
             kind = KIND_HARD

@@ -66,8 +66,8 @@ def store_report(
     row = BounceReport(
         source=source,
         digest=digest,
-        envelope_to=envelope_to[:320],
-        content=content,
+        envelope_to=_text(envelope_to)[:320],
+        content=_text(content),
         size=len(raw),
         received_at=utcnow(),
     )
@@ -83,6 +83,12 @@ def store_report(
     queue.enqueue(session, PROCESS_TASK, row.id)
     session.commit()
     return Stored(row.id, True)
+
+
+def _text(value: str) -> str:
+    # PostgreSQL text cannot hold NUL; a report that carries one must still be stored (the
+    # listener would otherwise answer 451 to it for ever).
+    return value.replace("\x00", "\ufffd")
 
 
 def parse_stored(report: BounceReport) -> ParsedReport:
@@ -112,7 +118,10 @@ def process_report(
     report = session.get(BounceReport, report_id)
     assert report is not None
     parsed = parse_stored(report)
-    report.detail = {**parsed.detail(), "recipients": parsed.recipients[:3]}
+    report.detail = {
+        **parsed.detail(),
+        "recipients": [_text(r)[:320] for r in parsed.recipients[:3]],
+    }
     if parsed.kind is None:
         report.status = UNRECOGNISED
         session.commit()

@@ -181,3 +181,16 @@ def test_a_flood_from_one_host_is_told_to_come_back_later(session, rt):
         listener.stop()
     assert codes == [250, 250, 451]
     assert _count(rt) == 2
+
+
+def test_a_report_with_nul_bytes_is_stored_on_both_backends(session, rt, db_listener):
+    """Found by the fuzzing on PostgreSQL, whose text cannot hold NUL: such a report was
+    answered 451 for ever."""
+    with smtplib.SMTP("127.0.0.1", db_listener.port) as client:
+        refused = client.sendmail("", ["x\x00y@b.example.no"], b"Subject: a\x00b\r\n\r\n\x00\r\n")
+    assert refused == {}
+    with rt.db.session() as s:
+        [row] = s.scalars(select(BounceReport)).all()
+        service.process_report(s, rt.settings, rt.tokens, row.id)
+        s.refresh(row)
+        assert "\x00" not in row.content and row.status == "unrecognised"
