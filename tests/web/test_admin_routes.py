@@ -114,6 +114,15 @@ ROUTES = [
         data=lambda w: {"topic": "Helse"},
         expect=302,
     ),
+    Route("GET", "/admin/account/two-factor"),
+    # A wrong first code: the form again with the error, nothing changed.
+    Route(
+        "POST",
+        "/admin/account/two-factor",
+        data=lambda w: {"code": "not-a-code"},
+        expect=400,
+        audited=False,
+    ),
     Route("GET", "/admin/settings/site", admin_only=True),
     Route(
         "POST",
@@ -238,6 +247,8 @@ def test_the_route_table_covers_every_admin_route(app):
         if rule.endpoint.startswith("admin.") and rule.endpoint not in (
             "admin.login",
             "admin.login_submit",
+            "admin.login_code",  # the code after the password: tests/editors/test_two_factor.py
+            "admin.login_code_submit",
         ):
             path = rule.rule
             for name, placeholder in (
