@@ -150,3 +150,39 @@ def test_resend_in_doubt_requeues_only_this_issues_doubtful_rows(session, rt, qu
     draft = _bare_issue(session, issue.newsletter_id)
     with pytest.raises(ledger.TransitionRefused, match=f"issue {draft.id} is draft"):
         ledger.resend_in_doubt(session, draft.id)
+
+
+def test_resume_takes_only_a_paused_issue_and_clears_only_its_backoffs(session, rt, queued_tasks):
+    """Survivors of the first `make mutate` (``ledger.resume``): the ``only_from=(PAUSED,)``
+    guard, the issue filter on the rows, and the dispatch task's name and issue."""
+    from mailer.sending.models import Delivery
+
+    reader = factories.subscription(session, "a@example.no")
+    issue = factories.drafted_issue(session)
+    other = _bare_issue(session, issue.newsletter_id)
+    for row_issue in (issue.id, other.id):
+        session.add(
+            Delivery(
+                issue_id=row_issue,
+                subscription_id=reader.id,
+                status="queued",
+                next_attempt_at=REQUESTED,
+            )
+        )
+    session.execute(update(Issue).where(Issue.id == issue.id).values(status="paused"))
+    session.commit()
+
+    # A draft is not paused: resume must not start its send (only `send` does).
+    assert not ledger.resume(session, other.id)
+    assert ledger.resume(session, issue.id)
+    session.commit()
+
+    session.expire_all()
+    backoff = dict(session.execute(select(Delivery.issue_id, Delivery.next_attempt_at)).all())
+    assert backoff[issue.id] is None
+    assert backoff[other.id] is not None
+    assert session.get(Issue, issue.id).status == "sending"
+    assert session.get(Issue, other.id).status == "draft"
+    assert [t for t in queued_tasks if t[0] == "mailer.dispatch"] == [
+        ("mailer.dispatch", (issue.id,))
+    ]
