@@ -1,5 +1,6 @@
 """After `make mutate`: per-module counts and every surviving mutant with the line it
-changed, as Markdown, for tests/MUTATION.md (run from the repository root).
+changed, as Markdown, for tests/MUTATION.md: `.venv/bin/python -m tests.mutation_survivors`
+from the repository root (as a module: tests/queue would hide the standard library's queue).
 
 Uses mutmut's own readers of mutants/ (the same ones `mutmut results` and `mutmut show`
 use), so the counts are the run's own.

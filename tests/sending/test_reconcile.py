@@ -69,3 +69,120 @@ def test_only_sending_issues_are_restarted(session, rt, queued_tasks):
     assert ledger.reconcile(session, REQUESTED + timedelta(hours=1)) == []
     session.commit()
     assert _starts(queued_tasks, issue.id) == 1
+
+
+def _bare_issue(session, newsletter_id: int) -> Issue:
+    row = Issue(
+        newsletter_id=newsletter_id,
+        subject="Et annet nummer",
+        period_start=REQUESTED,
+        period_end=REQUESTED,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def test_resend_in_doubt_requeues_only_this_issues_doubtful_rows(session, rt, queued_tasks):
+    """Survivors of the first `make mutate` (mailer/sending/ledger.py ``resend_in_doubt``):
+    the row's broker, backoff and claim marks not cleared; other issues' or other states'
+    rows taken too; the sent issue not reopened (or ``sent_at`` kept); the event or the
+    dispatch task without the issue or the count."""
+    from datetime import UTC, datetime
+
+    from mailer.events import Event
+    from mailer.sending.models import Delivery
+
+    a = factories.subscription(session, "a@example.no")
+    b = factories.subscription(session, "b@example.no")
+    issue = factories.drafted_issue(session)
+    other = _bare_issue(session, issue.newsletter_id)
+    for row_issue, sub, status in (
+        (issue.id, a.id, "in-doubt"),
+        (issue.id, b.id, "sent"),
+        (other.id, a.id, "in-doubt"),
+    ):
+        session.add(
+            Delivery(
+                issue_id=row_issue,
+                subscription_id=sub,
+                status=status,
+                attempts=1,
+                enqueued_at=REQUESTED,
+                next_attempt_at=REQUESTED,
+                claimed_at=REQUESTED,
+            )
+        )
+    session.execute(
+        update(Issue)
+        .where(Issue.id.in_([issue.id, other.id]))
+        .values(status="sent", sent_at=datetime(2026, 11, 2, tzinfo=UTC))
+    )
+    session.commit()
+
+    assert ledger.resend_in_doubt(session, issue.id) == 1
+    session.commit()
+
+    session.expire_all()
+    rows = {(d.issue_id, d.subscription_id): d for d in session.scalars(select(Delivery)).all()}
+    again = rows[(issue.id, a.id)]
+    assert again.status == "queued"
+    assert (again.enqueued_at, again.next_attempt_at, again.claimed_at) == (None, None, None)
+    assert rows[(issue.id, b.id)].status == "sent"
+    assert rows[(other.id, a.id)].status == "in-doubt"
+    reopened, untouched = session.get(Issue, issue.id), session.get(Issue, other.id)
+    assert (reopened.status, reopened.sent_at) == ("sending", None)
+    assert untouched.status == "sent" and untouched.sent_at is not None
+    [event] = session.scalars(select(Event).where(Event.kind == "issue.resend_in_doubt")).all()
+    assert (event.issue_id, event.data) == (issue.id, {"rows": 1})
+    assert [t for t in queued_tasks if t[0] == "mailer.dispatch"] == [
+        ("mailer.dispatch", (issue.id,))
+    ]
+    # Once sent again, a second resend finds nothing in doubt: the issue stays sent.
+    session.execute(update(Issue).where(Issue.id == issue.id).values(status="sent"))
+    session.commit()
+    assert ledger.resend_in_doubt(session, issue.id) == 0
+    session.commit()
+    session.expire_all()
+    assert session.get(Issue, issue.id).status == "sent"
+    assert len([t for t in queued_tasks if t[0] == "mailer.dispatch"]) == 1
+    # A draft has nothing to resend, and the refusal names it.
+    draft = _bare_issue(session, issue.newsletter_id)
+    with pytest.raises(ledger.TransitionRefused, match=f"issue {draft.id} is draft"):
+        ledger.resend_in_doubt(session, draft.id)
+
+
+def test_resume_takes_only_a_paused_issue_and_clears_only_its_backoffs(session, rt, queued_tasks):
+    """Survivors of the first `make mutate` (``ledger.resume``): the ``only_from=(PAUSED,)``
+    guard, the issue filter on the rows, and the dispatch task's name and issue."""
+    from mailer.sending.models import Delivery
+
+    reader = factories.subscription(session, "a@example.no")
+    issue = factories.drafted_issue(session)
+    other = _bare_issue(session, issue.newsletter_id)
+    for row_issue in (issue.id, other.id):
+        session.add(
+            Delivery(
+                issue_id=row_issue,
+                subscription_id=reader.id,
+                status="queued",
+                next_attempt_at=REQUESTED,
+            )
+        )
+    session.execute(update(Issue).where(Issue.id == issue.id).values(status="paused"))
+    session.commit()
+
+    # A draft is not paused: resume must not start its send (only `send` does).
+    assert not ledger.resume(session, other.id)
+    assert ledger.resume(session, issue.id)
+    session.commit()
+
+    session.expire_all()
+    backoff = dict(session.execute(select(Delivery.issue_id, Delivery.next_attempt_at)).all())
+    assert backoff[issue.id] is None
+    assert backoff[other.id] is not None
+    assert session.get(Issue, issue.id).status == "sending"
+    assert session.get(Issue, other.id).status == "draft"
+    assert [t for t in queued_tasks if t[0] == "mailer.dispatch"] == [
+        ("mailer.dispatch", (issue.id,))
+    ]

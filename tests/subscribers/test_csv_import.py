@@ -60,3 +60,48 @@ def test_an_import_never_brings_back_a_reader_who_left(session, left_as, already
     ).all()
     assert gone.id not in new_consents
     assert not session.scalars(select(Event).where(Event.subscription_id == gone.id)).all()
+
+
+@pytest.mark.parametrize("already_consented", [False, True], ids=["to-confirm", "consented"])
+def test_only_rows_that_wait_for_confirmation_get_a_confirmation_mail(
+    session, queued_tasks, already_consented
+):
+    """Survivor of the first `make mutate` (``import_csv``: ``mail_confirmation`` dropped or
+    inverted): readers the file says consented were mailed a confirmation, or those who
+    must confirm were not."""
+    report = import_csv(
+        session,
+        "email\nen@example.no\nto@example.no\n",
+        TOPICS,
+        already_consented=already_consented,
+        source="import:x.csv",
+    )
+    session.commit()
+
+    mails = [args for name, args in queued_tasks if name == "mailer.send_confirmation"]
+    assert report.imported == 2
+    if already_consented:
+        assert mails == [] and report.to_confirm == []
+    else:
+        assert sorted(a[0] for a in mails) == sorted(report.to_confirm)
+        assert len(report.to_confirm) == 2 and None not in report.to_confirm
+
+
+def test_an_upload_older_than_a_day_is_removed_at_the_next_upload(tmp_path):
+    """Survivor of the first `make mutate` (``csv_uploads.stash``: the clean-up's glob or
+    age test changed): a list of readers' addresses stayed on disk past its day."""
+    import os
+    import time
+
+    from mailer.subscribers import csv_uploads
+
+    old = csv_uploads.stash(tmp_path, 1, "email\nold@example.no\n")
+    kept = csv_uploads.stash(tmp_path, 1, "email\nnew@example.no\n")
+    day_ago = time.time() - csv_uploads.MAX_AGE_SECONDS - 60
+    os.utime(tmp_path / "imports" / f"1-{old}.csv", (day_ago, day_ago))
+
+    csv_uploads.stash(tmp_path, 2, "email\nnext@example.no\n")
+
+    with pytest.raises(csv_uploads.UploadExpired):
+        csv_uploads.load(tmp_path, 1, old)
+    assert "new@example.no" in csv_uploads.load(tmp_path, 1, kept)
