@@ -121,3 +121,17 @@ def test_a_bad_shared_store_url_is_a_config_error(test_env, monkeypatch, env):
         monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match="MAILER_REDIS_URL"):
         load_settings()
+
+
+def test_the_next_envelope_goes_ahead_only_when_pacing_waits_seconds(rt):
+    """A pipelined envelope leaves the server waiting in DATA while the sender paces; at a
+    rate slower than MIN_RATE_TO_ANNOUNCE the server could hang up first."""
+    import dataclasses
+
+    from mailer.sending.pacing import MIN_RATE_TO_ANNOUNCE, may_announce
+
+    def at(rate: float) -> bool:
+        return may_announce(dataclasses.replace(rt.settings, send_rate=rate))
+
+    assert at(0) and at(MIN_RATE_TO_ANNOUNCE) and at(50)
+    assert not at(MIN_RATE_TO_ANNOUNCE / 2)
