@@ -51,7 +51,7 @@ from mailer.sending import claims, ledger, runs
 from mailer.sending.claims import Outcome, Recipient
 from mailer.sending.journal import Journal
 from mailer.sending.models import Delivery
-from mailer.sending.pacing import RateLimiter, Unlimited
+from mailer.sending.pacing import RateLimiter, Unlimited, may_announce
 from mailer.sending.states import DeliveryStatus
 from mailer.tokens import Purpose, Tokens
 
@@ -268,7 +268,7 @@ def send_batch(
                 # content, so the next mail is made before this one is sent; the one after
                 # it is made while the server answers.
                 next_message: Outgoing | None = None
-                if following is not None and smtp.pipelining:
+                if following is not None and smtp.pipelining and may_announce(settings):
                     if following.delivery_id not in ready:
                         prepare_ahead(following)
                     made_next = ready[following.delivery_id]

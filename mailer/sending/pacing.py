@@ -107,3 +107,14 @@ def limiter_for(settings: Settings) -> RateLimiter:
             settings.redis_url, settings.send_rate, options=settings.network.redis_options()
         )
     return FileRateLimiter(settings.var_dir / "send-rate.slot", settings.send_rate)
+
+
+# An announced mail's DATA has been answered 354: the server waits for its content while
+# the sender paces. A server gives up on a silent client after minutes (Postfix: 300 s);
+# announce only when pacing waits seconds at most, so that a content never goes to a
+# server that has hung up (which would make it look in doubt).
+MIN_RATE_TO_ANNOUNCE = 0.1  # mails a second
+
+
+def may_announce(settings: Settings) -> bool:
+    return settings.send_rate == 0 or settings.send_rate >= MIN_RATE_TO_ANNOUNCE

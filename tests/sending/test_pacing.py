@@ -253,3 +253,17 @@ def test_the_shared_slot_has_one_name_on_every_host(private_redis: str, tmp_path
     file_limiter.acquire()
     # The folder is made as needed, however deep.
     assert (tmp_path / "var" / "deeper" / "send-rate.slot").read_text()
+
+
+def test_the_next_envelope_goes_ahead_only_when_pacing_waits_seconds(rt):
+    """A pipelined envelope leaves the server waiting in DATA while the sender paces; at a
+    rate slower than MIN_RATE_TO_ANNOUNCE the server could hang up first."""
+    import dataclasses
+
+    from mailer.sending.pacing import MIN_RATE_TO_ANNOUNCE, may_announce
+
+    def at(rate: float) -> bool:
+        return may_announce(dataclasses.replace(rt.settings, send_rate=rate))
+
+    assert at(0) and at(MIN_RATE_TO_ANNOUNCE) and at(50)
+    assert not at(MIN_RATE_TO_ANNOUNCE / 2)

@@ -86,3 +86,43 @@ def test_a_repeat_signup_takes_the_general_path(rt, client, session, queued_task
     assert [t for t in queued_tasks if t[0] == "mailer.send_confirmation"] == [
         ("mailer.send_confirmation", (rows[0].id,))
     ]
+
+
+@pytest.mark.committed
+def test_another_process_sees_an_admin_change_through_redis(rt, session, test_env, tmp_path):
+    """The change is committed by another process (its own settings, the same database and
+    Redis): this process's copy goes once that process has bumped the generation in Redis."""
+    import dataclasses
+    import subprocess
+    import sys
+
+    from mailer.issues.newsletter import load_topics
+    from tests.harness.databases import RedisServer
+    from tests.harness.processes import ROOT, wait_until
+
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    try:
+        settings = dataclasses.replace(rt.settings, redis_url=server.url)
+        before = load_topics(rt.db, settings)
+        assert "Havbruk" not in before
+        change = (
+            "from mailer.app import create_app\n"
+            "from mailer.issues.newsletter import update_settings\n"
+            "app = create_app(web=False)\n"
+            "rt = app.extensions['mailer']\n"
+            "with app.app_context(), rt.db.session() as s:\n"
+            "    update_settings(s, 'Nyhetsbrev', 'nb', ['Havbruk'], rt.settings)\n"
+            "    s.commit()\n"
+        )
+        subprocess.run(
+            [sys.executable, "-c", change],
+            cwd=ROOT,
+            env={**test_env, "MAILER_REDIS_URL": server.url},
+            check=True,
+            capture_output=True,
+        )
+        assert server.client().get("mailer:newsletter:generation") == b"1"
+        wait_until(lambda: load_topics(rt.db, settings) == ("Havbruk",), "the new topics to show")
+    finally:
+        server.kill()
