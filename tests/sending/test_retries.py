@@ -206,3 +206,19 @@ def test_a_late_result_for_a_row_an_editor_queued_again_changes_nothing(session,
 
     assert _row(session, row).status == "queued"
     assert session.scalar(select(Delivery.last_error).where(Delivery.id == row)) == "worker stopped"
+
+
+class _Top:
+    """A random source at the top of every range: the backoff's ceiling itself."""
+
+    def uniform(self, low: float, high: float) -> float:
+        return high
+
+
+def test_the_backoff_doubles_from_one_minute_up_to_an_hour():
+    """Survivors of the first `make mutate` (``backoff``: ×3 instead of ×2, or one doubling
+    late): the ceiling after attempt n is 1 min × 2^(n-1), capped at 1 h."""
+    ceilings = [sending.backoff(n, _Top()) for n in range(1, 9)]  # type: ignore[arg-type]
+    minutes = [c / timedelta(minutes=1) for c in ceilings]
+    assert minutes == [1, 2, 4, 8, 16, 32, 60, 60]
+    assert sending.backoff(0, _Top()) == timedelta(minutes=1)  # type: ignore[arg-type]
