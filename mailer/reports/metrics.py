@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailer.bounces.models import BounceReport
 from mailer.issues.models import Issue
 from mailer.issues.states import IssueStatus
 from mailer.metrics import MULTIPROC_ENV, instruments, multiprocess_files
@@ -117,14 +118,35 @@ def _issues(session: Session, now: datetime) -> GaugeReading:
 
 
 GaugeSource = Callable[[Session, datetime], GaugeReading]
+
+
 # Each is one query at scrape time. Bounce and complaint reports (the bounces domain's own
 # table) add their source here: a function counting its rows by kind, as these do.
+def _bounce_reports(session: Session, now: datetime) -> GaugeReading:
+    """Every report received (listener, mailbox, webhooks), by what it was judged to be
+    (hard, soft, policy, complaint, other; "" while stored and not yet judged) and by its
+    processing state: a growing ``stored`` count means the judging task is not running."""
+    rows = session.execute(
+        select(BounceReport.kind, BounceReport.status, func.count()).group_by(
+            BounceReport.kind, BounceReport.status
+        )
+    )
+    values: dict[tuple[str, ...], float] = {(k or "", str(s)): float(n) for k, s, n in rows}
+    return GaugeReading(
+        "mailer_bounce_reports",
+        "Bounce and complaint reports received, by kind and processing state",
+        ("kind", "status"),
+        values,
+    )
+
+
 GAUGE_SOURCES: list[GaugeSource] = [
     _deliveries,
     _oldest_queued,
     _send_rate,
     _subscriptions,
     _issues,
+    _bounce_reports,
 ]
 
 

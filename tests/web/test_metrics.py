@@ -185,3 +185,25 @@ def test_the_scrape_carries_the_database_gauges(metrics_app: Flask, session: Ses
     assert len(families) == len(set(families))  # one family per name, however many sources
     for name in ("mailer_mails", "mailer_smtp_errors", "mailer_feed_poll_failures"):
         assert name in families
+
+
+@pytest.mark.rolled_back
+def test_bounce_reports_show_as_received_then_as_judged(rt: Runtime, session: Session) -> None:
+    """The bounces domain's gauge: a stored report waits as ("", "stored") until the judging
+    task has run; then it counts under what it was judged to be, still once."""
+    from mailer.bounces import service
+    from tests.bounces.reports import dsn
+
+    stored = service.store_report(
+        session, rt.settings, "smtp", dsn(to="bounces@europakontor.example.no"), envelope_to=""
+    )
+
+    def bounce_gauge() -> dict[tuple[str, ...], float]:
+        readings = {r.name: r.values for r in database_gauges(session, utcnow())}
+        return readings["mailer_bounce_reports"]
+
+    assert bounce_gauge() == {("", "stored"): 1}
+    service.process_report(session, rt.settings, rt.tokens, stored.report_id)
+    judged = bounce_gauge()
+    assert ("", "stored") not in judged
+    assert sum(judged.values()) == 1
