@@ -1,5 +1,5 @@
 """The accessibility check itself (tests/harness/axe.py): pages with known WCAG violations,
-served here on loopback under a strict CSP, fail the browser test that visits them, whether
+served here on loopback under a strict CSP (bypassed or enforced), fail the browser test that visits them, whether
 reached by goto, a link, a form submit or a new tab; a clean page passes."""
 
 from __future__ import annotations
@@ -54,8 +54,13 @@ def site() -> Iterator[str]:
     server.shutdown()
 
 
-def visit_and_close(browser: Any, action: Any) -> str:
-    context = browser.new_context()
+@pytest.fixture(params=[True, False], ids=["bypass_csp", "csp_enforced"])
+def bypass(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
+
+
+def visit_and_close(browser: Any, action: Any, bypass: bool = True) -> str:
+    context = browser.new_context(bypass_csp=bypass)
     page = context.new_page()
     action(page)
     with pytest.raises(AssertionError) as failure:
@@ -73,8 +78,8 @@ def test_a_clean_page_passes_and_is_checked_once(browser, site):
     assert axe.CHECKED_URLS == [f"{site}/good"]
 
 
-def test_an_image_without_alt_fails_with_rule_impact_target_and_url(browser, site):
-    message = visit_and_close(browser, lambda page: page.goto(f"{site}/no-alt"))
+def test_an_image_without_alt_fails_with_rule_impact_target_and_url(browser, site, bypass):
+    message = visit_and_close(browser, lambda page: page.goto(f"{site}/no-alt"), bypass)
     assert f"{site}/no-alt: image-alt (critical)" in message
     assert "-> img" in message
 

@@ -178,8 +178,11 @@ class AxeBrowser:
         self.browser = browser
 
     def new_context(self, **kw: Any) -> Any:
+        """bypass_csp=True unless the caller says otherwise: a test that watches for CSP
+        violations (PageWatch) needs the CSP enforced, and axe runs there all the same
+        (an init script is outside the page's CSP; tests/browser/test_axe_check.py)."""
         assert AXE_JS.exists(), f"{AXE_JS} is missing: `make axe` (part of `make test`)"
-        context = self.browser.new_context(**{**kw, "bypass_csp": True})
+        context = self.browser.new_context(**{"bypass_csp": True, **kw})
         CONTEXTS.append(AxeContext(context))
         return context
 
