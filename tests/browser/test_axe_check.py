@@ -1,6 +1,7 @@
 """The accessibility check itself (tests/harness/axe.py): pages with known WCAG violations,
-served here on loopback under a strict CSP (bypassed or enforced), fail the browser test that visits them, whether
-reached by goto, a link, a form submit or a new tab; a clean page passes."""
+served here on loopback under a strict CSP (bypassed or enforced), fail the browser test
+that visits them, reached by goto, a link, a form submit or set_content; a clean page
+passes."""
 
 from __future__ import annotations
 
@@ -15,15 +16,14 @@ from tests.harness import axe
 
 HEAD = '<!doctype html><html lang="nb"><head><meta charset="utf-8"><title>{}</title></head>'
 PAGES = {
-    "/good": HEAD.format("Bra")
-    + '<body><main><h1>Bra</h1><p><a href="/no-alt">Bilde</a></p>'
+    "/good": HEAD.format("Bra") + '<body><main><h1>Bra</h1><p><a href="/no-alt">Bilde</a></p>'
     '<form method="post" action="/no-label"><label for="e">E-post</label>'
     '<input id="e" name="e"><button>Send</button></form></main></body></html>',
     "/no-alt": HEAD.format("Bilde") + '<body><main><h1>Bilde</h1><img src="/x.png">'
     "</main></body></html>",
     "/no-label": HEAD.format("Skjema") + '<body><main><h1>Feil</h1><input name="e">'
     "</main></body></html>",
-    "/no-lang": '<!doctype html><html><head><title>Uten språk</title></head>'
+    "/no-lang": "<!doctype html><html><head><title>Uten språk</title></head>"
     "<body><main><h1>Hei</h1></main></body></html>",
 }
 
@@ -115,3 +115,11 @@ def test_a_violation_in_a_context_the_test_leaves_open_is_found_at_the_end(brows
     found = axe.unreported()  # what the autouse fixture runs after every test
     context.close()
     assert any("image-alt" in line for line in found), found
+
+
+def test_content_set_on_a_page_is_checked(browser):
+    """As the mail tests show a mail's HTML: set_content is a load like any other."""
+    message = visit_and_close(
+        browser, lambda page: page.set_content('<html lang="nb"><title>T</title><img src="">')
+    )
+    assert "about:blank: image-alt" in message

@@ -26,8 +26,12 @@ CHECKED_URLS: list[str] = []
 RUN_JS = """
 async (tags) => {
   if (document.readyState !== "complete" || window.__mailerAxeChecked) return null;
+  // A new page's empty document (set_content fills it later and is checked then).
+  if (location.href === "about:blank" && !document.body?.childElementCount) return null;
   window.__mailerAxeChecked = true;
-  if (!window.axe) return [{id: "axe-missing", impact: "critical", help: "axe-core not injected", targets: []}];
+  if (!window.axe) {
+    return [{id: "axe-missing", impact: "critical", help: "axe-core not injected", targets: []}];
+  }
   const result = await window.axe.run(document, {runOnly: {type: "tag", values: tags}});
   return result.violations.map((v) => ({
     id: v.id, impact: v.impact, help: v.help,
@@ -61,7 +65,7 @@ class PageCheck:
     def run(self, *, wait: bool = False) -> None:
         from playwright.sync_api import Error
 
-        if self.busy or self.page.is_closed() or self.page.url in ("", "about:blank"):
+        if self.busy or self.page.is_closed():
             return
         self.busy = True
         try:
