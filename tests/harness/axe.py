@@ -79,7 +79,8 @@ class PageCheck:
             # The document went while axe ran (a navigation the test started): the next one
             # is checked; any other failure is a real one.
             text = str(exc)
-            if not any(s in text for s in ("context was destroyed", "navigation", "closed")):
+            gone = ("context was destroyed", "navigation", "closed", "detached", "Cannot find")
+            if not any(s in text for s in gone):
                 raise
         finally:
             self.busy = False

@@ -69,8 +69,15 @@ def page_opener(browser: Any) -> Iterator[Callable[..., PageWatch]]:
         return PageWatch(context.new_page())
 
     yield open_page
+    # Every context closed even when one reports axe violations; then the first report.
+    failures = []
     for context in contexts:
-        context.close()
+        try:
+            context.close()
+        except AssertionError as exc:
+            failures.append(exc)
+    if failures:
+        raise failures[0]
 
 
 def shoot(page: Any, name: str) -> None:
