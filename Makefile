@@ -16,7 +16,7 @@ ifeq ($(strip $(MAILER_SMTP_HOST)),)
 run: export MAILER_DEV_OUTBOX ?= true
 endif
 
-.PHONY: run test install lint bench clean chromium mail-servers i18n i18n-pot mutate
+.PHONY: run test install lint bench clean chromium axe mail-servers i18n i18n-pot mutate
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "mailer needs Python 3.11 or newer")'
@@ -71,6 +71,18 @@ chromium:
 	  echo "installing Debian's chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
+# axe-core (npm, pinned in tests/axe/package-lock.json) checks every page the browser tests
+# visit for WCAG 2.1 A/AA violations. Installed once here; the tests never download anything.
+AXE_JS := tests/axe/node_modules/axe-core/axe.min.js
+$(AXE_JS): tests/axe/package.json tests/axe/package-lock.json
+	@command -v npm >/dev/null || { \
+	  echo "installing Debian's npm for axe-core"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; }
+	cd tests/axe && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(AXE_JS)
+
+axe: $(AXE_JS)
+
 # The bounce tests run their own Postfix and Dovecot (own config, loopback ports): Debian's
 # packages with nothing configured and no system service started (a policy-rc.d that
 # forbids starts is put in place for the install only, unless one is there already).
@@ -83,7 +95,7 @@ mail-servers:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix dovecot-imapd; \
 	  status=$$?; if [ -n "$$made" ]; then rm -f /usr/sbin/policy-rc.d; fi; exit $$status; }
 
-test: install lint chromium mail-servers
+test: install lint chromium axe mail-servers
 	$(BIN)/pytest
 
 # Mutation testing (not in CI: about an hour on 2 cores). Scope and test selection live in
@@ -99,4 +111,4 @@ bench: install
 	$(BIN)/python bench/send.py
 
 clean:
-	rm -rf $(VENV) var mutants
+	rm -rf $(VENV) var mutants tests/axe/node_modules

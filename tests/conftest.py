@@ -31,6 +31,8 @@ from mailer.issues import newsletter_cache
 from mailer.issues.models import Newsletter
 from mailer.migrate import upgrade
 from mailer.runtime import Runtime
+from tests.harness import axe
+from tests.harness.axe import AxeBrowser
 from tests.harness.databases import ThrowawayDatabase, check_redis, rolled_back
 from tests.harness.http import FeedServer
 from tests.harness.rabbitmq import Vhost, check_rabbitmq, is_amqp
@@ -303,8 +305,20 @@ def browser() -> Iterator[object]:
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: `make test` installs it with apt"
     with sync_playwright() as pw:
         instance = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
+        # Every context and page it hands out runs axe-core on each page (tests/harness/axe.py).
+        yield AxeBrowser(instance)
         instance.close()
+
+
+@pytest.fixture(autouse=True)
+def _axe_violations() -> Iterator[None]:
+    """Fails a test whose pages axe-core found WCAG 2.1 A/AA violations in, also when a
+    fixture (not the test) closed the context. Set up first, so torn down last."""
+    axe.CONTEXTS.clear()
+    yield
+    found = axe.unreported()
+    if found:
+        pytest.fail("axe-core found WCAG 2.1 A/AA violations:\n" + "\n".join(found))
 
 
 @pytest.fixture(scope="session")

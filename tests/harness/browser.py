@@ -60,13 +60,24 @@ def page_opener(browser: Any) -> Iterator[Callable[..., PageWatch]]:
     contexts = []
 
     def open_page(locale: str = "nb-NO") -> PageWatch:
-        context = browser.new_context(locale=locale, viewport={"width": 1200, "height": 900})
+        # The CSP enforced (not bypassed as elsewhere): PageWatch reports its violations.
+        # axe-core checks these pages all the same (tests/harness/axe.py).
+        context = browser.new_context(
+            locale=locale, viewport={"width": 1200, "height": 900}, bypass_csp=False
+        )
         contexts.append(context)
         return PageWatch(context.new_page())
 
     yield open_page
+    # Every context closed even when one reports axe violations; then the first report.
+    failures = []
     for context in contexts:
-        context.close()
+        try:
+            context.close()
+        except AssertionError as exc:
+            failures.append(exc)
+    if failures:
+        raise failures[0]
 
 
 def shoot(page: Any, name: str) -> None:

@@ -133,5 +133,10 @@ def test_the_outbox_page_on_a_phone(browser, outbox_server, language):
             page.get_by_role("link", name=words["older"]).click()
         assert "2026-11-02 23:30:00" not in rows.first.inner_text()
         assert "page=2" in page.url
+
+        # One mail's page (its text in a scrollable block), through the axe check too.
+        with page.expect_navigation():
+            rows.first.locator("a").click()
+        assert "Hei nummer" in page.locator("pre").first.inner_text()
     finally:
         context.close()
