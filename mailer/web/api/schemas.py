@@ -59,6 +59,16 @@ class Recovery(_Exact):
     message: str
 
 
+class Bounces(_Exact):
+    delivered: int = Field(description="Copies the servers took (sent, and later bounced)")
+    hard: int = Field(description="Readers with a permanent bounce")
+    soft: int = Field(description="Readers with a temporary bounce")
+    policy: int = Field(description="Readers whose server refused us as policy (5.7.x)")
+    complaints: int = Field(description="Readers who marked the issue as spam")
+    bounce_rate: float = Field(description="hard / delivered")
+    complaint_rate: float = Field(description="complaints / delivered")
+
+
 class _Progress(_Exact):
     id: int
     subject: str
@@ -69,6 +79,11 @@ class _Progress(_Exact):
     done: int
     rate_per_second: float
     eta_seconds: float | None
+    deliveries_created: bool = Field(description="False until the send's rows exist")
+    finished: bool
+    duration_seconds: float | None = Field(description="A finished send's duration")
+    average_rate: float | None = Field(description="A finished send's mails per second")
+    bounces: Bounces
     recovery: Recovery | None = Field(
         description="What a stopped worker left, until the reconciler repairs it"
     )
