@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import signal
 import socket
@@ -21,35 +20,13 @@ import tempfile
 import time
 from pathlib import Path
 
-POSTFIX = "/usr/sbin/postfix"
-_SERVICE_LINE = re.compile(r"^(\S+)(\s+)(\S+)(\s+)(\S+)(\s+)(\S+)(\s+)(\S+)(\s+)(.*)$")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _master_cf(port: int) -> str:
-    """Debian's master.cf with smtpd on our loopback port and nothing chrooted."""
-    lines = []
-    for line in Path("/etc/postfix/master.cf").read_text().splitlines():
-        match = _SERVICE_LINE.match(line)
-        if line and not line[0].isspace() and not line.startswith("#") and match:
-            fields = list(match.groups())
-            if fields[0] == "smtp" and fields[2] == "inet":
-                fields[0] = f"127.0.0.1:{port}"
-            if fields[2] in ("inet", "unix", "fifo", "unix-dgram", "pass"):
-                fields[8] = "n"  # chroot column
-            line = "".join(fields)
-        lines.append(line)
-    return "\n".join(lines) + "\n"
+from tests.harness.postfix import POSTFIX, master_cf, private_main_cf, run_postfix
+from tests.harness.processes import free_port, pid_alive
 
 
 class PostfixSink:
     def __init__(self, base: Path = Path("/dev/shm")) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         # Every directory above the queue must be searchable by the postfix user.
         self.dir = Path(tempfile.mkdtemp(prefix="mailer-bench-postfix-", dir=base))
         os.chmod(self.dir, 0o755)
@@ -59,30 +36,10 @@ class PostfixSink:
         (self.dir / "bench.pid").write_text(str(os.getpid()))
 
     def _main_cf(self) -> str:
-        return f"""
-compatibility_level = 3.6
-queue_directory = {self.dir}/queue
-data_directory = {self.dir}/data
-meta_directory = /etc/postfix
-shlib_directory = /usr/lib/postfix
-daemon_directory = /usr/lib/postfix/sbin
-command_directory = /usr/sbin
-mail_owner = postfix
-setgid_group = postdrop
-maillog_file = {self.log}
-maillog_file_prefixes = {self.dir}
-myhostname = sink.mailer-bench.example
-mydomain = mailer-bench.example
-myorigin = $myhostname
-mydestination =
-alias_maps =
-alias_database =
-local_recipient_maps =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject
-smtpd_peername_lookup = no
+        head = private_main_cf(self.dir, self.log, "sink.mailer-bench.example")
+        return (
+            head
+            + """smtpd_peername_lookup = no
 default_transport = discard:benchmark sink
 relay_transport = discard:benchmark sink
 smtp_dns_support_level = disabled
@@ -90,22 +47,15 @@ smtputf8_enable = yes
 # A benchmark sink: never slow the client down because the queue manager is behind.
 in_flow_delay = 0
 """
+        )
 
     def _postfix(self, *args: str) -> subprocess.CompletedProcess[str]:
-        # Postfix reports start-up errors only to a terminal or syslog: `script` gives it one.
-        command = " ".join([POSTFIX, "-c", str(self.config), *args])
-        return subprocess.run(
-            ["script", "-qec", command, "/dev/null"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-        )
+        return run_postfix(self.config, *args)
 
     def start(self) -> PostfixSink:
         self.config.mkdir()
         (self.config / "main.cf").write_text(self._main_cf())
-        (self.config / "master.cf").write_text(_master_cf(self.port))
+        (self.config / "master.cf").write_text(master_cf(self.port))
         for sub in ("queue", "data"):
             (self.dir / sub).mkdir()
         shutil.chown(self.dir / "data", "postfix", "postfix")
@@ -163,21 +113,11 @@ in_flow_delay = 0
                 os.killpg(proc.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(10)
-        if master and _alive(master):
+        if master and pid_alive(master):
             # Its children notice the master's end and exit on their own.
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(master, signal.SIGKILL)
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def sweep_stale(base: Path = Path("/dev/shm")) -> int:
@@ -189,7 +129,7 @@ def sweep_stale(base: Path = Path("/dev/shm")) -> int:
             owner = int((directory / "bench.pid").read_text())
         except (OSError, ValueError):
             continue
-        if _alive(owner):
+        if pid_alive(owner):
             continue  # another bench's, running
         try:
             master = int((directory / "queue" / "pid" / "master.pid").read_text().strip())
@@ -202,7 +142,7 @@ def sweep_stale(base: Path = Path("/dev/shm")) -> int:
                 timeout=30,
                 stdin=subprocess.DEVNULL,
             )
-        if master and _alive(master):
+        if master and pid_alive(master):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(master, signal.SIGKILL)
         shutil.rmtree(directory, ignore_errors=True)

@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tests.harness.processes import free_port, wait_until
+from tests.harness.processes import free_port, pid_alive, wait_until
 
 DOVECOT = "/usr/sbin/dovecot"
 USER = "bounces"
@@ -137,13 +137,5 @@ service pop3-login {{
         except (OSError, ValueError):
             pid = None
         if pid is not None:
-            wait_until(lambda: not _alive(pid), "dovecot to stop", timeout=30)
+            wait_until(lambda: not pid_alive(pid), "dovecot to stop", timeout=30)
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True

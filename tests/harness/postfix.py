@@ -17,13 +17,13 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tests.harness.processes import free_port, wait_until
+from tests.harness.processes import free_port, pid_alive, wait_until
 
 POSTFIX = "/usr/sbin/postfix"
 _SERVICE_LINE = re.compile(r"^(\S+)(\s+)(\S+)(\s+)(\S+)(\s+)(\S+)(\s+)(\S+)(\s+)(.*)$")
 
 
-def _master_cf(port: int) -> str:
+def master_cf(port: int) -> str:
     """Debian's master.cf with smtpd on our loopback port and nothing chrooted."""
     lines = []
     for line in Path("/etc/postfix/master.cf").read_text().splitlines():
@@ -39,6 +39,49 @@ def _master_cf(port: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def private_main_cf(directory: Path, log: Path, hostname: str) -> str:
+    """The main.cf lines every private instance needs (Debian's own programs, its queue
+    and log under ``directory``, loopback only, no local delivery); each user adds its
+    transports."""
+    domain = hostname.split(".", 1)[1]
+    return f"""compatibility_level = 3.6
+queue_directory = {directory}/queue
+data_directory = {directory}/data
+meta_directory = /etc/postfix
+shlib_directory = /usr/lib/postfix
+daemon_directory = /usr/lib/postfix/sbin
+command_directory = /usr/sbin
+mail_owner = postfix
+setgid_group = postdrop
+maillog_file = {log}
+maillog_file_prefixes = {directory}
+myhostname = {hostname}
+mydomain = {domain}
+myorigin = $myhostname
+mydestination =
+alias_maps =
+alias_database =
+local_recipient_maps =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject
+"""
+
+
+def run_postfix(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``postfix -c CONFIG ARGS``. Postfix reports start-up errors only to a terminal or
+    syslog: `script` gives it one."""
+    command = " ".join([POSTFIX, "-c", str(config), *args])
+    return subprocess.run(
+        ["script", "-qec", command, "/dev/null"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
 class PrivatePostfix:
     def __init__(self, relay_port: int, transports: dict[str, int]) -> None:
         self.port = free_port()
@@ -52,30 +95,10 @@ class PrivatePostfix:
         self.log = self.dir / "postfix.log"
 
     def _main_cf(self) -> str:
-        return f"""
-compatibility_level = 3.6
-queue_directory = {self.dir}/queue
-data_directory = {self.dir}/data
-meta_directory = /etc/postfix
-shlib_directory = /usr/lib/postfix
-daemon_directory = /usr/lib/postfix/sbin
-command_directory = /usr/sbin
-mail_owner = postfix
-setgid_group = postdrop
-maillog_file = {self.log}
-maillog_file_prefixes = {self.dir}
-myhostname = mx.mailer-test.example
-mydomain = mailer-test.example
-myorigin = $myhostname
-mydestination =
-alias_maps =
-alias_database =
-local_recipient_maps =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject
-relayhost = [127.0.0.1]:{self.relay_port}
+        head = private_main_cf(self.dir, self.log, "mx.mailer-test.example")
+        return (
+            head
+            + f"""relayhost = [127.0.0.1]:{self.relay_port}
 transport_maps = texthash:{self.config}/transport
 smtp_dns_support_level = disabled
 smtp_tls_security_level = none
@@ -87,17 +110,10 @@ minimal_backoff_time = 1s
 maximal_backoff_time = 2s
 smtp_connect_timeout = 5s
 """
+        )
 
     def _postfix(self, *args: str) -> subprocess.CompletedProcess[str]:
-        # Postfix reports start-up errors only to a terminal or syslog: `script` gives it one.
-        command = " ".join([POSTFIX, "-c", str(self.config), *args])
-        return subprocess.run(
-            ["script", "-qec", command, "/dev/null"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-        )
+        return run_postfix(self.config, *args)
 
     def start(self) -> PrivatePostfix:
         self.config.mkdir()
@@ -105,7 +121,7 @@ smtp_connect_timeout = 5s
         (self.config / "transport").write_text(
             "".join(f"{d} smtp:[127.0.0.1]:{p}\n" for d, p in self.transports.items())
         )
-        (self.config / "master.cf").write_text(_master_cf(self.port))
+        (self.config / "master.cf").write_text(master_cf(self.port))
         for sub in ("queue", "data"):
             (self.dir / sub).mkdir()
         shutil.chown(self.dir / "data", "postfix", "postfix")
@@ -141,13 +157,5 @@ smtp_connect_timeout = 5s
         pid = self._master_pid()
         self._postfix("stop")
         if pid is not None:
-            wait_until(lambda: not _alive(pid), "postfix to stop", timeout=30)
+            wait_until(lambda: not pid_alive(pid), "postfix to stop", timeout=30)
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True

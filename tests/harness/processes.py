@@ -3,6 +3,7 @@ bounded wait for another process."""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -39,3 +40,14 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"gave up after {timeout:.0f}s waiting for {what}")
         pause.wait(interval)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this id still exists (a server we started, after its stop)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True
