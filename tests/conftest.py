@@ -32,6 +32,7 @@ from mailer.issues.models import Newsletter
 from mailer.migrate import upgrade
 from mailer.runtime import Runtime
 from tests.harness import axe
+from tests.harness.apps import other_app
 from tests.harness.axe import AxeBrowser
 from tests.harness.databases import ThrowawayDatabase, check_redis, rolled_back
 from tests.harness.http import FeedServer
@@ -225,16 +226,9 @@ def app_behind_proxy(app: Flask, session: Session) -> Iterator[Flask]:
     """The app as the factory builds it with MAILER_TRUSTED_PROXIES=1 (one proxy in front),
     on the same database and limiter storage; low admin limits for the tests of them."""
     rt: Runtime = app.extensions["mailer"]
-    proxied = create_app(
-        dataclasses.replace(rt.settings, trusted_proxies=1),
-        RATELIMIT_STORAGE_URI=app.config["RATELIMIT_STORAGE_URI"],
-        ADMIN_LOGIN_IP_LIMIT="2 per minute",
-    )
-    proxied.config.update(TESTING=True)
-    yield proxied
-    proxied.extensions["mailer"].db.engine.dispose()
-    # create_app makes its Celery app the default: give it back to the session's app.
-    app.extensions["celery"].set_default()
+    settings = dataclasses.replace(rt.settings, trusted_proxies=1)
+    with other_app(app, settings, ADMIN_LOGIN_IP_LIMIT="2 per minute") as proxied:
+        yield proxied
 
 
 @pytest.fixture

@@ -21,12 +21,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from mailer.app import create_app
 from mailer.bounces import service
 from mailer.bounces.models import BounceReport
 from mailer.subscribers.models import Subscription
 from tests.bounces.scenario import send_digest
 from tests.bounces.signing import TOPIC, CertServer, SigningKey, sns_notification
+from tests.harness.apps import other_app
 
 # More examples with the large hypothesis profile (.ci/run), as every property here.
 IN_CI = os.environ.get("MAILER_HYPOTHESIS_PROFILE", "").strip() == "large"
@@ -59,14 +59,8 @@ def hooks_app(app: Flask, session, cert_server) -> Iterator[Flask]:
         postmark_user=POSTMARK[0],
         postmark_password=POSTMARK[1],
     )
-    hooked = create_app(
-        dataclasses.replace(rt.settings, bounces=bounces),
-        RATELIMIT_STORAGE_URI=app.config["RATELIMIT_STORAGE_URI"],
-    )
-    hooked.config.update(TESTING=True)
-    yield hooked
-    hooked.extensions["mailer"].db.engine.dispose()
-    app.extensions["celery"].set_default()
+    with other_app(app, dataclasses.replace(rt.settings, bounces=bounces)) as hooked:
+        yield hooked
 
 
 def _process_all(rt) -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from mailer.app import create_app
 from mailer.config import ConfigError, load_settings
+from tests.harness.apps import other_app
 from tests.harness.processes import ROOT, free_port
 from tests.harness.workers import celery_worker_command
 
@@ -55,10 +55,8 @@ def test_with_dev_outbox_true_the_outbox_pages_exist(no_smtp, monkeypatch, app, 
     settings = load_settings()
     assert settings.dev_outbox is True
     assert (settings.smtp_host, settings.smtp_port) == ("127.0.0.1", 8025)
-    # create_app binds the request limiter to the newest app: keep the test app's storage.
-    dev = create_app(settings, RATELIMIT_STORAGE_URI=app.config["RATELIMIT_STORAGE_URI"])
-    dev.config.update(TESTING=True)
-    reply = dev.test_client().get("/outbox/")
+    with other_app(app, settings) as dev:
+        reply = dev.test_client().get("/outbox/")
     assert reply.status_code == 200
 
 

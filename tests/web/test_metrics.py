@@ -14,7 +14,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from mailer.app import create_app
 from mailer.config_metrics import MetricsSettings
 from mailer.db import utcnow
 from mailer.issues.models import Issue
@@ -24,6 +23,7 @@ from mailer.sending.models import Delivery
 from mailer.subscribers.consent import RequestContext
 from mailer.subscribers.subscriptions import SignupRequest, subscribe
 from tests.harness import factories
+from tests.harness.apps import other_app
 
 TOKEN = "metrics-token-for-the-tests-0123"
 
@@ -43,14 +43,9 @@ def value(text: str, name: str, **labels: str) -> float:
 
 @pytest.fixture
 def metrics_app(app: Flask, rt: Runtime) -> Iterator[Flask]:
-    other = create_app(
-        dataclasses.replace(rt.settings, metrics=MetricsSettings(token=TOKEN)),
-        RATELIMIT_STORAGE_URI=app.config["RATELIMIT_STORAGE_URI"],
-    )
-    other.config.update(TESTING=True)
-    yield other
-    other.extensions["mailer"].db.engine.dispose()
-    app.extensions["celery"].set_default()
+    settings = dataclasses.replace(rt.settings, metrics=MetricsSettings(token=TOKEN))
+    with other_app(app, settings) as other:
+        yield other
 
 
 def scrape(flask_app: Flask) -> str:

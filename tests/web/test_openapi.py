@@ -25,11 +25,11 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy.orm import Session
 
-from mailer.app import create_app
 from mailer.editors.accounts import create_editor
 from mailer.editors.api_tokens import create_token
 from mailer.runtime import Runtime
 from tests.harness import factories
+from tests.harness.apps import other_app
 
 EXAMPLES = int(os.environ.get("MAILER_TEST_API_EXAMPLES", "25"))
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
@@ -39,16 +39,14 @@ pytestmark = pytest.mark.rolled_back
 
 @pytest.fixture
 def fuzzed_app(app: Flask, rt: Runtime) -> Iterator[Flask]:
-    other = create_app(
-        dataclasses.replace(rt.settings, signup_limits="1000000/minute"),
-        RATELIMIT_STORAGE_URI=app.config["RATELIMIT_STORAGE_URI"],
-    )
-    other.config.update(TESTING=True)
-    # The suite's database object, so the fuzzing joins the test's transaction (rolled back).
-    other.extensions["mailer"].db.engine.dispose()
-    other.extensions["mailer"].db = rt.db
-    yield other
-    app.extensions["celery"].set_default()
+    settings = dataclasses.replace(rt.settings, signup_limits="1000000/minute")
+    with other_app(app, settings) as other:
+        runtime = other.extensions["mailer"]
+        own = runtime.db
+        # The suite's database object, so the fuzzing joins the test's transaction (rolled back).
+        runtime.db = rt.db
+        yield other
+        runtime.db = own
 
 
 @pytest.fixture

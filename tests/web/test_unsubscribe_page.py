@@ -15,7 +15,6 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from mailer.app import create_app
 from mailer.config import load_settings
 from mailer.events import Event
 from mailer.sending import batch as sending
@@ -24,6 +23,7 @@ from mailer.subscribers.models import Consent, Subscription
 from mailer.tokens import InvalidToken, Purpose, Tokens
 from tests.conftest import SECRET
 from tests.harness import factories
+from tests.harness.apps import other_app
 from tests.harness.reader import link_token
 
 NEW_KEY = "the-new-key-after-rotation-0123456789"
@@ -108,11 +108,8 @@ def rotated_app(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
     monkeypatch.setenv("MAILER_SECRET_KEY", f"{NEW_KEY}, {SECRET}")
     settings = load_settings()
     assert settings.secret_keys == (NEW_KEY, SECRET)
-    rotated = create_app(settings, RATELIMIT_STORAGE_URI=app.config["RATELIMIT_STORAGE_URI"])
-    rotated.config.update(TESTING=True)
-    yield rotated
-    rotated.extensions["mailer"].db.engine.dispose()
-    app.extensions["celery"].set_default()
+    with other_app(app, settings) as rotated:
+        yield rotated
 
 
 def test_key_rotation_over_http_keeps_mailed_links_and_signs_with_the_new_key(
@@ -142,7 +139,7 @@ def test_key_rotation_over_http_keeps_mailed_links_and_signs_with_the_new_key(
     assert client.get(f"/preferences/{fresh}").status_code == 200
 
 
-def test_key_rotation_for_verp_addresses(session, rt, smtp_sink, rotated_app):
+def test_key_rotation_for_verp_addresses(session, rt, smtp_sink, rotated_app, queued_tasks):
     """The envelope sender of a send under MAILER_SECRET_KEY=new,old names the delivery,
     signed with the new key; a bounce to an address signed with the old key still reads.
 
@@ -155,6 +152,9 @@ def test_key_rotation_for_verp_addresses(session, rt, smtp_sink, rotated_app):
     assert ledger.request_send(session, issue.id)
     ledger.create_deliveries(session, issue.id)
     session.commit()
+    # Kept here, not sent to the broker where a worker an earlier test started would take
+    # the send this test drives by hand (the rotated app must not take over the sender).
+    assert ("mailer.start_send", (issue.id,)) in queued_tasks
     [row] = ledger.queued_page(session, issue.id, 0, 10, datetime.now(UTC))
     runtime = rotated_app.extensions["mailer"]
     settings = dataclasses.replace(runtime.settings, bounce_domain="bounces.example.no")
