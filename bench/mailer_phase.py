@@ -23,14 +23,16 @@ CLEANUP: list[Callable[[], None]] = []
 
 class Sink:
     """The SMTP server a run sends to: the counting aiosmtpd sink (offering PIPELINING,
-    as aiosmtpd takes pipelined commands but never says so) or a private Postfix."""
+    as aiosmtpd takes pipelined commands but never says so), the same sink not offering it
+    ("aiosmtpd-plain": the server checkouts from before pipelining were measured against)
+    or a private Postfix."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._aiosmtpd: SinkProcess | None = None
         self._postfix: PostfixSink | None = None
-        if kind == "aiosmtpd":
-            self._aiosmtpd = SinkProcess(pipelining=True)
+        if kind in ("aiosmtpd", "aiosmtpd-plain"):
+            self._aiosmtpd = SinkProcess(pipelining=kind == "aiosmtpd")
             self.port = self._aiosmtpd.port
             log(f"aiosmtpd sink (pid {self._aiosmtpd.proc.pid}) on 127.0.0.1:{self.port}")
         else:

@@ -63,7 +63,7 @@ SECRET = "bench-secret-key-0123456789abcdef"
 FROM = "Europakontoret – nyhetsbrev <nyhetsbrev@europakontor.example.no>"
 BASE_URL = "https://nyhetsbrev.europakontor.example.no"
 PHASES = ("raw_1", "raw_4", "mailer_1", "mailer_4")
-SINKS = ("aiosmtpd", "postfix")
+SINKS = ("aiosmtpd", "aiosmtpd-plain", "postfix")
 
 
 # --------------------------------------------------------------------------- one backend
@@ -314,7 +314,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sink",
         default="aiosmtpd",
-        help="comma-separated SMTP servers to send to: aiosmtpd, postfix (default aiosmtpd)",
+        help=(
+            "comma-separated SMTP servers to send to: aiosmtpd, aiosmtpd-plain (the same sink "
+            "not offering PIPELINING), postfix (default aiosmtpd)"
+        ),
     )
     parser.add_argument(
         "--rtt",
