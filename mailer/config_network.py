@@ -37,6 +37,10 @@ class NetworkSettings:
     idle_in_transaction_seconds: float = 60.0
     # Opening a connection to PostgreSQL, Redis or the broker.
     connect_timeout_seconds: float = 10.0
+    # The longest one SMTP step (connect, one reply) may take. Shorter than a send run's
+    # lease (MAILER_CLAIM_LEASE_SECONDS, 60) with a pacing wait on top, so that a live
+    # sender waiting on a slow server renews its lease before anyone may judge it gone.
+    smtp_timeout_seconds: float = 30.0
 
     @property
     def keepalive(self) -> tuple[int, int, int]:
@@ -111,7 +115,8 @@ def _seconds(name: str, default: float, *, off: bool) -> float:
 
 def load_network() -> NetworkSettings:
     """MAILER_DEAD_PEER_SECONDS (30), MAILER_DB_STATEMENT_TIMEOUT_SECONDS (300, 0 = off),
-    MAILER_DB_IDLE_IN_TRANSACTION_SECONDS (60, 0 = off), MAILER_CONNECT_TIMEOUT_SECONDS (10)."""
+    MAILER_DB_IDLE_IN_TRANSACTION_SECONDS (60, 0 = off), MAILER_CONNECT_TIMEOUT_SECONDS (10),
+    MAILER_SMTP_TIMEOUT_SECONDS (30)."""
     defaults = NetworkSettings()
     dead_peer = _seconds("DEAD_PEER_SECONDS", defaults.dead_peer_seconds, off=False)
     if dead_peer < 3:
@@ -126,5 +131,8 @@ def load_network() -> NetworkSettings:
         ),
         connect_timeout_seconds=_seconds(
             "CONNECT_TIMEOUT_SECONDS", defaults.connect_timeout_seconds, off=False
+        ),
+        smtp_timeout_seconds=_seconds(
+            "SMTP_TIMEOUT_SECONDS", defaults.smtp_timeout_seconds, off=False
         ),
     )

@@ -4,6 +4,7 @@ server ends what a vanished host left; bad values name their variable."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 
@@ -11,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from mailer.config import ConfigError
+from mailer.config import ConfigError, load_settings
 from mailer.config_network import NetworkSettings, load_network
 from mailer.db import Database
 from tests.harness.databases import ThrowawayDatabase
@@ -89,6 +90,8 @@ def test_the_server_ends_a_session_left_idle_in_a_transaction(database):
         ("DEAD_PEER_SECONDS", "soon"),
         ("DB_STATEMENT_TIMEOUT_SECONDS", "-1"),
         ("CONNECT_TIMEOUT_SECONDS", "0"),
+        ("SMTP_TIMEOUT_SECONDS", "0"),
+        ("SMTP_TIMEOUT_SECONDS", "half a minute"),
     ],
 )
 def test_bad_values_name_their_variable(monkeypatch, name, value):
@@ -101,3 +104,41 @@ def test_zero_turns_the_database_timeouts_off(monkeypatch):
     monkeypatch.setenv("MAILER_DB_STATEMENT_TIMEOUT_SECONDS", "0")
     options = load_network().postgres_connect_args()["options"]
     assert "-c statement_timeout=0" in options
+
+
+def test_a_sender_renews_its_lease_before_one_slow_smtp_step_could_outlast_it(
+    test_env, monkeypatch
+):
+    """DECISIONS: a lease is longer than the SMTP timeout plus a pacing wait. With the
+    defaults, a live sender waiting the longest one SMTP step may take, then one pacing
+    wait at one mail a second, is still inside the lease it renewed before the mail.
+
+    Mutant: the SMTP timeout as long as the lease (60 s, as it was)."""
+    for name in ("SMTP_TIMEOUT_SECONDS", "CLAIM_LEASE_SECONDS", "SEND_RATE"):
+        monkeypatch.delenv(f"MAILER_{name}", raising=False)
+    settings = load_settings()
+    timeout = settings.network.smtp_timeout_seconds
+    assert timeout == 30.0
+    assert settings.claim_lease_seconds > timeout + 1.0
+
+
+def test_the_smtp_connection_waits_as_long_as_the_setting_says(monkeypatch, rt):
+    """MAILER_SMTP_TIMEOUT_SECONDS reaches the socket of every SMTP connection (sends,
+    previews, one-off mails) and the task time limits grow with it."""
+    from mailer.celery_app import task_time_limits
+    from mailer.mail.smtp import SMTPConnection
+
+    monkeypatch.setenv("MAILER_SMTP_TIMEOUT_SECONDS", "7.5")
+    network = load_network()
+    assert network.smtp_timeout_seconds == 7.5
+    settings = dataclasses.replace(rt.settings, network=network)
+    with SMTPConnection(settings) as smtp:
+        opened = smtp._open()  # the suite's SMTP sink
+        assert opened.sock is not None and opened.sock.gettimeout() == 7.5
+        opened.quit()
+    assert SMTPConnection(settings, timeout=2.0).timeout == 2.0
+    slow = dataclasses.replace(
+        rt.settings, network=dataclasses.replace(network, smtp_timeout_seconds=300.0)
+    )
+    for name in ("mailer.send_batch", "mailer.send_confirmation", "mailer.notify_paused"):
+        assert task_time_limits(slow)[name][0] > task_time_limits(settings)[name][0] + 250

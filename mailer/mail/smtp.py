@@ -87,8 +87,6 @@ def _failure(settled: Settled) -> SMTPFailure:
 
 # Many servers cap the messages per connection; reconnecting a little early is cheap.
 MESSAGES_PER_CONNECTION = 100
-# The longest one SMTP step (connect, a command's reply) may take.
-TIMEOUT_SECONDS = 60.0
 
 
 class SMTPConnection:
@@ -97,12 +95,13 @@ class SMTPConnection:
     def __init__(
         self,
         settings: Settings,
-        timeout: float = TIMEOUT_SECONDS,
+        timeout: float | None = None,
         max_messages: int = MESSAGES_PER_CONNECTION,
         pipelining: bool = True,
     ) -> None:
         self.settings = settings
-        self.timeout = timeout
+        # MAILER_SMTP_TIMEOUT_SECONDS unless a caller needs its own.
+        self.timeout = settings.network.smtp_timeout_seconds if timeout is None else timeout
         self.max_messages = max_messages
         self.connections_opened = 0
         self._sent_on_connection = 0

@@ -25,23 +25,26 @@ log = logging.getLogger(__name__)
 SECONDS_PER_MAIL = 0.5
 
 
-def batch_time_limits(send_rate: float, batch_size: int) -> tuple[float, float]:
+def batch_time_limits(
+    send_rate: float, batch_size: int, smtp_timeout: float
+) -> tuple[float, float]:
     """(soft, hard) seconds for one send batch: twice what its mails take at the send rate,
     plus a stuck connect and reply. The soft limit ends the batch like a crash would (at most
     one claimed group in doubt), so it must never cut a healthy batch short."""
     pacing = batch_size / send_rate if send_rate > 0 else 0.0
-    soft = 2 * (pacing + batch_size * SECONDS_PER_MAIL) + 2 * smtp.TIMEOUT_SECONDS
-    return soft, soft + smtp.TIMEOUT_SECONDS
+    soft = 2 * (pacing + batch_size * SECONDS_PER_MAIL) + 2 * smtp_timeout
+    return soft, soft + smtp_timeout
 
 
 def time_limits(settings: Settings) -> dict[str, tuple[float, float]]:
+    timeout = settings.network.smtp_timeout_seconds
     return {
-        "mailer.send_batch": batch_time_limits(settings.send_rate, batch.BATCH_SIZE),
+        "mailer.send_batch": batch_time_limits(settings.send_rate, batch.BATCH_SIZE, timeout),
         # Writes a delivery row per subscriber and queues the batches: large lists take a while.
         "mailer.start_send": (1800.0, 1860.0),
         "mailer.dispatch": (1800.0, 1860.0),
         "mailer.reconcile": (300.0, 330.0),
-        "mailer.notify_paused": (smtp.TIMEOUT_SECONDS + 30, smtp.TIMEOUT_SECONDS + 60),
+        "mailer.notify_paused": (timeout + 30, timeout + 60),
     }
 
 

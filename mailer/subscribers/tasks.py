@@ -10,21 +10,21 @@ from celery.schedules import crontab
 
 from mailer.config import Settings
 from mailer.db import utcnow
-from mailer.mail.smtp import TIMEOUT_SECONDS, TemporarySMTPError
+from mailer.mail.smtp import TemporarySMTPError
 from mailer.runtime import runtime
 from mailer.subscribers.confirmation import send_confirmation_mail
 
 log = logging.getLogger(__name__)
 
-# A one-off mail: a slow but working SMTP server, twice, then the slot is freed.
-ONE_MAIL = (TIMEOUT_SECONDS + 30.0, TIMEOUT_SECONDS + 60.0)
-
 
 def time_limits(settings: Settings) -> dict[str, tuple[float, float]]:
+    # A one-off mail: a slow but working SMTP server, twice, then the slot is freed.
+    timeout = settings.network.smtp_timeout_seconds
+    one_mail = (timeout + 30.0, timeout + 60.0)
     return {
-        "mailer.send_confirmation": ONE_MAIL,
-        "mailer.send_data_export": (ONE_MAIL[0] + 30, ONE_MAIL[1] + 30),
-        "mailer.send_welcome": ONE_MAIL,
+        "mailer.send_confirmation": one_mail,
+        "mailer.send_data_export": (one_mail[0] + 30, one_mail[1] + 30),
+        "mailer.send_welcome": one_mail,
         "mailer.cleanup_pending": (600.0, 660.0),
     }
 

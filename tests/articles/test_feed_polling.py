@@ -33,7 +33,9 @@ def test_every_task_has_a_soft_and_a_hard_time_limit(app, rt):
     from mailer.sending.tasks import batch_time_limits
 
     assert (tasks["mailer.send_batch"].soft_time_limit, tasks["mailer.send_batch"].time_limit) == (
-        batch_time_limits(rt.settings.send_rate, sending.BATCH_SIZE)
+        batch_time_limits(
+            rt.settings.send_rate, sending.BATCH_SIZE, rt.settings.network.smtp_timeout_seconds
+        )
     )
 
 
@@ -41,16 +43,18 @@ def test_the_batch_limits_scale_with_the_send_rate_and_the_batch_size(rt):
     from mailer.celery_app import task_time_limits
     from mailer.sending.tasks import batch_time_limits
 
-    unlimited = batch_time_limits(0, 200)
-    fast, slow = batch_time_limits(50.0, 200), batch_time_limits(1.0, 200)
+    unlimited = batch_time_limits(0, 200, 30.0)
+    fast, slow = batch_time_limits(50.0, 200, 30.0), batch_time_limits(1.0, 200, 30.0)
     assert unlimited[0] < fast[0] < slow[0]
     assert slow[0] >= 2 * 200 / 1.0  # twice the paced time at least: never cut a healthy batch
-    assert batch_time_limits(1.0, 400)[0] > slow[0]
+    assert batch_time_limits(1.0, 400, 30.0)[0] > slow[0]
+    # A stuck connect and a stuck reply fit in, however long MAILER_SMTP_TIMEOUT_SECONDS is.
+    assert batch_time_limits(0, 200, 300.0)[0] >= unlimited[0] + 2 * (300.0 - 30.0)
     for soft, hard in (unlimited, fast, slow):
         assert soft < hard
     paced = dataclasses.replace(rt.settings, send_rate=2.0)
     assert task_time_limits(paced)["mailer.send_batch"] == batch_time_limits(
-        2.0, sending.BATCH_SIZE
+        2.0, sending.BATCH_SIZE, rt.settings.network.smtp_timeout_seconds
     )
     longer = dataclasses.replace(rt.settings, feed_deadline_seconds=90.0)
     assert task_time_limits(longer)["mailer.poll_feed"][0] > 90.0

@@ -32,7 +32,13 @@ from tests.harness.smtp_faults import FaultSMTP
 from tests.harness.workers import CeleryWorker
 
 NETWORK = NetworkSettings(
-    dead_peer_seconds=3.0, statement_timeout_seconds=30.0, idle_in_transaction_seconds=2.0
+    dead_peer_seconds=3.0,
+    statement_timeout_seconds=30.0,
+    idle_in_transaction_seconds=2.0,
+    # Host A waits for the answer the server holds through the whole cut: the test decides
+    # when that answer comes (after the link is back), never A's SMTP timeout, however
+    # long the cut phase takes on a slow machine.
+    smtp_timeout_seconds=3600.0,
 )
 
 
@@ -170,6 +176,7 @@ def build_hosts(app: Flask, rt: Runtime, test_env: dict[str, str], tmp: Path, co
             "MAILER_DEAD_PEER_SECONDS": str(NETWORK.dead_peer_seconds),
             "MAILER_DB_STATEMENT_TIMEOUT_SECONDS": str(NETWORK.statement_timeout_seconds),
             "MAILER_DB_IDLE_IN_TRANSACTION_SECONDS": str(NETWORK.idle_in_transaction_seconds),
+            "MAILER_SMTP_TIMEOUT_SECONDS": str(NETWORK.smtp_timeout_seconds),
         }
         envs = {
             h.name: {
