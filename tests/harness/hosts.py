@@ -27,7 +27,7 @@ from tests.harness.databases import PostgresCluster, RedisServer
 from tests.harness.netns import Host, HostNetwork
 from tests.harness.rabbitmq import Vhost, is_amqp
 from tests.harness.relay import HostRelay
-from tests.harness.send_scenario import LEASE_SECONDS, Scenario
+from tests.harness.send_scenario import LEASE_SECONDS, SMTP_TIMEOUT_SECONDS, Scenario
 from tests.harness.smtp_faults import FaultSMTP
 from tests.harness.workers import CeleryWorker
 
@@ -38,7 +38,7 @@ NETWORK = NetworkSettings(
     # Host A waits for the answer the server holds through the whole cut: the test decides
     # when that answer comes (after the link is back), never A's SMTP timeout, however
     # long the cut phase takes on a slow machine.
-    smtp_timeout_seconds=3600.0,
+    smtp_timeout_seconds=SMTP_TIMEOUT_SECONDS,
 )
 
 

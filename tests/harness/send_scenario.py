@@ -49,6 +49,9 @@ assert AHEAD > ledger.CLAIM_LEASE and AHEAD > ledger.ENQUEUE_LEASE
 # Workers' leases and the reconcile interval, unless a scenario asks for others: short, so
 # that a lease left by a killed worker expires while a test looks.
 LEASE_SECONDS = 3.0
+# The scenarios' SMTP servers hold answers until the test releases them: a sender waits for
+# them however slow the machine is; the test decides when an answer comes, never a timeout.
+SMTP_TIMEOUT_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -342,6 +345,9 @@ def build_scenario(
             journal_dir=tmp / "var" / "journal",
             claim_lease_seconds=lease_seconds,
             reconcile_interval_seconds=lease_seconds,
+            network=dataclasses.replace(
+                rt.settings.network, smtp_timeout_seconds=SMTP_TIMEOUT_SECONDS
+            ),
         )
         # create_app binds the module-level request limiter to the newest app's storage:
         # keep it on the test app's, which outlives this scenario's broker.
@@ -359,6 +365,7 @@ def build_scenario(
                 "MAILER_JOURNAL_DIR": str(settings.journal_dir),
                 "MAILER_CLAIM_LEASE_SECONDS": str(lease_seconds),
                 "MAILER_RECONCILE_INTERVAL_SECONDS": str(lease_seconds),
+                "MAILER_SMTP_TIMEOUT_SECONDS": str(SMTP_TIMEOUT_SECONDS),
             },
             tmp=tmp,
             settings=settings,
