@@ -12,6 +12,7 @@ import dataclasses
 import os
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import schemathesis
@@ -141,3 +142,42 @@ def test_an_id_past_the_integer_column_is_not_found(
     )
     assert answer.status_code == 404
     assert "errors" in answer.get_json()
+
+
+def test_the_api_keeps_its_contract_across_calls(fuzzed_app: Flask, token: str) -> None:
+    """Stateful: schemathesis chains operations by what one answers and the next takes
+    (links it infers from the document: an issue created is read, edited, sent, paused or
+    cancelled; a subscriber signed up is read), with the same checks on every answer. It
+    finds what a call alone cannot: an answer that breaks only after an earlier call."""
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", fuzzed_app)
+    headers = {"Authorization": f"Bearer {token}"}
+    steps: list[tuple[str, int]] = []
+
+    machine = schema.as_state_machine()
+
+    class Workflow(machine):
+        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, object]:
+            return {"headers": headers, "environ_base": {"REMOTE_ADDR": "127.0.0.1"}}
+
+        def validate_response(
+            self,
+            response: Any,
+            case: schemathesis.Case,
+            additional_checks: Any = None,
+            **kwargs: Any,
+        ) -> None:
+            steps.append((case.operation.label, response.status_code))
+            case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
+
+    Workflow.run(
+        settings=settings(
+            max_examples=max(10, EXAMPLES // 2),
+            stateful_step_count=6,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
+    # The chains reached past the first call: an operation that takes an id from an
+    # earlier answer answered with a success.
+    followed = {label for label, status in steps if "{" in label and status < 300}
+    assert followed, sorted(set(steps))
