@@ -13,13 +13,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailer.db import rowcount
+from mailer.errors import ValidationFailed
 from mailer.subscribers.addresses import normalise_email
 from mailer.subscribers.models import Suppression
 
 
 def suppression_hash(email: str, secret_key: str) -> str:
-    """HMAC-SHA256 of the normalised address, keyed with the service's first secret key."""
-    address = normalise_email(email, "en")
+    """HMAC-SHA256 of the normalised address, keyed with the service's first secret key.
+
+    An address stored before a stricter validation rule (an old import) is hashed as stored,
+    lower-cased: it is still a reader who can be looked up and suppressed, never an error."""
+    try:
+        address = normalise_email(email, "en")
+    except ValidationFailed:
+        address = email.strip().lower()
     return hmac.new(secret_key.encode("utf-8"), address.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
