@@ -156,7 +156,8 @@ def test_beat_has_the_mailbox_polled_without_anyone_calling_poll(
 ):
     """A real `celery beat` (Procfile's line) with MAILER_BOUNCE_IMAP_URL and a one-second
     MAILER_BOUNCE_IMAP_INTERVAL_SECONDS, and a real worker for the same settings (its own
-    queue, so the suite's worker, which has no mailbox, takes none of it)."""
+    queue, so the suite's worker, which has no mailbox, takes none of it). Pins the mutant
+    of beat_schedule that ignores MAILER_BOUNCE_IMAP_INTERVAL_SECONDS (no poll in time)."""
     _, copies = send_digest(session, rt, smtp_sink, ["borte@example.no", "her@example.no"])
     gone = copies["borte@example.no"]
     dovecot.append(
