@@ -22,6 +22,9 @@ class BounceSettings:
     imap_url: str = ""
     imap_done_folder: str = "Processed"
     imap_interval_seconds: int = 300
+    # A CA file (PEM) the imaps:// server's certificate is checked against instead of the
+    # system's trust store: a private CA (the tests' own). Checked always, never skipped.
+    imap_ca: str = ""
     ses_topic_arns: tuple[str, ...] = ()
     mailgun_signing_key: str = field(default="", metadata=SECRET)
     postmark_user: str = ""
@@ -81,6 +84,9 @@ def load_bounces() -> BounceSettings:
             raise ConfigError(
                 "MAILER_BOUNCE_IMAP_URL must look like imaps://user:password@host/INBOX"
             )
+    interval = int(_number("BOUNCE_IMAP_INTERVAL_SECONDS", "300", int))
+    if interval < 1:
+        raise ConfigError("MAILER_BOUNCE_IMAP_INTERVAL_SECONDS must be at least 1")
     threshold = _number("BOUNCE_THRESHOLD", "3", float)
     if threshold <= 0:
         raise ConfigError("MAILER_BOUNCE_THRESHOLD must be above 0")
@@ -90,7 +96,8 @@ def load_bounces() -> BounceSettings:
         protocol=protocol,
         imap_url=imap_url,
         imap_done_folder=_env("BOUNCE_IMAP_DONE_FOLDER", "Processed"),
-        imap_interval_seconds=int(_number("BOUNCE_IMAP_INTERVAL_SECONDS", "300", int)),
+        imap_interval_seconds=interval,
+        imap_ca=_env("BOUNCE_IMAP_CA"),
         ses_topic_arns=tuple(
             a.strip() for a in _env("WEBHOOK_SES_TOPIC_ARNS").split(",") if a.strip()
         ),

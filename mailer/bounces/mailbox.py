@@ -40,27 +40,39 @@ def _quoted(folder: str) -> str:
     return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _connect(url: str, tls: ssl.SSLContext | None) -> tuple[imaplib.IMAP4, str]:
+def tls_context(ca_file: str) -> ssl.SSLContext:
+    """Certificate and host name always checked (imaplib's own default checks neither):
+    against ``ca_file`` (MAILER_BOUNCE_IMAP_CA) when set, else the system's trust store."""
+    try:
+        return ssl.create_default_context(cafile=ca_file or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise MailboxError(f"MAILER_BOUNCE_IMAP_CA: cannot read {ca_file!r}: {exc}") from exc
+
+
+def _connect(url: str, ca_file: str) -> tuple[imaplib.IMAP4, str]:
     parts = urlsplit(url)
     host = parts.hostname or ""
     try:
         if parts.scheme == "imaps":
             conn: imaplib.IMAP4 = imaplib.IMAP4_SSL(
-                host, parts.port or 993, ssl_context=tls, timeout=TIMEOUT_SECONDS
+                host, parts.port or 993, ssl_context=tls_context(ca_file), timeout=TIMEOUT_SECONDS
             )
         else:
             conn = imaplib.IMAP4(host, parts.port or 143, timeout=TIMEOUT_SECONDS)
         conn.login(unquote(parts.username or ""), unquote(parts.password or ""))
+    except ssl.SSLCertVerificationError as exc:
+        raise MailboxError(
+            f"the certificate of {host} is not trusted ({exc.verify_message}); "
+            "nothing was read (MAILER_BOUNCE_IMAP_CA names a private CA)"
+        ) from exc
     except (OSError, imaplib.IMAP4.error) as exc:
         raise MailboxError(f"cannot log in to {host}: {exc}") from exc
     return conn, unquote(parts.path.lstrip("/")) or "INBOX"
 
 
-def poll_mailbox(
-    db: Database, settings: Settings, *, tls: ssl.SSLContext | None = None
-) -> PollResult:
+def poll_mailbox(db: Database, settings: Settings) -> PollResult:
     done = settings.bounces.imap_done_folder
-    conn, folder = _connect(settings.bounces.imap_url, tls)
+    conn, folder = _connect(settings.bounces.imap_url, settings.bounces.imap_ca)
     stored = moved = skipped = 0
     try:
         conn.create(_quoted(done))  # "already exists" is an answer, not an error

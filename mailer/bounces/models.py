@@ -10,6 +10,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from mailer.db import NO_ID_REUSE, Base, UTCDateTime, utcnow
 
+# A report's status: stored → processed | unrecognised | unmatched.
+STORED = "stored"
+PROCESSED = "processed"
+UNRECOGNISED = "unrecognised"
+UNMATCHED = "unmatched"
+# What editors see in the list of mail nobody could read or place.
+NOT_UNDERSTOOD = (UNRECOGNISED, UNMATCHED)
+
 
 class BounceReport(Base):
     """One report as received: headers and the delivery-status / feedback part only (the
@@ -32,7 +40,7 @@ class BounceReport(Base):
     content: Mapped[str] = mapped_column(Text, default="")
     size: Mapped[int] = mapped_column(default=0)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    # stored → processed | unrecognised
+    # STORED → PROCESSED | UNRECOGNISED | UNMATCHED
     status: Mapped[str] = mapped_column(String(16), default="stored", index=True)
     # hard, soft, policy, complaint, other (set once processed)
     kind: Mapped[str | None] = mapped_column(String(16))

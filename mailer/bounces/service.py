@@ -14,8 +14,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailer import queue
+from mailer.bounces.alerts import ALERT_KINDS, queue_due_alerts
 from mailer.bounces.matching import Match, match_report
-from mailer.bounces.models import BounceReport
+from mailer.bounces.models import (
+    NOT_UNDERSTOOD,
+    PROCESSED,
+    STORED,
+    UNMATCHED,
+    UNRECOGNISED,
+    BounceReport,
+)
 from mailer.bounces.parsing import ParsedReport, parse_report, storable
 from mailer.bounces.policy import Verdict, apply_policy
 from mailer.bounces.providers import PROVIDERS, parse_provider
@@ -25,12 +33,6 @@ from mailer.errors import ValidationFailed
 from mailer.tokens import Tokens
 
 PROCESS_TASK = "mailer.process_bounce_report"
-STORED = "stored"
-PROCESSED = "processed"
-UNRECOGNISED = "unrecognised"
-UNMATCHED = "unmatched"
-# What editors see in the list of mail nobody could read or place.
-NOT_UNDERSTOOD = (UNRECOGNISED, UNMATCHED)
 
 
 class ReportTooLarge(ValidationFailed):
@@ -139,6 +141,8 @@ def process_report(
     verdict = apply_policy(
         session, settings.bounces, settings.secret_keys[0], report, parsed.kind, found, now
     )
+    if parsed.kind in ALERT_KINDS and found.issue_id is not None:
+        queue_due_alerts(session, found.issue_id)
     session.commit()
     return verdict
 

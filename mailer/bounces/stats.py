@@ -10,9 +10,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailer.bounces.models import BounceReport
+from mailer.bounces.models import NOT_UNDERSTOOD, BounceReport
 from mailer.bounces.parsing import KIND_COMPLAINT, KIND_HARD, KIND_POLICY, KIND_SOFT
-from mailer.bounces.service import NOT_UNDERSTOOD
 from mailer.issues.models import Issue
 from mailer.issues.states import IssueStatus
 from mailer.sending.models import Delivery
@@ -20,6 +19,10 @@ from mailer.sending.states import DeliveryStatus
 
 COMPLAINT_WARNING = 0.001  # 0.1 %
 COMPLAINT_ALARM = 0.003  # 0.3 %
+# Servers refusing an issue because of us: the dashboard's notice shows, and the editors
+# are mailed once (mailer.bounces.alerts), from this many refusals (readers) on. One is
+# enough: a 5.7.x is never about the reader, and the next issue meets the same block.
+REPUTATION_ALERT_REFUSALS = 1
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ def reputation_alert(session: Session) -> ReputationAlert | None:
     if last is None:
         return None
     refusals = issue_bounces(session, last).policy
-    return ReputationAlert(last, refusals) if refusals else None
+    return ReputationAlert(last, refusals) if refusals >= REPUTATION_ALERT_REFUSALS else None
 
 
 def complaint_alert(session: Session) -> ComplaintAlert | None:

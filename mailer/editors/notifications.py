@@ -1,6 +1,10 @@
-"""Mails to the editors: a send paused itself, a monthly draft waits for review."""
+"""Mails to the editors: a send paused itself, a monthly draft waits for review, servers
+refuse an issue because of us or its readers complain (mailer.bounces.alerts)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -8,7 +12,7 @@ from sqlalchemy.orm import Session
 from mailer.config import Settings
 from mailer.editors.models import Editor
 from mailer.events import record_event
-from mailer.i18n import ngettext
+from mailer.i18n import ngettext, normalise_language
 from mailer.issues.drafting import issue_subject
 from mailer.issues.models import Issue
 from mailer.mail.templates import render_email
@@ -25,6 +29,29 @@ def notify_editors(
         "editor_notice", "nb", newsletter_name=newsletter_name, title=title, lines=lines
     )
     send_rendered(settings, rendered, newsletter_name, [("", e.email) for e in editors])
+    return len(editors)
+
+
+def notify_editors_in_their_language(
+    session: Session,
+    settings: Settings,
+    newsletter_name: str,
+    template: str,
+    context_for: Callable[[str], dict[str, Any]],
+) -> int:
+    """``template`` rendered once per language the active editors read, each editor getting
+    the one in theirs; ``context_for(language)`` gives what the template shows."""
+    editors = session.scalars(
+        select(Editor).where(Editor.disabled_at.is_(None)).order_by(Editor.id)
+    ).all()
+    by_language: dict[str, list[tuple[str, str]]] = {}
+    for editor in editors:
+        by_language.setdefault(normalise_language(editor.language), []).append(("", editor.email))
+    for language, recipients in by_language.items():
+        rendered = render_email(
+            template, language, newsletter_name=newsletter_name, **context_for(language)
+        )
+        send_rendered(settings, rendered, newsletter_name, recipients)
     return len(editors)
 
 

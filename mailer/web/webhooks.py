@@ -1,13 +1,18 @@
 """Provider webhooks for bounces and complaints: /webhooks/ses, /webhooks/mailgun,
 /webhooks/postmark. Each is 404 until its secret is set; a request that does not
 authenticate is refused (403, 401 for Postmark) and changes nothing; an accepted one is
-stored and its processing queued (mailer.bounces.service), so a retry is harmless."""
+stored and its processing queued (mailer.bounces.service), so a retry is harmless.
+
+Their bodies may be as large as a report may be anywhere (MAILER_BOUNCE_MAX_BYTES, 10 MB:
+a provider's event can carry the bounced mail's headers and more); every other route keeps
+the app's small limit. A larger body is 413 and nothing is stored."""
 
 from __future__ import annotations
 
 import logging
 
 from flask import Blueprint, abort, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from mailer.bounces.service import store_report
 from mailer.bounces.webhooks import (
@@ -30,6 +35,20 @@ log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 csrf.exempt(bp)
 LIMIT = "600 per minute"
+
+
+@bp.before_request
+def _larger_bodies() -> None:
+    # Before anything reads the body: the app's MAX_CONTENT_LENGTH is for forms and JSON.
+    request.max_content_length = runtime().settings.bounces.max_bytes
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(exc: RequestEntityTooLarge):
+    limit = runtime().settings.bounces.max_bytes
+    message = f"the body is larger than {limit} bytes (MAILER_BOUNCE_MAX_BYTES)"
+    log.warning("webhook %s refused: %s", request.path, message)
+    return {"errors": {"body": message}}, 413
 
 
 def _refused(exc: WebhookRefused, status: int = 403):

@@ -1,12 +1,15 @@
-"""The test's own PKI for the SNS verifier: a CA, a TLS certificate for localhost served by a
-loopback HTTPS server, and a signing key + certificate SNS-style messages are signed with."""
+"""The test's own PKI: a CA and a TLS certificate for localhost it issued (served by a
+loopback HTTPS server for the SNS verifier, and by the test Dovecot for imaps://), and a
+signing key + certificate SNS-style messages are signed with."""
 
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import ssl
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -40,7 +43,10 @@ def _cert(
     )
     if not ca:
         builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.IPv4Address("127.0.0.1"))]
+            ),
+            critical=False,
         )
     return builder.sign(issuer_key, hashes.SHA256())
 
@@ -70,25 +76,41 @@ class SigningKey:
         }
 
 
+@dataclass(frozen=True)
+class ServerPKI:
+    """The test's own CA and a server certificate it issued for localhost and 127.0.0.1."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+
+def server_pki(directory: Path, ca_name: str = "mailer test CA") -> ServerPKI:
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ca = _cert(ca_name, ca_key, ca_name, ca_key, ca=True)
+    leaf_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    leaf = _cert("localhost", leaf_key, ca_name, ca_key, ca=False)
+    pki = ServerPKI(directory / "ca.pem", directory / "leaf.pem", directory / "leaf-key.pem")
+    pki.ca_file.write_bytes(_pem(ca))
+    pki.cert_file.write_bytes(_pem(leaf))
+    pki.key_file.write_bytes(
+        leaf_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return pki
+
+
 class CertServer:
     """HTTPS on 127.0.0.1 with a certificate for localhost from the test's own CA: serves
     the signing certificate and counts subscription confirmations."""
 
     def __init__(self, directory: Path, signing: SigningKey) -> None:
-        ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        ca = _cert("mailer test CA", ca_key, "mailer test CA", ca_key, ca=True)
-        leaf_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        leaf = _cert("localhost", leaf_key, "mailer test CA", ca_key, ca=False)
-        self.ca_file = directory / "ca.pem"
-        self.ca_file.write_bytes(_pem(ca))
-        (directory / "leaf.pem").write_bytes(
-            _pem(leaf)
-            + leaf_key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
+        pki = server_pki(directory)
+        self.ca_file = pki.ca_file
         self.requests: list[str] = []
         server = self
 
@@ -112,7 +134,7 @@ class CertServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(directory / "leaf.pem")
+        context.load_cert_chain(pki.cert_file, pki.key_file)
         self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

@@ -38,6 +38,8 @@ def test_the_defaults_are_the_decisions(monkeypatch):
         ("BOUNCE_SOFT_SCORE", "en halv"),
         ("BOUNCE_THRESHOLD", "0"),
         ("BOUNCE_WINDOW_DAYS", "-1"),
+        # Zero would have beat poll the mailbox without pause.
+        ("BOUNCE_IMAP_INTERVAL_SECONDS", "0"),
     ],
 )
 def test_a_bad_value_names_its_variable(monkeypatch, name, value):

@@ -3,6 +3,7 @@ when it cannot store, and no input that crashes it or changes a reader."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import smtplib
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from mailer.bounces import service
-from mailer.bounces.listener import PeerLimiter, ReportListener, database_store
+from mailer.bounces.listener import PeerLimiter, ReportListener, database_store, listener_for
 from mailer.bounces.models import BounceReport
 from mailer.subscribers.models import Subscription
 from tests.bounces import reports
@@ -195,3 +196,48 @@ def test_a_report_with_nul_bytes_is_stored_on_both_backends(session, rt, db_list
         service.process_report(s, rt.settings, rt.tokens, row.id)
         s.refresh(row)
         assert "\x00" not in row.content and row.status == "unrecognised"
+
+
+def _exactly(size: int) -> bytes:
+    """A mail of exactly ``size`` bytes on the wire (CRLF lines of at most 1000 bytes, none
+    starting with a dot: nothing to stuff), as the listener counts it."""
+    head = b"Subject: stor rapport\r\n\r\n"
+    body = size - len(head)
+    lines = [b"x" * 998 + b"\r\n"] * (body // 1000)
+    rest = body % 1000
+    if rest:
+        assert rest >= 2
+        lines.append(b"y" * (rest - 2) + b"\r\n")
+    raw = head + b"".join(lines)
+    assert len(raw) == size
+    return raw
+
+
+def test_the_configured_listener_takes_10_mb_and_refuses_a_byte_more(session, rt):
+    """The 10 MB cap of issue 11, through ``listener_for`` as `mailer bounces serve` builds
+    it. Pins the mutants: ``max_bytes`` not passed on (aiosmtpd's own 32 MB default), and
+    off by one either way."""
+    limit = rt.settings.bounces.max_bytes
+    assert limit == 10 * 1024 * 1024
+    port = free_port()
+    settings = dataclasses.replace(
+        rt.settings, bounces=dataclasses.replace(rt.settings.bounces, listen_port=port)
+    )
+    listener = listener_for(rt.db, settings)
+    listener.start()
+    try:
+        with smtplib.SMTP("127.0.0.1", port) as client:
+            assert client.sendmail("", ["x@b.example.no"], _exactly(limit)) == {}
+            with pytest.raises(smtplib.SMTPSenderRefused) as refused:  # SIZE=… at MAIL
+                client.sendmail("", ["y@b.example.no"], _exactly(limit + 1))
+            assert refused.value.smtp_code == 552
+            client.rset()
+            # A client that does not announce the size is cut off at DATA all the same.
+            client.mail("")
+            client.rcpt("z@b.example.no")
+            code, _ = client.data(_exactly(limit + 1))
+            assert code == 552
+    finally:
+        listener.stop()
+    with rt.db.session() as s:
+        assert s.scalars(select(BounceReport.size)).all() == [limit]

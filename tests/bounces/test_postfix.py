@@ -1,7 +1,12 @@
 """Real parts end to end: a digest goes through a private Postfix to a sink that refuses
 one reader for good (550 5.1.1) and one for now (452 4.2.2); Postfix itself writes the
-DSNs to our VERP addresses and hands them to `mailer bounces serve`; a real worker judges
-them."""
+DSNs to our VERP addresses and hands them to `mailer bounces serve`, over SMTP
+(``smtp:[127.0.0.1]:PORT``) and over LMTP (``lmtp:inet:127.0.0.1:PORT`` with
+MAILER_BOUNCE_PROTOCOL=lmtp: Postfix's own LMTP client, not smtplib's); a real worker
+judges them.
+
+The LMTP run pins the mutant ``lmtp=False`` in ``listener_for`` (an SMTP server answering
+Postfix's LHLO with 500: the DSNs never arrive)."""
 
 from __future__ import annotations
 
@@ -19,16 +24,24 @@ from tests.harness.postfix import PrivatePostfix
 from tests.harness.processes import wait_until
 
 
+@pytest.fixture(params=["smtp", "lmtp"])
+def protocol(request) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
-def listener(test_env, tmp_path) -> Iterator[ListenerProcess]:
-    process = ListenerProcess(test_env, tmp_path / "listener.log").start()
+def listener(test_env, tmp_path, protocol) -> Iterator[ListenerProcess]:
+    process = ListenerProcess(test_env, tmp_path / "listener.log", protocol).start()
     yield process
     process.stop()
 
 
 @pytest.fixture
-def postfix(smtp_sink, listener) -> Iterator[PrivatePostfix]:
-    instance = PrivatePostfix(smtp_sink.port, {BOUNCE_DOMAIN: listener.port}).start()
+def postfix(smtp_sink, listener, protocol) -> Iterator[PrivatePostfix]:
+    transport: int | str = listener.port
+    if protocol == "lmtp":
+        transport = f"lmtp:inet:127.0.0.1:{listener.port}"
+    instance = PrivatePostfix(smtp_sink.port, {BOUNCE_DOMAIN: transport}).start()
     yield instance
     instance.stop()
 
@@ -39,7 +52,7 @@ def _status(rt, subscription_id: int) -> str:
 
 
 def test_postfix_dsns_bounce_one_reader_and_score_the_other(
-    session, rt, smtp_sink, celery_worker, postfix, listener
+    session, rt, smtp_sink, celery_worker, postfix, listener, protocol
 ):
     smtp_sink.handler.reject["borte@example.no"] = (
         "550 5.1.1 <borte@example.no>: Recipient address rejected: User unknown"
@@ -73,7 +86,8 @@ def test_postfix_dsns_bounce_one_reader_and_score_the_other(
     assert by_sub[gone.subscription.id].detail["status"] == "5.1.1"
     assert by_sub[full.subscription.id].kind == "soft"
     assert by_sub[full.subscription.id].detail["status"] == "4.2.2"
-    assert {r.source for r in reports} == {"smtp"}
+    assert {r.source for r in reports} == {protocol}
+    assert f"postfix/{protocol}[" in postfix.log_text()  # Postfix's own client for it
     assert all(r.issue_id == issue.id for r in reports)
 
     assert _status(rt, gone.subscription.id) == "bounced"

@@ -328,6 +328,72 @@ def test_postmark_without_the_password_is_refused(session, rt, hooks_app):
     assert _reports(rt) == 0
 
 
+# --- size: up to MAILER_BOUNCE_MAX_BYTES (10 MB) here, the app's small limit elsewhere -------
+
+FORM_LIMIT = 256 * 1024
+
+
+def test_a_signed_ses_bounce_larger_than_the_app_limit_is_taken_and_processed(
+    session, rt, smtp_sink, hooks_app, cert_server, signing
+):
+    """Failed with the app's 256 KB limit on every route (413 for a real SES event that
+    carries a long mail's headers)."""
+    _, copies = send_digest(session, rt, smtp_sink, ["borte@example.no"])
+    notification = _ses_bounce("borte@example.no")
+    notification["mail"]["headers"] = [
+        {"name": f"X-Trace-{i}", "value": "x" * 990} for i in range(400)
+    ]
+    message = signing.sign(sns_notification(cert_server, notification, "sns-big"), "2")
+    body = json.dumps(message)
+    assert len(body) > FORM_LIMIT
+    response = hooks_app.test_client().post(
+        "/webhooks/ses", data=body, content_type="text/plain; charset=UTF-8"
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    _process_all(rt)
+    assert _status(rt, copies["borte@example.no"].subscription.id) == "bounced"
+
+
+def _postmark_of(size: int) -> bytes:
+    """A Postmark bounce of exactly ``size`` bytes (its "Content", the returned mail, is
+    never kept)."""
+    head = b'{"RecordType": "Bounce", "Type": "HardBounce", "Email": "x@example.no", "Content": "'
+    tail = b'"}'
+    return head + b"x" * (size - len(head) - len(tail)) + tail
+
+
+def test_webhook_bodies_up_to_10_mb_are_taken_and_larger_ones_are_413(session, rt, hooks_app):
+    limit = rt.settings.bounces.max_bytes
+    assert limit == 10 * 1024 * 1024
+    client = hooks_app.test_client()
+    at_limit = client.post(
+        "/webhooks/postmark",
+        data=_postmark_of(limit),
+        headers=_basic(*POSTMARK),
+        content_type="application/json",
+    )
+    assert at_limit.status_code == 200, at_limit.get_data(as_text=True)
+    assert _reports(rt) == 1
+    for path, headers in (
+        ("/webhooks/postmark", _basic(*POSTMARK)),
+        ("/webhooks/mailgun", {}),
+        ("/webhooks/ses", {}),
+    ):
+        response = client.post(
+            path, data=_postmark_of(limit + 1), headers=headers, content_type="application/json"
+        )
+        assert response.status_code == 413, path
+        assert response.json["errors"]["body"] == (
+            "the body is larger than 10485760 bytes (MAILER_BOUNCE_MAX_BYTES)"
+        )
+    assert _reports(rt) == 1
+    # Every other route keeps the app's limit.
+    other = client.post(
+        "/api/v1/subscribers", data=b"{" + b" " * FORM_LIMIT + b"}", content_type="application/json"
+    )
+    assert other.status_code == 413
+
+
 # --- hostile input ---------------------------------------------------------------------------
 
 

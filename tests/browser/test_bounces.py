@@ -83,3 +83,31 @@ def test_an_editor_sees_the_alarm_and_takes_a_bounced_reader_back(page, session,
     assert page.locator("#reactivate").count() == 0
     audit = session.scalars(select(Event).where(Event.kind == "admin.reactivate")).one()
     assert audit.data["subscriber_id"] == gone.subscription.subscriber_id
+
+
+# Short enough that the stored Subject line is not folded (78 characters).
+HOSTILE = "<script>window.pwned=1</script><img src=x onerror=pwned=2>"
+
+
+def test_an_editor_opens_a_stored_report_from_the_list_and_reads_it_as_text(
+    page, session, rt, smtp_sink
+):
+    make_editors(session)
+    raw = f"From: x@example.net\r\nSubject: Autosvar {HOSTILE}\r\nX-Note: <b>fet</b>\r\n\r\nHei\r\n"
+    _judge(session, rt, raw.encode())
+
+    page.goto("/admin/login")
+    page.fill("#email", ADMIN)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/admin/")
+    page.locator("#unrecognised-mail a", has_text="Autosvar").click()
+    page.wait_for_url("**/admin/bounces/*")
+    assert page.locator("#report-status").inner_text() == "Ukjent format"
+    assert page.locator("#report-reader").inner_text() == "Ingen funnet"
+    content = page.locator("#report-content")
+    assert f"Subject: Autosvar {HOSTILE}" in content.inner_text()  # the very text
+    assert "X-Note: <b>fet</b>" in content.inner_text()
+    assert content.locator("script, img, b").count() == 0  # nothing of it became HTML
+    assert page.evaluate("window.pwned") is None
+    page.screenshot(path=str(screenshot_path("bounces-report")), full_page=True)

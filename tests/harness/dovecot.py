@@ -1,6 +1,7 @@
 """A private Dovecot IMAP server (Debian's package; its service start is forbidden by
 policy-rc.d, so nothing system-wide runs) with its own config on a loopback port, for
-`mailer bounces poll`. One user, plain login (loopback only), Maildir storage."""
+`mailer bounces poll`. One user, plain login (loopback only), Maildir storage; with
+``tls=(certificate file, key file)`` also an imaps listener on a second loopback port."""
 
 from __future__ import annotations
 
@@ -22,8 +23,10 @@ MAIL_GID = 65534
 
 
 class PrivateDovecot:
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
         self.port = free_port()
+        self.tls = tls
+        self.imaps_port = free_port() if tls else 0
         self.dir = Path(tempfile.mkdtemp(prefix="mailer-dovecot-"))
         os.chmod(self.dir, 0o755)
         self.config = self.dir / "dovecot.conf"
@@ -31,6 +34,17 @@ class PrivateDovecot:
 
     def url(self, folder: str = "INBOX") -> str:
         return f"imap://{USER}:{PASSWORD}@127.0.0.1:{self.port}/{folder}"
+
+    def imaps_url(self, folder: str = "INBOX") -> str:
+        assert self.tls, "PrivateDovecot(tls=...) for imaps"
+        return f"imaps://{USER}:{PASSWORD}@127.0.0.1:{self.imaps_port}/{folder}"
+
+    def _ssl(self) -> str:
+        if not self.tls:
+            return "ssl = no\n"
+        cert, key = self.tls
+        # Read by the master (root) as it parses the config.
+        return f"ssl = yes\nssl_cert = <{cert}\nssl_key = <{key}\n"
 
     def _conf(self) -> str:
         return f"""
@@ -40,8 +54,7 @@ log_path = {self.log}
 info_log_path = {self.log}
 protocols = imap
 listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
+{self._ssl()}disable_plaintext_auth = no
 auth_mechanisms = plain login
 mail_location = maildir:{self.dir}/mail/%u
 first_valid_uid = {MAIL_UID}
@@ -60,7 +73,8 @@ service imap-login {{
     port = {self.port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {self.imaps_port}
   }}
 }}
 service pop3-login {{

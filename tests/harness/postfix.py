@@ -2,7 +2,8 @@
 with its own config and queue directories, for tests and bench/.
 
 It relays everything to ``relay_port`` (an aiosmtpd sink) and routes mail for the domains
-in ``transports`` to their own loopback ports (the bounce listener). With
+in ``transports`` to their own loopback ports (the bounce listener): a port number means
+SMTP, a string is the transport itself (``lmtp:inet:127.0.0.1:PORT``). With
 ``maximal_queue_lifetime = 0`` and ``bounce_queue_lifetime = 0`` a 4xx answer turns into
 a DSN at once, so Postfix itself writes the bounces (see
 /work/shared/notes/postfix-private-instance.md for what a first attempt tripped on).
@@ -82,8 +83,12 @@ def run_postfix(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _transport(target: int | str) -> str:
+    return target if isinstance(target, str) else f"smtp:[127.0.0.1]:{target}"
+
+
 class PrivatePostfix:
-    def __init__(self, relay_port: int, transports: dict[str, int]) -> None:
+    def __init__(self, relay_port: int, transports: dict[str, int | str]) -> None:
         self.port = free_port()
         self.relay_port = relay_port
         self.transports = transports
@@ -119,7 +124,7 @@ smtp_connect_timeout = 5s
         self.config.mkdir()
         (self.config / "main.cf").write_text(self._main_cf())
         (self.config / "transport").write_text(
-            "".join(f"{d} smtp:[127.0.0.1]:{p}\n" for d, p in self.transports.items())
+            "".join(f"{d} {_transport(t)}\n" for d, t in self.transports.items())
         )
         (self.config / "master.cf").write_text(master_cf(self.port))
         for sub in ("queue", "data"):

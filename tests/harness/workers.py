@@ -187,3 +187,62 @@ class CeleryWorker:
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])
+
+
+class CeleryBeat:
+    """A real `celery -A worker.app beat`, as Procfile runs it, with a schedule file of its
+    own (not the one in MAILER_VAR_DIR) and in a process group of its own."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, schedule_path: Path) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.schedule_path = schedule_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> CeleryBeat:
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "worker.app",
+            "beat",
+            "--loglevel=INFO",
+            f"--schedule={self.schedule_path}",
+        ]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        return self
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if self.proc.poll() is None:
+            self.proc.wait(TIMEOUT)
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])

@@ -7,6 +7,7 @@ the package registers every page's routes on ``bp``.
 from mailer.web.admin import (
     articles,
     auth,
+    bounces,
     dashboard,
     editors,
     issue_preview,
@@ -22,6 +23,7 @@ from mailer.web.admin.base import bp
 __all__ = [
     "articles",
     "auth",
+    "bounces",
     "bp",
     "dashboard",
     "editors",

@@ -88,7 +88,6 @@ DETAILS = {
     "status": N_("statuskode"),
     "feedback_type": N_("type klage"),
     "score": N_("poeng"),
-    "report_id": N_("rapport"),
 }
 CHANNELS = {
     "web": N_("skjema"),
