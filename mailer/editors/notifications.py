@@ -12,24 +12,11 @@ from sqlalchemy.orm import Session
 from mailer.config import Settings
 from mailer.editors.models import Editor
 from mailer.events import record_event
-from mailer.i18n import ngettext, normalise_language
+from mailer.i18n import gettext, ngettext, normalise_language
 from mailer.issues.drafting import issue_subject
 from mailer.issues.models import Issue
 from mailer.mail.templates import render_email
 from mailer.mail.transactional import send_rendered
-
-
-def notify_editors(
-    session: Session, settings: Settings, newsletter_name: str, title: str, lines: list[str]
-) -> int:
-    editors = session.scalars(select(Editor).order_by(Editor.id)).all()
-    if not editors:
-        return 0
-    rendered = render_email(
-        "editor_notice", "nb", newsletter_name=newsletter_name, title=title, lines=lines
-    )
-    send_rendered(settings, rendered, newsletter_name, [("", e.email) for e in editors])
-    return len(editors)
 
 
 def notify_editors_in_their_language(
@@ -59,16 +46,23 @@ def notify_editors_paused(session: Session, settings: Settings, issue_id: int) -
     issue = session.get(Issue, issue_id)
     if issue is None or issue.status != "paused":
         return 0
-    count = notify_editors(
-        session,
-        settings,
-        issue.newsletter.name,
-        f"Utsendelsen av «{issue_subject(issue, 'nb')}» er satt på pause",
-        [
-            f"Grunn: {issue.pause_reason or 'ukjent'}",
-            f"Se status: mailer digest status {issue.id}",
-            f"Fortsett når årsaken er rettet: mailer digest resume {issue.id}",
-        ],
+
+    def notice(language: str) -> dict[str, Any]:
+        reason = issue.pause_reason or gettext("ukjent", language)
+        return {
+            "title": gettext("Utsendelsen av «%(subject)s» er satt på pause", language)
+            % {"subject": issue_subject(issue, language)},
+            "lines": [
+                gettext("Grunn: %(reason)s", language) % {"reason": reason},
+                gettext("Se status: %(command)s", language)
+                % {"command": f"mailer digest status {issue.id}"},
+                gettext("Fortsett når årsaken er rettet: %(command)s", language)
+                % {"command": f"mailer digest resume {issue.id}"},
+            ],
+        }
+
+    count = notify_editors_in_their_language(
+        session, settings, issue.newsletter.name, "editor_notice", notice
     )
     record_event(session, "editors.notified", issue_id=issue_id, data={"editors": count})
     session.commit()
@@ -79,21 +73,25 @@ def notify_editors_draft_ready(session: Session, settings: Settings, issue_id: i
     issue = session.get(Issue, issue_id)
     if issue is None:
         return 0
-    count = notify_editors(
-        session,
-        settings,
-        issue.newsletter.name,
-        f"Utkast klart: «{issue_subject(issue, 'nb')}»",
-        [
-            # One notice goes to every editor, in Norwegian (as its template is rendered).
-            ngettext(
-                "Månedens nyhetsbrev er laget med %(num)s artikkel og venter på deg.",
-                "Månedens nyhetsbrev er laget med %(num)s artikler og venter på deg.",
-                len(issue.items),
-                "nb",
-            ),
-            f"Send det: mailer digest send {issue.id}",
-        ],
+
+    def notice(language: str) -> dict[str, Any]:
+        return {
+            "title": gettext("Utkast klart: «%(subject)s»", language)
+            % {"subject": issue_subject(issue, language)},
+            "lines": [
+                ngettext(
+                    "Månedens nyhetsbrev er laget med %(num)s artikkel og venter på deg.",
+                    "Månedens nyhetsbrev er laget med %(num)s artikler og venter på deg.",
+                    len(issue.items),
+                    language,
+                ),
+                gettext("Send det: %(command)s", language)
+                % {"command": f"mailer digest send {issue.id}"},
+            ],
+        }
+
+    count = notify_editors_in_their_language(
+        session, settings, issue.newsletter.name, "editor_notice", notice
     )
     record_event(session, "editors.notified", issue_id=issue_id, data={"editors": count})
     session.commit()

@@ -113,3 +113,29 @@ def test_nineteen_failures_then_a_success_do_not_pause(session, rt, smtp_sink, q
     # A notice asked for an issue that is not paused sends nothing.
     assert notify_editors_paused(session, rt.settings, issue.id) == 0
     assert [m.rcpt_tos for m in smtp_sink.messages] == [["zz-ok@example.no"]]
+
+
+def test_each_editor_reads_the_notice_in_their_language(session, rt, smtp_sink, queued_tasks):
+    """An editor who reads the admin in English gets the notice in English, the others in
+    Norwegian; a disabled editor gets none.
+
+    Mutant: the notice rendered once in Norwegian for every editor (as it was)."""
+    from datetime import UTC, datetime
+
+    norsk = create_editor(session, "redaktor@example.no", "et langt nok passord")
+    english = create_editor(session, "editor@example.org", "a long enough password")
+    gone = create_editor(session, "sluttet@example.no", "et langt nok passord")
+    english.language = "en"
+    gone.disabled_at = datetime.now(UTC)
+    factories.subscription(session, "a@example.no")
+    smtp_sink.handler.reject["a@example.no"] = "550 5.7.1 Sender blocked by policy"
+    issue = factories.drafted_issue(session)
+    sending.send_batch(session, rt.settings, rt.tokens, issue.id, _start(session, issue.id))
+
+    assert notify_editors_paused(session, rt.settings, issue.id) == 2
+    by_recipient = {m.rcpt_tos[0]: m for m in smtp_sink.messages if len(m.rcpt_tos) == 1}
+    assert set(by_recipient) == {norsk.email, english.email}
+    assert "is paused" in str(by_recipient[english.email].message["Subject"])
+    assert "Resume once the cause is fixed" in by_recipient[english.email].part("text/plain")
+    assert "satt på pause" in str(by_recipient[norsk.email].message["Subject"])
+    assert "Fortsett når årsaken er rettet" in by_recipient[norsk.email].part("text/plain")
