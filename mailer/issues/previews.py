@@ -11,8 +11,8 @@ from mailer.events import record_event
 from mailer.mail.dkim import signed
 from mailer.mail.messages import Outgoing
 from mailer.mail.smtp import SMTPConnection
-from mailer.sending.batch import compiled_digest, personal_copy
 from mailer.sending.claims import Recipient
+from mailer.sending.copies import compiled_digest, personal_copy
 from mailer.sending.ledger import get_issue
 from mailer.sending.models import Delivery
 from mailer.subscribers.addresses import normalise_email

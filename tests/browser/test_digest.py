@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mailer.issues.drafting import draft_issue
-from mailer.sending.batch import compiled_digest, personal_copy
 from mailer.sending.claims import Recipient
+from mailer.sending.copies import compiled_digest, personal_copy
 from tests.conftest import screenshot_path
 from tests.harness import factories
 
