@@ -7,17 +7,24 @@ Mutants this pins (each applied by hand and seen to fail): ``SiteSettings.text``
 the Norwegian text whatever the language (every English assertion below), or the English
 even when empty (the fall-back test); ``merged`` not picking the ``_en`` keys (the stored
 English text never shows); the English welcome pair check dropped (a half-English mail is
-saved)."""
+saved); the archive copy's or the confirmed page's frequency read as ``site.frequency``
+(the Norwegian for everyone)."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
 
 from mailer.config import load_settings
+from mailer.issues.states import IssueStatus
 from mailer.site.models import SiteSetting
+from mailer.tokens import Purpose
+from tests.harness import factories
 from tests.harness.admin import log_in, make_editors, token_from
 from tests.harness.apps import other_app
+from tests.harness.reader import link_token
 
 pytestmark = pytest.mark.rolled_back
 
@@ -60,6 +67,30 @@ def test_the_signup_page_shows_the_description_and_frequency_in_its_language(
         assert TEXTS[key] not in page, key
     feed = admin.get(f"/archive.xml?lang={language}").get_data(as_text=True)
     assert f"<description>{TEXTS[shown[0]]}</description>" in feed
+
+
+@pytest.mark.parametrize("language", ["nb", "en"])
+def test_the_archive_and_the_confirmed_page_say_how_often_in_the_readers_language(
+    admin, session, rt, language
+):
+    assert _save(admin, TEXTS).status_code == 302
+    mine, other = (
+        (TEXTS["frequency_en"], TEXTS["frequency"])
+        if language == "en"
+        else (TEXTS["frequency"], TEXTS["frequency_en"])
+    )
+    issue = factories.drafted_issue(session)
+    issue.status, issue.sent_at = IssueStatus.SENT, datetime.now(UTC)
+    waiting = factories.subscription(
+        session, f"ny-{language}@example.no", status="pending", language=language
+    )
+    session.commit()
+    archive = admin.get(f"/archive/{issue.id}?lang={language}").get_data(as_text=True)
+    assert mine in archive and other not in archive
+
+    page = admin.post(f"/confirm/{link_token(rt, Purpose.CONFIRM, waiting.id)}")
+    text = page.get_data(as_text=True)
+    assert mine in text and other not in text
 
 
 def test_an_empty_english_text_falls_back_to_the_norwegian(admin):
