@@ -10,7 +10,7 @@ the real command from that checkout's own ``.venv`` in a fresh SQLite database a
 filesystem broker under a temporary var dir, migrated first (not timed). The file has N
 readers with Norwegian names, æøå and IDN addresses, topics, one bad row, one duplicate
 and one reader who had left before (unsubscribed in the database first). Both modes:
-``--already-consented`` (active at once) and the default (a confirmation mail queued per
+``--already-consented`` (active at once) and the default (confirmation mails queued for every
 reader). The time is the command's wall clock; the ratio is baseline / this checkout.
 
 Output: one line per run on stderr, then a JSON object on stdout's last line.

@@ -209,6 +209,9 @@ def _seed_0010(conn: sa.Connection, ids: Ids) -> None:
     )
 
 
+STORED_DESCRIPTION = "Nytt fra Brussel for regionene – «kort og godt»."
+
+
 def _seed_0012(conn: sa.Connection, ids: Ids) -> None:
     # A stored setting's value is JSON (a text here): typed as such, not by Python's type.
     setting = sa.table(
@@ -218,9 +221,13 @@ def _seed_0012(conn: sa.Connection, ids: Ids) -> None:
         sa.column("updated_at", UTCDateTime()),
     )
     conn.execute(
-        sa.insert(setting).values(
-            key="organisation", value="Europakontoret i Brussel", updated_at=CREATED
-        )
+        sa.insert(setting),
+        [
+            {"key": "organisation", "value": "Europakontoret i Brussel", "updated_at": CREATED},
+            # One text for both languages then; after the upgrade it is the Norwegian one.
+            {"key": "description", "value": STORED_DESCRIPTION, "updated_at": CREATED},
+            {"key": "frequency", "value": "én gang i måneden", "updated_at": CREATED},
+        ],
     )
     _insert(
         conn,
@@ -322,6 +329,13 @@ def test_every_table_populated_on_the_oldest_schema_reads_after_the_newest(
     assert READER in str(reader) and "Ja, send meg nyhetsbrevet." in str(reader)
     articles = client.get("/api/v1/articles", headers=auth).get_json()
     assert "Klimaavtalen – «et steg videre»" in str(articles)
+
+    # A site text stored as one text is the Norwegian one, and English readers see it until
+    # an English one is written.
+    for language in ("nb", "en"):
+        signup = client.get(f"/subscribe?lang={language}").get_data(as_text=True)
+        assert STORED_DESCRIPTION in signup, language
+        assert "én gang i måneden" in signup, language
 
     # The unsubscribe link in the mail that reader got before the upgrade still works.
     token = legacy_token(rt, Purpose.UNSUBSCRIBE, ids["subscription"], utcnow())

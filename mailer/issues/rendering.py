@@ -138,7 +138,7 @@ def render_digest(
         organisation=settings.organisation or settings.from_name or issue.newsletter.name,
         postal_address=settings.postal_address,
         privacy_url=settings.site.privacy_url,
-        frequency=settings.site.frequency,
+        frequency=settings.site.text("frequency", language),
         archive_url=archive_url(settings, issue.id),
         subscribe_url=f"{settings.base_url}/subscribe",
         archive=archive,

@@ -13,8 +13,10 @@ def send_rendered(
     rendered: RenderedEmail,
     sender_name: str,
     recipients: list[tuple[str, str]],
+    smtp: SMTPConnection | None = None,
 ) -> None:
-    """Send one rendered mail to each (name, address) over one connection."""
+    """Send one rendered mail to each (name, address) over one connection: ``smtp`` (the
+    caller's, kept open for its next mail) or one opened and closed here."""
     template = make_template(
         from_name=settings.from_name or sender_name,
         from_address=settings.from_address,
@@ -22,6 +24,10 @@ def send_rendered(
         text=rendered.text,
         html_body=rendered.html,
     )
-    with SMTPConnection(settings) as smtp:
+    connection = smtp if smtp is not None else SMTPConnection(settings)
+    try:
         for name, address in recipients:
-            smtp.send(template.personalise(to_name=name, to_address=address, values={}))
+            connection.send(template.personalise(to_name=name, to_address=address, values={}))
+    finally:
+        if smtp is None:
+            connection.close()

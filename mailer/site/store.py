@@ -6,6 +6,10 @@ setting counts as set by the environment when its variable was set at start, or 
 process's settings carry a value other than the default (settings built in code, as the
 tests do, behave as if that value came from a variable).
 
+The texts readers read (mailer.config_site.TRANSLATED) are stored per language: ``key`` the
+Norwegian, ``key_en`` the English. A text stored before there were two kept its key, so it
+is the Norwegian one, which English readers see until an English one is written.
+
 Errors are ``ValidationFailed`` naming each field, in the language the caller asks for.
 """
 
@@ -31,16 +35,27 @@ from mailer.site.models import SiteSetting
 
 DEFAULT_SENDER = ("Nyhetsbrev", "nyhetsbrev@localhost")
 # Stored only (no variable): the welcome mail and the two-factor rule.
-STORED_ONLY = ("welcome_enabled", "welcome_subject", "welcome_body", "require_two_factor")
+STORED_ONLY = (
+    "welcome_enabled",
+    "welcome_subject",
+    "welcome_subject_en",
+    "welcome_body",
+    "welcome_body_en",
+    "require_two_factor",
+)
 TEXT_LIMITS = {
     "organisation": 200,
     "postal_address": 300,
     "description": 500,
+    "description_en": 500,
     "frequency": 100,
+    "frequency_en": 100,
     "welcome_subject": 200,
+    "welcome_subject_en": 200,
     "welcome_body": 5000,
+    "welcome_body_en": 5000,
 }
-MULTILINE = frozenset({"description", "welcome_body"})
+MULTILINE = frozenset({"description", "description_en", "welcome_body", "welcome_body_en"})
 MAX_ORIGINS = 50
 
 TOO_LONG = N_("For lang tekst (høyst %(max)s tegn).")
@@ -53,6 +68,10 @@ BAD_SENDER = N_("Skriv avsenderen som «Navn <adresse@example.no>» med en gyldi
 BAD_ORIGIN = N_("Ikke et nettsted (https://vert[:port], uten sti)")
 TOO_MANY_ORIGINS = N_("Høyst 50 nettsteder.")
 WELCOME_NEEDS_TEXT = N_("Velkomst-e-posten trenger både emne og tekst når den er slått på.")
+WELCOME_EN_PAIR = N_(
+    "Skriv både engelsk emne og engelsk tekst, eller la begge stå tomme (da får engelske "
+    "lesere den norske)."
+)
 
 
 def _default(settings: Settings, key: str) -> Any:
@@ -107,7 +126,9 @@ def merged(settings: Settings, stored: Mapping[str, Any]) -> Settings:
         settings.site,
         privacy_url=pick("privacy_url"),
         description=pick("description"),
+        description_en=pick("description_en"),
         frequency=pick("frequency"),
+        frequency_en=pick("frequency_en"),
         **{key: stored.get(key, getattr(settings.site, key)) for key in STORED_ONLY},
     )
     return dataclasses.replace(
@@ -228,6 +249,12 @@ def validate(form: Mapping[str, Any], settings: Settings, ui: str = "nb") -> dic
         clean.get("welcome_subject") and clean.get("welcome_body")
     ):
         errors.setdefault("welcome_subject", gettext(WELCOME_NEEDS_TEXT, ui))
+    # The English subject and text go together: half an English mail under a Norwegian
+    # subject (or the reverse) is no mail to send.
+    english = [key for key in ("welcome_subject_en", "welcome_body_en") if key in clean]
+    if len(english) == 2 and bool(clean[english[0]]) != bool(clean[english[1]]):
+        empty = english[0] if not clean[english[0]] else english[1]
+        errors.setdefault(empty, gettext(WELCOME_EN_PAIR, ui))
     if errors:
         raise ValidationFailed(errors)
     return clean

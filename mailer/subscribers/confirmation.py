@@ -1,15 +1,77 @@
-"""The double opt-in mail."""
+"""The double opt-in mail: one reader's (a signup), or a chunk of readers' (a CSV import).
+
+A reader gets one mail per request for one: the subscription's ``confirmation_sent_at``
+stamps the request, and the ``confirmation.sent`` event written (and committed) right
+after the mail names the stamp it answered. A task run again with the same ids (a chunk
+retried after a temporary SMTP error half-way, or a message the broker delivered twice)
+skips every reader whose mail for that stamp already went out.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.config import Settings
-from mailer.events import record_event
+from mailer.events import Event, record_event
+from mailer.mail.smtp import InDoubtSMTPError, PermanentSMTPError, SMTPConnection
+from mailer.queue import enqueue
 from mailer.subscribers.models import Subscription
 from mailer.subscribers.reader_mail import mail_reader
 from mailer.subscribers.states import SubscriptionStatus
 from mailer.tokens import Purpose, Tokens
+
+log = logging.getLogger(__name__)
+
+SENT = "confirmation.sent"
+# An import's mails go out in tasks of this many readers: 3,000 rows are 30 broker
+# messages, not 3,000, and one SMTP connection carries a chunk.
+CHUNK = 100
+
+
+def _stamp(when: datetime | None) -> str:
+    return when.isoformat() if when is not None else ""
+
+
+def _already_mailed(session: Session, subscriptions: Iterable[Subscription]) -> set[int]:
+    """The ones whose mail for their current request went out (one query for all)."""
+    stamps = {s.id: _stamp(s.confirmation_sent_at) for s in subscriptions}
+    if not stamps:
+        return set()
+    rows = session.execute(
+        select(Event.subscription_id, Event.data).where(
+            Event.kind == SENT, Event.subscription_id.in_(list(stamps))
+        )
+    )
+    return {
+        sid
+        for sid, data in rows
+        if sid is not None and stamps[sid] and (data or {}).get("request") == stamps[sid]
+    }
+
+
+def _mail_one(
+    session: Session,
+    settings: Settings,
+    tokens: Tokens,
+    subscription: Subscription,
+    smtp: SMTPConnection | None = None,
+) -> None:
+    mail_reader(
+        settings, tokens, subscription, "confirm", {"confirm_url": Purpose.CONFIRM}, smtp=smtp
+    )
+    record_event(
+        session,
+        SENT,
+        subscription_id=subscription.id,
+        data={"request": _stamp(subscription.confirmation_sent_at)},
+    )
+    # Committed before the next mail: a retry after a later failure finds this one done.
+    session.commit()
 
 
 def send_confirmation_mail(
@@ -19,7 +81,62 @@ def send_confirmation_mail(
     subscription = session.get(Subscription, subscription_id)
     if subscription is None or subscription.status != SubscriptionStatus.PENDING:
         return False
-    mail_reader(settings, tokens, subscription, "confirm", {"confirm_url": Purpose.CONFIRM})
-    record_event(session, "confirmation.sent", subscription_id=subscription_id)
-    session.commit()
+    if _already_mailed(session, [subscription]):
+        return False
+    _mail_one(session, settings, tokens, subscription)
     return True
+
+
+def queue_confirmations(session: Session, subscription_ids: Sequence[int]) -> int:
+    """Queue the mails of many readers (an import) as one task per CHUNK ids, sent after
+    the caller's commit. Returns the number of tasks."""
+    chunks = [
+        list(subscription_ids[start : start + CHUNK])
+        for start in range(0, len(subscription_ids), CHUNK)
+    ]
+    for chunk in chunks:
+        enqueue(session, "mailer.send_confirmations", chunk)
+    return len(chunks)
+
+
+def send_confirmation_mails(
+    session: Session, settings: Settings, tokens: Tokens, subscription_ids: Sequence[int]
+) -> int:
+    """Each reader in the chunk who still waits and has not had this request's mail gets
+    it, over one SMTP connection; returns how many were mailed now.
+
+    A temporary SMTP error stops the chunk (the task retries it; those mailed are skipped
+    then). A refused address or a mail in doubt is that reader's alone: logged, never
+    retried (the single mail's task does not retry them either), and the rest go on."""
+    wanted = list(dict.fromkeys(subscription_ids))
+    rows = session.scalars(
+        select(Subscription).where(
+            Subscription.id.in_(wanted), Subscription.status == SubscriptionStatus.PENDING
+        )
+    ).all()
+    done = _already_mailed(session, rows)
+    by_id = {row.id: row for row in rows if row.id not in done}
+    mailed = 0
+    with SMTPConnection(settings) as smtp:
+        for subscription_id in wanted:
+            subscription = by_id.get(subscription_id)
+            if subscription is None:
+                continue
+            try:
+                _mail_one(session, settings, tokens, subscription, smtp)
+            except PermanentSMTPError as exc:
+                log.warning("confirmation to subscription %s refused: %s", subscription_id, exc)
+                continue
+            except InDoubtSMTPError as exc:
+                # It may have gone out: counted as sent, so a retry never sends a second.
+                record_event(
+                    session,
+                    SENT,
+                    subscription_id=subscription_id,
+                    data={"request": _stamp(subscription.confirmation_sent_at), "in_doubt": True},
+                )
+                session.commit()
+                log.warning("confirmation to subscription %s in doubt: %s", subscription_id, exc)
+                continue
+            mailed += 1
+    return mailed

@@ -16,6 +16,7 @@ from mailer.csv_cells import restore
 from mailer.db import utcnow
 from mailer.errors import ValidationFailed
 from mailer.i18n import N_
+from mailer.subscribers.confirmation import queue_confirmations
 from mailer.subscribers.consent import RequestContext
 from mailer.subscribers.models import Subscriber, Subscription
 from mailer.subscribers.states import LEFT, SubscriptionStatus
@@ -220,9 +221,8 @@ def import_csv(
         if already_consented:
             # The record keeps where the consent came from, not a wording they never saw.
             signup = dataclasses.replace(signup, consent_text=f"already consented: {source}")
-        outcome = subscribe(
-            session, signup, ctx, mail_confirmation=not already_consented, bulk=bulk
-        )
+        # The mails are queued below, a chunk of readers a task, not one task a row.
+        outcome = subscribe(session, signup, ctx, mail_confirmation=False, bulk=bulk)
         subscription = session.get(Subscription, outcome.subscription_id)
         assert subscription is not None
         if already_consented and subscription.status == SubscriptionStatus.PENDING:
@@ -233,6 +233,8 @@ def import_csv(
             report.imported += 1
         else:
             report.unchanged += 1
+    if not already_consented:
+        queue_confirmations(session, report.to_confirm)
     session.flush()
     return report
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from mailer.config import Settings
 from mailer.mail.links import personal_link
+from mailer.mail.smtp import SMTPConnection
 from mailer.mail.templates import render_email
 from mailer.mail.transactional import send_rendered
 from mailer.subscribers.models import Subscription
@@ -20,11 +21,13 @@ def mail_reader(
     subscription: Subscription,
     template: str,
     links: dict[str, Purpose],
+    smtp: SMTPConnection | None = None,
     **context: object,
 ) -> None:
     """A mail to one reader in their language, with their signed links (each template
     variable in ``links`` gets the link for its purpose), always the preferences link and
-    the erase link ("Slett opplysningene mine"), and ``context`` for the template."""
+    the erase link ("Slett opplysningene mine"), and ``context`` for the template; over
+    ``smtp`` when the caller mails many, else a connection of its own."""
     subscriber = subscription.subscriber
     urls = {
         name: personal_link(settings, tokens, purpose, subscription.id, subscription.link_secret)
@@ -41,5 +44,9 @@ def mail_reader(
         **context,
     )
     send_rendered(
-        settings, rendered, subscription.newsletter.name, [(subscriber.name, subscriber.email)]
+        settings,
+        rendered,
+        subscription.newsletter.name,
+        [(subscriber.name, subscriber.email)],
+        smtp=smtp,
     )

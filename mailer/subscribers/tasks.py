@@ -12,7 +12,7 @@ from mailer.config import Settings
 from mailer.db import utcnow
 from mailer.mail.smtp import TemporarySMTPError
 from mailer.runtime import runtime
-from mailer.subscribers.confirmation import send_confirmation_mail
+from mailer.subscribers.confirmation import CHUNK, send_confirmation_mail, send_confirmation_mails
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,9 @@ def time_limits(settings: Settings) -> dict[str, tuple[float, float]]:
     one_mail = (timeout + 30.0, timeout + 60.0)
     return {
         "mailer.send_confirmation": one_mail,
+        # A chunk's mails share one connection: each a second at most on a working server,
+        # with room for one slow answer.
+        "mailer.send_confirmations": (one_mail[0] + CHUNK, one_mail[1] + CHUNK),
         "mailer.send_data_export": (one_mail[0] + 30, one_mail[1] + 30),
         "mailer.send_welcome": one_mail,
         "mailer.cleanup_pending": (600.0, 660.0),
@@ -50,6 +53,21 @@ def send_confirmation(subscription_id: int) -> None:
     rt = runtime()
     with rt.db.session() as session:
         send_confirmation_mail(session, rt.settings, rt.tokens, subscription_id)
+
+
+@shared_task(
+    name="mailer.send_confirmations",
+    autoretry_for=(TemporarySMTPError,),
+    retry_backoff=5,
+    retry_backoff_max=600,
+    max_retries=8,
+)
+def send_confirmations(subscription_ids: list[int]) -> None:
+    """An import's confirmation mails, a chunk of readers a task; retried whole after a
+    temporary SMTP error, which skips the readers already mailed."""
+    rt = runtime()
+    with rt.db.session() as session:
+        send_confirmation_mails(session, rt.settings, rt.tokens, subscription_ids)
 
 
 @shared_task(

@@ -1,7 +1,8 @@
 """The welcome mail an admin can switch on: sent once, when a reader confirms.
 
-Its subject and text are the admin's (mailer/site), shown as text, never run as a
-template; the links under them (archive, preferences, unsubscribe) are the template's.
+Its subject and text are the admin's (mailer/site), in the reader's language (the English
+ones fall back to the Norwegian when empty), shown as text, never run as a template; the
+links under them (archive, preferences, unsubscribe) are the template's.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ def send_welcome_mail(
         subscription,
         "welcome",
         {"unsubscribe_url": Purpose.UNSUBSCRIBE},
-        welcome_subject=site.welcome_subject,
-        welcome_body=site.welcome_body,
+        welcome_subject=site.text("welcome_subject", subscription.subscriber.language),
+        welcome_body=site.text("welcome_body", subscription.subscriber.language),
         archive_url=f"{settings.base_url}/archive",
     )
     record_event(session, "welcome.sent", subscription_id=subscription_id)

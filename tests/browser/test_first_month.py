@@ -243,3 +243,36 @@ def test_the_reader_sees_the_newsletters_facts_from_signup_to_archive(
     assert "Rue Belliard 20, 1040 Brussel" in html
     page.set_content(re.sub(r"<img [^>]*>", "", html))  # about:blank has no http image rights
     shoot(page, f"digest-{language}")
+
+
+def test_an_admin_writes_the_english_texts_and_an_english_reader_sees_them(tab, session, rt):
+    """The description and frequency per language (issue 12: every item in nb and en): the
+    English fields of /admin/settings/site reach /subscribe?lang=en, the Norwegian ones
+    /subscribe in Norwegian. Fails when the signup page shows one text to both."""
+    make_editors(session)
+    admin = tab()
+    _log_in(admin, ADMIN)
+    admin.goto("/admin/settings/site")
+    admin.fill("#site-description", "Nytt om EU-programmer for regionene på Østlandet.")
+    admin.fill("#site-frequency", "én gang i måneden")
+    admin.fill("#site-description_en", "News on EU programmes for the regions of Eastern Norway.")
+    admin.fill("#site-frequency_en", "once a month")
+    assert "norske teksten" in admin.locator("#description_en-hint").inner_text()
+    submit(admin, lambda: admin.get_by_role("button", name="Lagre", exact=True).click())
+    assert admin.url.endswith("/admin/settings/site")
+    assert admin.locator("#site-description_en").input_value().startswith("News on EU")
+
+    english = tab("en-GB")
+    english.goto("/subscribe?lang=en")
+    about = english.locator("#about").inner_text()
+    assert "News on EU programmes for the regions of Eastern Norway." in about
+    assert "once a month" in about and "Østlandet" not in about
+    shoot(english, "signup-english-texts")
+
+    norwegian = tab()
+    norwegian.goto("/subscribe")
+    about = norwegian.locator("#about").inner_text()
+    assert "regionene på Østlandet" in about and "én gang i måneden" in about
+    assert "Eastern Norway" not in about
+    for page in (admin, english, norwegian):
+        assert page.problems == []

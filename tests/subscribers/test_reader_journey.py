@@ -189,3 +189,50 @@ def test_the_worker_sends_the_welcome_mail_with_what_the_admin_saved_since_it_st
         client.post(f"/confirm/{link_token(rt, Purpose.CONFIRM, row.id)}")
         [mail] = smtp_sink.wait_for(1)
         assert mail.message["Subject"] == subject
+
+
+WELCOME = {
+    "welcome_enabled": True,
+    "welcome_subject": "Velkommen til Europanytt",
+    "welcome_body": "Takk for at du vil lese oss.",
+    "welcome_subject_en": "Welcome to Europanytt",
+    "welcome_body_en": "Thank you for reading us.",
+}
+
+
+@pytest.mark.committed
+@pytest.mark.parametrize("language", ["nb", "en"])
+def test_the_welcome_mail_comes_in_the_readers_language(
+    client, session, rt, reader, celery_worker, smtp_sink, language
+):
+    """The admin writes the welcome mail in nb and en; the worker sends each reader theirs
+    (mutant pinned: the welcome task reading the Norwegian subject and text for everyone)."""
+    save(session, WELCOME, rt.env_settings)
+    session.commit()
+    rt.site.invalidate()
+    row = reader(language)
+    client.post(f"/confirm/{link_token(rt, Purpose.CONFIRM, row.id)}")
+    [mail] = smtp_sink.wait_for(1)
+    suffix = "_en" if language == "en" else ""
+    other = "" if language == "en" else "_en"
+    assert mail.message["Subject"] == WELCOME[f"welcome_subject{suffix}"]
+    text = mail.part("text/plain")
+    assert WELCOME[f"welcome_body{suffix}"] in text
+    assert WELCOME[f"welcome_body{other}"] not in text
+
+
+def test_an_english_reader_gets_the_norwegian_welcome_when_no_english_is_written(
+    session, rt, smtp_sink, reader
+):
+    row = reader("en", status="active")
+    save(
+        session,
+        {key: value for key, value in WELCOME.items() if not key.endswith("_en")},
+        rt.env_settings,
+    )
+    session.commit()
+    rt.site.invalidate()
+    assert send_welcome_mail(session, rt.settings, rt.tokens, row.id)
+    [mail] = smtp_sink.messages
+    assert mail.message["Subject"] == WELCOME["welcome_subject"]
+    assert WELCOME["welcome_body"] in mail.part("text/plain")

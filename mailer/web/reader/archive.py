@@ -72,7 +72,8 @@ def feed():
             for i in _sent_issues(session)
             if i.sent_at
         )
-    description = settings.site.description or name
+    # A feed reader asks in its user's language (or ?lang=en): the description in it.
+    description = settings.site.text("description", page_language()) or name
     xml = (
         '<?xml version="1.0" encoding="utf-8"?>'
         '<rss version="2.0"><channel>'

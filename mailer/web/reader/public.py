@@ -73,7 +73,7 @@ def confirm_page(token: str):
         "confirmed.html",
         language=language,
         newsletter_name=newsletter_name,
-        frequency=site.frequency,
+        frequency=site.text("frequency", language),
         welcome=site.welcome_enabled,
         preferences_token=preferences_token,
     )
