@@ -27,7 +27,7 @@ from mailer.subscribers.subscriptions import (
     parse_signup,
     subscribe,
 )
-from mailer.subscribers.suppression import is_suppressed
+from mailer.subscribers.suppression import suppressed_among
 
 EXPORT_COLUMNS = ("email", "name", "language", "status", "topics", "created_at", "confirmed_at")
 
@@ -205,6 +205,7 @@ def import_csv(
     ctx = RequestContext(channel="import", user_agent=source[:400])
     parsed = _parse_rows(reader, mapping, allowed_topics, report, message_language)
     left = _left_before(session, [signup.email for _, signup in parsed])
+    suppressed = suppressed_among(session, (signup.email for _, signup in parsed), secret_keys)
     bulk = BulkSignups.load(session, utcnow(), (signup.email for _, signup in parsed))
     seen: dict[str, int] = {}
     for line, signup in parsed:
@@ -212,7 +213,7 @@ def import_csv(
             report.duplicates.append((line, seen[signup.email]))
             continue
         seen[signup.email] = line
-        if secret_keys and is_suppressed(session, signup.email, secret_keys):
+        if signup.email in suppressed:
             report.suppressed.append(line)
             continue
         if signup.email in left:

@@ -36,7 +36,12 @@ from mailer.subscribers.csv_files import (
 from mailer.subscribers.directory import Filters, parse_filters, search
 from mailer.subscribers.erasure import erase_subscriber
 from mailer.subscribers.models import Consent, Subscriber, Subscription, Suppression
-from mailer.subscribers.suppression import is_suppressed, suppression_hash
+from mailer.subscribers.suppression import (
+    is_suppressed,
+    suppress_address,
+    suppressed_among,
+    suppression_hash,
+)
 from tests.conftest import SECRET
 from tests.harness import factories
 from tests.harness.feeds import default_items, rss
@@ -554,3 +559,18 @@ def test_feeds_add_poll_remove(session, feed_server, rt):
     remove_feed(session, feed.id)
     session.commit()
     assert feed_rows(session) == []
+
+
+def test_one_query_finds_the_suppressed_addresses_of_an_import_under_every_key(session):
+    """The import asks the suppression list once for all its rows: an address suppressed
+    under an older key (MAILER_SECRET_KEY=new,old) or written in other letters counts, the
+    rest do not."""
+    suppress_address(session, "Sperret@Example.no", SECRET, "bounce")
+    suppress_address(session, "ny@example.no", "a newer key", "bounce")
+    rows = [f"leser{i}@example.no" for i in range(2500)] + ["sperret@example.no", "ny@example.no"]
+    assert suppressed_among(session, rows, ("a newer key", SECRET)) == {
+        "sperret@example.no",
+        "ny@example.no",
+    }
+    assert suppressed_among(session, rows, ("a newer key",)) == {"ny@example.no"}
+    assert suppressed_among(session, [], (SECRET,)) == set()
