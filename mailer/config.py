@@ -17,6 +17,7 @@ from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 
 from mailer.config_bounces import BounceSettings, load_bounces
+from mailer.config_dkim import load_dkim
 from mailer.config_metrics import MetricsSettings, load_metrics
 from mailer.config_network import NetworkSettings, load_network
 from mailer.config_site import SiteSettings, load_site
@@ -193,53 +194,6 @@ class Settings:
         return self.var_dir / "broker"
 
 
-DKIM_VARIABLES = (
-    "MAILER_DKIM_DOMAIN",
-    "MAILER_DKIM_SELECTOR",
-    "MAILER_DKIM_PRIVATE_KEY (or MAILER_DKIM_PRIVATE_KEY_FILE)",
-)
-
-
-def _load_dkim() -> tuple[str, str, bytes, str]:
-    """(domain, selector, private key PEM) for DKIM signing; all empty when it is off.
-
-    The three go together; the key is parsed here so that a bad one stops the service
-    at startup rather than at the first mail.
-    """
-    domain, selector = _env("DKIM_DOMAIN"), _env("DKIM_SELECTOR")
-    key_text, key_file = _env("DKIM_PRIVATE_KEY"), _env("DKIM_PRIVATE_KEY_FILE")
-    if key_text and key_file:
-        raise ConfigError(
-            "MAILER_DKIM_PRIVATE_KEY and MAILER_DKIM_PRIVATE_KEY_FILE are both set; set one"
-        )
-    given = dict(zip(DKIM_VARIABLES, (domain, selector, key_text or key_file), strict=True))
-    missing = [name for name, value in given.items() if not value]
-    if len(missing) == len(given):
-        return "", "", b"", "MAILER_DKIM_PRIVATE_KEY"
-    if missing:
-        present = [name for name, value in given.items() if value]
-        raise ConfigError(
-            f"{' and '.join(present)} {'is' if len(present) == 1 else 'are'} set, "
-            f"but {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not: "
-            "DKIM signing needs all three"
-        )
-    if key_file:
-        variable = "MAILER_DKIM_PRIVATE_KEY_FILE"
-        path = Path(key_file).expanduser()
-        try:
-            key = path.read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"{variable}: cannot read {path}: {exc.strerror or exc}") from exc
-    else:
-        variable = "MAILER_DKIM_PRIVATE_KEY"
-        if "\n" not in key_text:  # one line in an env file, with \n for the line breaks
-            key_text = key_text.replace("\\n", "\n")
-        key = key_text.encode("utf-8")
-    # Whether the key is a usable RSA key is checked by mailer.mail.dkim.checked_settings,
-    # which the app factory runs: configuration stays below the mail layer.
-    return domain, selector, key, variable
-
-
 def _load_allowed_origins() -> tuple[str, ...]:
     origins: list[str] = []
     for raw in _env("ALLOWED_ORIGINS").split(","):
@@ -361,7 +315,7 @@ def load_settings() -> Settings:
             f"MAILER_DIGEST_CRON must have five fields (minute hour day month weekday), "
             f"not {digest_cron!r}"
         )
-    dkim_domain, dkim_selector, dkim_key, dkim_key_variable = _load_dkim()
+    dkim_domain, dkim_selector, dkim_key, dkim_key_variable = load_dkim()
     pending_days, min_fill, signup_limits, proxies = _load_reader_protection()
     allow_private, allowed_networks, feed_deadline = _load_outbound_fetch()
     broker_url = _env("BROKER_URL", "filesystem://")
