@@ -224,7 +224,9 @@ def import_csv(
             signup = dataclasses.replace(signup, consent_text=f"already consented: {source}")
         # The mails are queued below, a chunk of readers a task, not one task a row.
         outcome = subscribe(session, signup, ctx, mail_confirmation=False, bulk=bulk)
-        subscription = session.get(Subscription, outcome.subscription_id)
+        subscription = bulk.written.get(outcome.subscription_id) or session.get(
+            Subscription, outcome.subscription_id
+        )
         assert subscription is not None
         if already_consented and subscription.status == SubscriptionStatus.PENDING:
             confirm(session, subscription.id, ctx)

@@ -98,6 +98,9 @@ class BulkSignups:
     newsletter: Newsletter
     # The import's addresses already in the database: the others need no look-up at all.
     known: set[str]
+    # The subscriptions the import wrote, held here: the session's identity map holds its
+    # objects weakly, and the import would read each one back with a SELECT.
+    written: dict[int, Subscription] = field(default_factory=dict)
 
     @classmethod
     def load(cls, session: Session, now: datetime, emails: Iterable[str]) -> BulkSignups:
@@ -306,6 +309,8 @@ def subscribe(
         if mail_confirmation:
             enqueue(session, "mailer.send_confirmation", subscription.id)
     session.flush()
+    if bulk is not None:
+        bulk.written[subscription.id] = subscription
     return SignupOutcome(subscription.id, send_confirmation=send)
 
 
