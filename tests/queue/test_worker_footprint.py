@@ -9,6 +9,11 @@ import sys
 from tests.harness.processes import ROOT
 
 WEB_ONLY = [
+    # The worker builds no Flask app (mailer/worker_app.py): ~5 MB per process.
+    "flask",
+    "werkzeug",
+    # MAILER_SIGNUP_LIMITS is checked without the web's limits library (~1.5 MB).
+    "limits",
     "flask_wtf",
     "flask_limiter",
     "wtforms",
