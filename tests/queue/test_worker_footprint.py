@@ -30,6 +30,10 @@ LOADED_WHEN_USED = [
     "babel.messages.pofile",
     "babel.support",
     "babel.numbers",
+    # An issue's compiling (CSS inlining, the intro's Markdown and sanitising): pool children.
+    "css_inline",
+    "markdown",
+    "nh3",
 ]
 
 
