@@ -7,20 +7,18 @@ from typing import Any
 from flask import Flask
 
 import mailer.models  # noqa: F401  (every domain's tables, so relationships between them resolve)
-from mailer.celery_app import celery_init_app
+from mailer.celery_app import celery_init
 from mailer.config import ROOT, Settings, load_settings
-from mailer.db import Database
 from mailer.i18n.jinja import install_i18n
 from mailer.logs import configure_logging
 from mailer.mail.dkim import checked_settings
-from mailer.runtime import Runtime
-from mailer.tokens import Tokens
+from mailer.runtime import Runtime, new_runtime
 
 
 def create_app(settings: Settings | None = None, *, web: bool = True, **overrides: Any) -> Flask:
-    """The app; ``web=False`` (the Celery worker and beat) leaves out the pages, the API,
-    CSRF, request limits and the CLI: tasks need only settings, database and tokens, and
-    a worker process is smaller without Flask-WTF, Flask-Limiter and the views."""
+    """The app; ``web=False`` leaves out the pages, the API, CSRF, request limits and the
+    CLI (settings, database, tokens and the Celery app only). The Celery worker and beat
+    build no Flask app at all: mailer/worker_app.py."""
     settings = checked_settings(settings or load_settings())
     configure_logging(settings.metrics.log_format)
     app = Flask(
@@ -42,22 +40,23 @@ def create_app(settings: Settings | None = None, *, web: bool = True, **override
         },
     )
     app.config.update(overrides)
-    app.extensions["mailer"] = Runtime(
-        env_settings=settings,
-        db=Database(settings.database_url, settings.network.postgres_connect_args()),
-        tokens=Tokens(settings.secret_keys),
-    )
+    app.extensions["mailer"] = new_runtime(settings)
     install_i18n(app.jinja_env, preload=web)
-    celery_init_app(app, settings)
+
+    def current() -> Runtime:
+        # Looked up when a task runs: the app's runtime as it is then.
+        rt: Runtime = app.extensions["mailer"]
+        return rt
+
+    app.extensions["celery"] = celery_init(current, settings)
     if web:
         _init_web(app, settings)
     return app
 
 
 def _init_web(app: Flask, settings: Settings) -> None:
-    # Every import below is here, not at the top, for worker memory: the worker builds the
-    # app with web=False and never loads the views, Flask-WTF, Flask-Limiter or the CLI
-    # (tests/queue/test_worker_footprint.py).
+    # Every import below is here, not at the top, so that an app built with web=False (a
+    # script's, a test's) loads no views, Flask-WTF, Flask-Limiter or CLI.
     if settings.trusted_proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

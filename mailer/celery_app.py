@@ -1,5 +1,6 @@
 """The Celery app, configured from the settings: each domain's tasks module brings its
-tasks, their time limits and their beat entries; tasks run in the Flask app's context.
+tasks, their time limits and their beat entries; tasks run with the process's runtime
+(the worker's own, built without Flask by mailer/worker_app.py; the web's Flask app's).
 
 This is wiring (like app.py), not domain: the domain reaches the broker only through
 ``mailer.queue.enqueue``, which this factory connects to the Celery app it builds.
@@ -9,16 +10,18 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from celery import Celery, Task
-from flask import Flask, current_app, has_app_context
 from kombu.transport import TRANSPORT_ALIASES
 
 from mailer import metrics, queue
 from mailer.config import Settings
 from mailer.logs import configure_logging
+from mailer.runtime import Runtime, running
 
 # The domain packages whose tasks.py a worker loads.
 TASK_MODULES = (
@@ -28,6 +31,8 @@ TASK_MODULES = (
     "mailer.sending.tasks",
     "mailer.bounces.tasks",
 )
+# Celery's main name: tasks are named explicitly, this only names the app in its logs.
+CELERY_MAIN = "mailer.app"
 FILESYSTEM_POLLING_INTERVAL = 0.05
 # A task not listed by its module: long enough for anything routine, short enough to free
 # the slot.
@@ -103,15 +108,23 @@ def task_time_limits(settings: Settings) -> dict[str, tuple[float, float]]:
     return _collect(settings, "time_limits")
 
 
-def celery_init_app(app: Flask, settings: Settings) -> Celery:
-    class FlaskTask(Task):
-        def __call__(self, *args: Any, **kwargs: Any) -> Any:
-            with app.app_context():
-                # Settings an admin saved since the last task apply to this one.
-                app.extensions["mailer"].site.invalidate()
-                return self.run(*args, **kwargs)
+def celery_init(current: Callable[[], Runtime], settings: Settings) -> Celery:
+    """The Celery app whose tasks run with the runtime ``current()`` gives (the worker's
+    own; the Flask app's in the web and the CLI, read when the task runs)."""
 
-    celery = Celery(app.name, task_cls=FlaskTask, include=list(TASK_MODULES))
+    class RuntimeTask(Task):
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            rt = current()
+            # Settings an admin saved since the last task apply to this one.
+            rt.site.invalidate()
+            token = _task_celery.set(celery)
+            try:
+                with running(rt):
+                    return self.run(*args, **kwargs)
+            finally:
+                _task_celery.reset(token)
+
+    celery = Celery(CELERY_MAIN, task_cls=RuntimeTask, include=list(TASK_MODULES))
     celery.conf.update(
         broker_url=settings.broker_url,
         broker_transport_options=broker_options(settings),
@@ -137,16 +150,32 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery:
         **rabbitmq_settings(settings),
     )
     celery.set_default()
-    app.extensions["celery"] = celery
 
     def send(task_name: str, args: tuple[Any, ...]) -> None:
-        # The app of the request, command or task at hand; outside one, this process's.
-        target = current_app.extensions["celery"] if has_app_context() else celery
-        target.send_task(task_name, args=list(args))
+        # The app of the task, request or command at hand; outside one, this process's.
+        target = _task_celery.get()
+        if target is None:
+            target = _flask_app_celery()
+        (target if target is not None else celery).send_task(task_name, args=list(args))
 
     queue.set_sender(send)
     _init_worker_observability(settings)
     return celery
+
+
+# The Celery app of the task this thread runs: what it queues goes to the same broker.
+_task_celery: ContextVar[Celery | None] = ContextVar("mailer_task_celery", default=None)
+
+
+def _flask_app_celery() -> Celery | None:
+    """The Celery app of the Flask app at hand (a request, a command), if any. Flask is
+    looked up, never imported, for worker memory: a process without it has no app context
+    (the worker builds no Flask app: mailer/worker_app.py)."""
+    flask = sys.modules.get("flask")
+    if flask is None or not flask.has_app_context():
+        return None
+    found: Celery = flask.current_app.extensions["celery"]
+    return found
 
 
 def _init_worker_observability(settings: Settings) -> None:

@@ -23,6 +23,7 @@ from mailer.config_network import NetworkSettings, load_network
 from mailer.config_site import SiteSettings, load_site
 from mailer.origins import normalise_origin
 from mailer.outbound.policy import policy_networks
+from mailer.rate_limit_strings import check_limit_string
 from mailer.redaction import redacted_repr
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -212,8 +213,6 @@ def _load_allowed_origins() -> tuple[str, ...]:
 
 def _load_reader_protection() -> tuple[int, float, str, int]:
     """(pending days, minimum fill seconds, signup limits, trusted proxies)."""
-    from limits import parse_many  # worker memory: the limits library is the web's
-
     try:
         pending_days = int(_env("PENDING_DAYS", "30"))
         min_fill = float(_env("MIN_FILL_SECONDS", "3"))
@@ -229,7 +228,7 @@ def _load_reader_protection() -> tuple[int, float, str, int]:
         raise ConfigError("MAILER_MIN_FILL_SECONDS and MAILER_TRUSTED_PROXIES cannot be negative")
     signup_limits = _env("SIGNUP_LIMITS", "10/minute;50/hour")
     try:
-        parse_many(signup_limits)
+        check_limit_string(signup_limits)
     except ValueError as exc:
         raise ConfigError(
             f"MAILER_SIGNUP_LIMITS must look like '10/minute;50/hour', not {signup_limits!r}"

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from functools import cache
+from gettext import GNUTranslations
 from io import BytesIO
 from pathlib import Path
-
-from babel.support import Translations
 
 LANGUAGES = ("nb", "en")
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
@@ -18,11 +17,13 @@ def catalogue_path(language: str) -> Path:
 
 
 @cache
-def translations(language: str) -> Translations:
+def translations(language: str) -> GNUTranslations:
     """The catalogue for ``language`` (the Norwegian source for an unknown one).
 
     Compiled in memory: Babel writes the parsed ``.po`` as MO bytes that gettext reads,
-    leaving out empty and fuzzy entries, so those fall back to the Norwegian msgid."""
+    leaving out empty and fuzzy entries, so those fall back to the Norwegian msgid. The
+    standard library's reader, not babel.support's subclass of it: that module loads
+    Babel's date and number modules with it (worker memory)."""
     # Babel's .po reader and .mo writer, needed only here (a worker that never reads a
     # catalogue never loads them).
     from babel.messages.mofile import write_mo
@@ -35,4 +36,4 @@ def translations(language: str) -> Translations:
     compiled = BytesIO()
     write_mo(compiled, catalogue, use_fuzzy=False)
     compiled.seek(0)
-    return Translations(compiled, domain=DOMAIN)
+    return GNUTranslations(compiled)

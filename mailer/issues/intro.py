@@ -9,8 +9,6 @@ from __future__ import annotations
 import html
 import re
 
-import markdown
-import nh3
 from markupsafe import Markup
 
 ALLOWED_TAGS = {"p", "br", "strong", "em", "b", "i", "a", "ul", "ol", "li", "blockquote"}
@@ -22,6 +20,11 @@ def intro_html(source: str) -> Markup:
     """Sanitised HTML for the Markdown ``source``; raw HTML in it is cleaned, never trusted."""
     if not source.strip():
         return Markup("")
+    # Imported here, not at the top, for worker memory: the worker's main process never
+    # renders an intro (markdown ~0.7 MB, nh3's code ~1 MB).
+    import markdown
+    import nh3
+
     rendered = markdown.markdown(source, output_format="html")
     cleaned = nh3.clean(
         rendered,
@@ -35,5 +38,9 @@ def intro_html(source: str) -> Markup:
 
 def intro_text(source: str) -> str:
     """The intro as one line of plain text (for a mail's preheader)."""
+    if not source.strip():
+        return ""
+    import nh3  # worker memory, as above
+
     text = nh3.clean(str(intro_html(source)), tags=set(), attributes={})
     return re.sub(r"\s+", " ", html.unescape(text)).strip()

@@ -12,16 +12,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, case, exists, func, insert, null, or_, select
+from sqlalchemy import ColumnElement, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mailer.db import UTCDateTime, dialect_insert, utcnow
+from mailer.db import utcnow
 from mailer.errors import NotFound, ValidationFailed
 from mailer.events import Event, record_event
 from mailer.i18n import LANGUAGES, N_, gettext
 from mailer.issues.models import Newsletter
+from mailer.metrics import count_event
 from mailer.queue import enqueue
+from mailer.subscribers import new_signup
 from mailer.subscribers.addresses import has_control_characters, mailbox, normalise_email
 from mailer.subscribers.consent import (
     CONSENT_TEXT,
@@ -326,42 +328,59 @@ def _subscribe_new_address(
     link takes): the reader, their subscription (the hourly mailbox limit decided inside
     the same INSERT), the consent record and the event. None when the address exists
     (or another request inserted it a moment ago): the caller takes the general path."""
-    upsert = dialect_insert(session)
+    built = new_signup.statements(session)
     subscriber_id = session.execute(
-        upsert(Subscriber)
-        .values(email=request.email, name=request.name, language=request.language, created_at=now)
-        .on_conflict_do_nothing(index_elements=[Subscriber.email])
-        .returning(Subscriber.id)
+        built.subscriber,
+        {
+            "email": request.email,
+            "name": request.name,
+            "language": request.language,
+            "created_at": now,
+        },
     ).scalar()
     if subscriber_id is None:
         return None
-    # One confirmation an hour per mailbox, whatever the tag: bomb+1@, bomb+2@, … reach the
-    # same inbox.
-    sent_at = case(
-        (_mailbox_mailed(request.email, now - CONFIRMATION_RESEND_INTERVAL), null()),
-        else_=bindparam("sent_at", now, type_=UTCDateTime()),
-    )
+    box = mailbox(request.email)
+    local, _, domain = box.rpartition("@")
     row = session.execute(
-        insert(Subscription)
-        .values(
-            subscriber_id=subscriber_id,
-            newsletter_id=newsletter_id,
-            status=SubscriptionStatus.PENDING,
-            topics=list(request.topics),
-            created_at=now,
-            link_secret=new_link_secret(),
-            confirmation_sent_at=sent_at,
-        )
-        .returning(Subscription.id, Subscription.confirmation_sent_at)
+        built.subscription,
+        {
+            "subscriber_id": subscriber_id,
+            "newsletter_id": newsletter_id,
+            "status": SubscriptionStatus.PENDING,
+            "topics": list(request.topics),
+            "created_at": now,
+            "link_secret": new_link_secret(),
+            # One confirmation an hour per mailbox, whatever the tag: bomb+1@, bomb+2@, …
+            # reach the same inbox.
+            "since": now - CONFIRMATION_RESEND_INTERVAL,
+            "box": box,
+            "tagged": f"{_like_literal(local)}+%@{_like_literal(domain)}",
+            "sent_at": now,
+        },
     ).one()
     subscription_id, send = row[0], row[1] is not None
-    record_consent(
-        session, subscription_id, "signup", ctx, request.consent_text, request.consent_version
+    session.execute(
+        built.consent,
+        {
+            "subscription_id": subscription_id,
+            "action": "signup",
+            "text": request.consent_text,
+            "text_version": request.consent_version if request.consent_text else "",
+            "channel": ctx.channel,
+            "ip": ctx.ip[:64],
+            "user_agent": ctx.user_agent[:400],
+            "created_at": now,
+        },
     )
-    record_event(session, "signup", subscription_id=subscription_id, data={"channel": ctx.channel})
+    data = {"channel": ctx.channel}
+    session.execute(
+        built.event,
+        {"kind": "signup", "subscription_id": subscription_id, "data": data, "created_at": now},
+    )
+    count_event(session, "signup", data)
     if send and mail_confirmation:
         enqueue(session, "mailer.send_confirmation", subscription_id)
-    session.flush()
     return SignupOutcome(subscription_id, send_confirmation=send)
 
 

@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from mailer.i18n import gettext
 from mailer.web.access_log import redact_tokens
+from mailer.web.limits import retry_after_seconds
 from mailer.web.request_info import page_language
 from mailer.web.request_input import RefusedInput
 
@@ -44,15 +45,18 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(429)
     def too_many_requests(exc: HTTPException):
-        # A readable answer in the reader's language; Flask-Limiter adds Retry-After.
+        # A readable answer in the reader's language, and when to try again.
         language = page_language()
         title = gettext("For mange forespørsler", language)
         detail = gettext(
             "Du har sendt mange forespørsler på kort tid. Vent litt og prøv igjen.", language
         )
+        seconds = retry_after_seconds()
+        headers = {"Retry-After": str(seconds)} if seconds is not None else {}
         if _wants_json():
-            return {"errors": {"request": f"{title}. {detail}"}}, 429
-        return render_template("too_many.html", language=language, title=title, detail=detail), 429
+            return {"errors": {"request": f"{title}. {detail}"}}, 429, headers
+        page = render_template("too_many.html", language=language, title=title, detail=detail)
+        return page, 429, headers
 
     @app.errorhandler(404)
     def not_found(exc: HTTPException):

@@ -11,6 +11,7 @@ many workers it has, so the app refuses per-process limits there too.
 from __future__ import annotations
 
 import os
+import time
 
 from flask import Flask
 from flask_limiter import Limiter
@@ -18,7 +19,19 @@ from flask_limiter import Limiter
 from mailer.config import ConfigError, Settings
 from mailer.web.request_info import client_ip
 
-limiter = Limiter(key_func=client_ip, default_limits=[], headers_enabled=True)
+# No X-RateLimit-* headers on every answer: reading the window for them cost each limited
+# request two more Redis round trips (bench/signup_profile.py). A 429 still says when to
+# come back: Retry-After, set by the error handler (mailer/web/errors.py) from the window.
+limiter = Limiter(key_func=client_ip, default_limits=[], headers_enabled=False)
+
+
+def retry_after_seconds() -> int | None:
+    """Seconds until the limit this request broke lets it through again (for a 429)."""
+    broken = limiter.current_limit
+    if broken is None:
+        return None
+    return max(1, int(broken.reset_at - time.time()))
+
 
 # Set by gunicorn_conf's hook in the master, inherited by every worker it forks.
 GUNICORN_WORKERS = "_MAILER_GUNICORN_WORKERS"

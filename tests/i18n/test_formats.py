@@ -38,3 +38,18 @@ def test_an_unknown_language_gets_norwegian_dates():
 )
 def test_numbers_use_the_language_s_decimal_mark(language, value, digits, shown):
     assert format_decimal(value, language, digits) == shown
+
+
+@pytest.mark.parametrize("language", ["nb", "en"])
+@pytest.mark.parametrize("month", range(1, 13))
+def test_dates_and_months_are_cldr_s_as_babel_gives_them(language, month):
+    """The table in mailer/i18n/formats.py (Babel's locale data stays out of the worker)
+    against Babel itself: every month, a one- and a two-digit day."""
+    from babel.dates import format_date as babel_date
+    from babel.dates import get_month_names
+
+    locale = {"nb": "nb_NO", "en": "en_GB"}[language]
+    for day in (1, 28):
+        noon = datetime(2026, month, day, 11, 0, tzinfo=UTC)
+        assert format_date(noon, language) == babel_date(noon.date(), "long", locale=locale)
+        assert month_name(noon, language) == get_month_names("wide", locale=locale)[month]

@@ -9,6 +9,11 @@ import sys
 from tests.harness.processes import ROOT
 
 WEB_ONLY = [
+    # The worker builds no Flask app (mailer/worker_app.py): ~5 MB per process.
+    "flask",
+    "werkzeug",
+    # MAILER_SIGNUP_LIMITS is checked without the web's limits library (~1.5 MB).
+    "limits",
     "flask_wtf",
     "flask_limiter",
     "wtforms",
@@ -16,11 +21,26 @@ WEB_ONLY = [
     "mailer.web.reader.public",
     "mailer.cli",
 ]
-# Babel's .po reader: the worker reads a catalogue when a mail first needs one.
-LOADED_WHEN_USED = ["cryptography", "requests", "feedparser", "babel.messages.pofile"]
+# Babel's .po reader: the worker reads a catalogue when a mail first needs one. Babel's
+# support, date and number modules (the mails' dates are a table: mailer/i18n/formats.py).
+LOADED_WHEN_USED = [
+    "cryptography",
+    "requests",
+    "feedparser",
+    "babel.messages.pofile",
+    "babel.support",
+    "babel.numbers",
+    # An issue's compiling (CSS inlining, the intro's Markdown and sanitising): pool children.
+    "css_inline",
+    "markdown",
+    "nh3",
+]
 
 
 def test_worker_app_leaves_the_web_side_and_unused_libraries_out(test_env):
+    """Checked by hand: with worker/app.py building the Flask app again, with config.py
+    importing limits, or with a top-level import of css_inline, markdown or nh3, this
+    fails."""
     probe = (
         "import json, sys\nimport worker.app\nprint(json.dumps(sorted({m for m in sys.modules})))\n"
     )
@@ -38,3 +58,31 @@ def test_worker_app_leaves_the_web_side_and_unused_libraries_out(test_env):
     # On SQLite, not the PostgreSQL dialect (~2 MB); on PostgreSQL it is the one in use.
     on_sqlite = test_env["MAILER_DATABASE_URL"].startswith("sqlite")
     assert ("sqlalchemy.dialects.postgresql" in loaded) != on_sqlite
+
+
+def test_the_mails_words_and_dates_load_no_cldr_locale_data(test_env):
+    """What a worker child needs for a mail in either language (the catalogues, a date, a
+    month) loads none of Babel's locale data (~4 MB per process; with format_date through
+    Babel again this fails)."""
+    probe = (
+        "import json, sys\n"
+        "from datetime import UTC, datetime\n"
+        "import worker.app\n"
+        "from mailer.i18n import format_date, gettext, month_name, ngettext\n"
+        "now = datetime.now(UTC)\n"
+        "for language in ('nb', 'en'):\n"
+        "    gettext('Nyhetsbrev', language)\n"
+        "    ngettext('%(num)s rad', '%(num)s rader', 2, language)\n"
+        "    format_date(now, language), month_name(now, language)\n"
+        "data = sys.modules.get('babel.localedata')\n"
+        "print(json.dumps(sorted(data._cache) if data else []))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env=test_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

@@ -105,6 +105,21 @@ def test_over_the_limit_the_api_answers_429_json(client, session, rt, monkeypatc
     assert counts(session)["Subscriber"] == 2
 
 
+def test_an_accepted_signup_reads_no_limit_window_and_a_429_says_when_to_return(
+    client, session, rt, monkeypatch
+):
+    """No X-RateLimit-* headers (reading the window cost two Redis round trips per signup,
+    bench/signup_profile.py); the 429 still carries Retry-After within the window."""
+    configure(rt, monkeypatch, signup_limits="1/minute")
+    accepted = _api(client, "w1@example.no")
+    assert accepted.status_code == 202
+    assert not [h for h in accepted.headers.keys() if h.lower().startswith("x-ratelimit")]
+
+    refused = _api(client, "w2@example.no")
+    assert refused.status_code == 429
+    assert 0 < int(refused.headers["Retry-After"]) <= 61
+
+
 def test_limits_count_per_client_ip(client, session, rt, monkeypatch):
     configure(rt, monkeypatch, signup_limits="1/minute")
     first = {"REMOTE_ADDR": "198.51.100.1"}
