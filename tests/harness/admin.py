@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.articles.models import Feed
+from mailer.bounces.models import BounceReport
 from mailer.editors.accounts import create_editor
 from mailer.editors.api_tokens import create_token
 from mailer.editors.models import ApiToken, Editor
@@ -56,6 +57,8 @@ class World:
     feed_id: int
     # The editor's API token (make_editors first), or 0.
     token_id: int = 0
+    # A stored bounce report nobody could match (the dashboard lists it).
+    report_id: int = 0
 
 
 def make_world(session: Session) -> World:
@@ -66,6 +69,13 @@ def make_world(session: Session) -> World:
     extra = factories.article(session, "ekstra", "Ekstra sak fra Brussel", days_ago=40)
     feed = Feed(url="http://127.0.0.1:9/feed.xml")
     session.add(feed)
+    report = BounceReport(
+        source="smtp",
+        digest="0" * 64,
+        content="From: postmaster@example.no\nSubject: Hei\n\nIngen rapport.",
+        status="unrecognised",
+    )
+    session.add(report)
     session.commit()
     subscription = session.get(Subscription, reader.id)
     assert subscription is not None
@@ -82,4 +92,5 @@ def make_world(session: Session) -> World:
         subscriber_email="kare@example.no",
         feed_id=feed.id,
         token_id=token_id,
+        report_id=report.id,
     )

@@ -58,7 +58,8 @@ CSV = b"email,name\nny@example.no,Ny Leser\n"
 @dataclass(frozen=True)
 class Route:
     method: str
-    path: str  # {issue}, {article}, {extra}, {subscriber}, {feed}, {editor}, {email}, {token}
+    # {issue}, {article}, {extra}, {subscriber}, {feed}, {editor}, {email}, {token}, {report}
+    path: str
     admin_only: bool = False
     data: Callable[[World], dict[str, Any]] | None = None
     # What a permitted editor gets in a fresh world.
@@ -76,6 +77,7 @@ class Route:
             editor=editor_id,
             email=world.subscriber_email,
             token=world.token_id,
+            report=world.report_id,
         )
 
 
@@ -212,6 +214,7 @@ ROUTES = [
     Route("GET", "/admin/issues/{issue}/progress.json"),
     Route("GET", "/admin/subscribers"),
     Route("GET", "/admin/subscribers/{subscriber}"),
+    Route("GET", "/admin/bounces/{report}"),
     Route("POST", "/admin/subscribers/{subscriber}/unsubscribe", expect=302),
     Route("POST", "/admin/subscribers/{subscriber}/suppress", expect=302),
     Route("POST", "/admin/subscribers/{subscriber}/reactivate", expect=302),
@@ -257,6 +260,7 @@ def test_the_route_table_covers_every_admin_route(app):
                 ("feed_id", "{feed}"),
                 ("editor_id", "{editor}"),
                 ("token_id", "{token}"),
+                ("report_id", "{report}"),
             ):
                 path = path.replace(f"<int:{name}>", placeholder)
             article = "{extra}" if "show" in path else "{article}"
