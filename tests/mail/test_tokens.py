@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import itsdangerous.timed
 import pytest
 from itsdangerous import URLSafeTimedSerializer
@@ -12,7 +14,14 @@ from mailer.events import Event
 from mailer.subscribers.consent import RequestContext
 from mailer.subscribers.models import Consent, Subscription
 from mailer.subscribers.subscriptions import SignupRequest, confirm, subscribe
-from mailer.tokens import CONFIRM_MAX_AGE, ExpiredToken, InvalidToken, Purpose, Tokens
+from mailer.tokens import (
+    CONFIRM_MAX_AGE,
+    ExpiredToken,
+    InvalidToken,
+    LinkToken,
+    Purpose,
+    Tokens,
+)
 from tests.harness.reader import link_token
 
 # Domain code, views and commands in this thread only: each test is rolled back.
@@ -212,6 +221,21 @@ def test_expired_tampered_token_is_still_just_invalid(clock):
     assert not isinstance(raised.value, ExpiredToken)
     with pytest.raises(ExpiredToken):
         tokens.read(Purpose.CONFIRM, token)
+
+
+def test_an_expired_link_still_says_when_it_was_signed(clock):
+    """Mutant ``Tokens._expired``: ``_link(value, exc.date_signed)`` → ``_link(value, None)``
+    (a survivor of the first `make mutate`): an expired link would lose its signing time,
+    which the legacy-link window needs (``links.opens`` compares it with the row's)."""
+    tokens = Tokens(("key-one",))
+    token = tokens.make(Purpose.CONFIRM, 42, SECRET)
+    clock.now = T0 + 30 * DAY
+    signed = LinkToken(42, SECRET, datetime.fromtimestamp(T0, UTC))
+
+    with pytest.raises(ExpiredToken) as raised:
+        tokens.read(Purpose.CONFIRM, token)
+    assert raised.value.link == signed
+    assert tokens.read_expired(Purpose.CONFIRM, token) == signed
 
 
 @pytest.mark.parametrize("purpose", list(Purpose))

@@ -11,6 +11,7 @@ import pytest
 from mailer.site.store import save
 from mailer.subscribers.confirmation import send_confirmation_mail
 from mailer.subscribers.export import send_export_mail
+from mailer.subscribers.suppression import is_suppressed, suppress_address
 from mailer.subscribers.welcome import send_welcome_mail
 from mailer.tokens import Purpose
 from tests.harness import factories
@@ -189,3 +190,18 @@ def test_the_worker_sends_the_welcome_mail_with_what_the_admin_saved_since_it_st
         client.post(f"/confirm/{link_token(rt, Purpose.CONFIRM, row.id)}")
         [mail] = smtp_sink.wait_for(1)
         assert mail.message["Subject"] == subject
+
+
+def test_confirming_takes_the_address_off_the_suppression_list(client, session, rt, reader):
+    """Mutant of the confirm page (``link_pages.confirm_page``): ``secret_keys=`` not passed
+    on (or None) to ``confirm``. A reader erased (or suppressed) who signed up anew and
+    proved the address through the link would still never get a digest."""
+    row = reader("nb")
+    suppress_address(session, "lesar-nb@example.no", rt.settings.secret_keys[0], "unsubscribed")
+    session.commit()
+
+    assert client.post(f"/confirm/{link_token(rt, Purpose.CONFIRM, row.id)}").status_code == 200
+
+    session.expire_all()  # the request's changes, on this test's one connection
+    assert row.status == "active"
+    assert not is_suppressed(session, "lesar-nb@example.no", rt.settings.secret_keys)
