@@ -388,3 +388,21 @@ def test_http_token_for_a_deleted_subscription_is_refused(client, session, rt):
         response = client.post(path)
         assert response.status_code == 400, path
         assert "Ugyldig lenke" in response.get_data(as_text=True)
+
+
+def test_an_expired_confirm_link_offers_a_new_one_in_the_pages_language(client, session, rt, clock):
+    """Mutants of ``personal_links.link_error`` (survivors of `make mutate`): the purpose,
+    the token or the language not handed to the page. A reader whose confirmation link
+    expired would get no button for a new link, or one that posts another token, or a
+    page and form in another language than the one asked for."""
+    subscription_id = _signup(session)
+    token = link_token(rt, Purpose.CONFIRM, subscription_id)
+    clock.now = T0 + 8 * DAY
+
+    response = client.get(f"/confirm/{token}?lang=en")
+
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert '<html lang="en">' in page and "The link has expired" in page
+    assert f'action="/resend/{token}"' in page
+    assert '<input type="hidden" name="language" value="en">' in page

@@ -250,3 +250,45 @@ def test_the_reconciler_closes_a_send_whose_rows_are_all_done(session, rt, queue
     session.expire_all()
     assert session.get(Issue, issue.id).status == "sent"
     assert session.get(Issue, issue.id).sent_at is not None
+
+
+def test_only_sent_issues_with_rows_back_in_the_queue_are_reopened(session, rt):
+    """Mutants of ``ledger.reopen_for_returned_rows`` (survivors of `make mutate`): the
+    queued-row test not tied to the issue or to "queued", the issue given not honoured (or
+    inverted), ``sent_at`` kept, the update not tied to the row found, the event or the
+    returned ids changed. Readers whose rows came back must get the mail; an issue whose
+    rows are all done stays closed."""
+    from mailer.events import Event
+
+    reader = factories.subscription(session, "leser@example.no")
+    newsletter_id = factories.drafted_issue(session).newsletter_id
+
+    def issue_with(issue_status: str, row_status: str) -> Issue:
+        row = _bare_issue(session, newsletter_id)
+        row.status = issue_status
+        row.sent_at = REQUESTED if issue_status == "sent" else None
+        session.add(Delivery(issue_id=row.id, subscription_id=reader.id, status=row_status))
+        session.flush()
+        return row
+
+    returned = issue_with("sent", "queued")
+    also_returned = issue_with("sent", "queued")
+    finished = issue_with("sent", "sent")
+    still_sending = issue_with("sending", "queued")
+    session.commit()
+
+    assert ledger.reopen_for_returned_rows(session, returned.id) == [returned.id]
+    session.commit()
+    session.expire_all()
+    assert (returned.status, returned.sent_at) == ("sending", None)
+    assert also_returned.status == "sent"
+    [event] = session.scalars(select(Event).where(Event.kind == "issue.reopened")).all()
+    assert (event.issue_id, event.data) == (returned.id, {"why": "rows returned"})
+
+    assert ledger.reopen_for_returned_rows(session) == [also_returned.id]
+    session.commit()
+    session.expire_all()
+    assert also_returned.status == "sending"
+    assert (finished.status, finished.sent_at) == ("sent", REQUESTED)
+    assert still_sending.status == "sending"
+    assert ledger.reopen_for_returned_rows(session) == []

@@ -105,3 +105,50 @@ def test_an_upload_older_than_a_day_is_removed_at_the_next_upload(tmp_path):
     with pytest.raises(csv_uploads.UploadExpired):
         csv_uploads.load(tmp_path, 1, old)
     assert "new@example.no" in csv_uploads.load(tmp_path, 1, kept)
+
+
+def test_a_waiting_upload_is_readable_by_its_owner_only(tmp_path):
+    """Mutant of ``csv_uploads.stash`` (a survivor of `make mutate`): ``chmod(0o600)`` →
+    ``chmod(385)`` (0o601). The file is a list of readers' addresses: no other user of the
+    machine may do anything with it."""
+    import stat
+
+    from mailer.subscribers import csv_uploads
+
+    key = csv_uploads.stash(tmp_path, 1, "email\nkari@example.no\n")
+
+    mode = (tmp_path / "imports" / f"1-{key}.csv").stat().st_mode
+    assert stat.S_IMODE(mode) == 0o600
+
+
+def test_a_reader_who_left_is_kept_out_on_the_first_line_too(session):
+    """Mutant of ``csv_files._left_before`` (a survivor of `make mutate`): ``range(0, …)``
+    → ``range(1, …)``: the file's first address was never looked up, so a reader who left
+    came back when their address opened the file."""
+    factories.subscription(session, "borte@example.no", "Borte", status="unsubscribed")
+    session.commit()
+
+    report = import_csv(
+        session,
+        "email\nborte@example.no\nny@example.no\n",
+        TOPICS,
+        already_consented=True,
+        source="import:liste.csv by admin@example.no",
+    )
+
+    assert (report.former, report.imported) == ([2], 1)
+    assert _status(session, "borte@example.no") == "unsubscribed"
+
+
+def test_a_file_whose_first_line_cannot_be_read_is_refused_on_the_file_field(session):
+    """Mutants of ``csv_files.import_csv`` (survivors of `make mutate`): the error's field
+    key changed or the error dropped. The page names the field that is wrong."""
+    import csv
+
+    from mailer.errors import ValidationFailed
+    from mailer.subscribers.csv_files import BAD_CSV
+
+    header = '"' + "x" * (csv.field_size_limit() + 1) + '"\n'
+    with pytest.raises(ValidationFailed) as raised:
+        import_csv(session, header, TOPICS, already_consented=False, source="import:x")
+    assert raised.value.errors == {"file": BAD_CSV}
