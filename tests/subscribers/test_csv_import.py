@@ -152,3 +152,110 @@ def test_a_file_whose_first_line_cannot_be_read_is_refused_on_the_file_field(ses
     with pytest.raises(ValidationFailed) as raised:
         import_csv(session, header, TOPICS, already_consented=False, source="import:x")
     assert raised.value.errors == {"file": BAD_CSV}
+
+
+def _import(session, text: str, **options):
+    options.setdefault("already_consented", True)
+    return import_csv(
+        session, text, TOPICS, source="import:liste.csv by admin@example.no", **options
+    )
+
+
+def test_short_lines_and_an_unnamed_column_import_with_empty_fields(session):
+    """Mutants of ``csv_files._parse_rows`` (survivors of `make mutate`): the default for a
+    cell a short line lacks (``""`` → None: a crash on ``split``; → "XXXX": a made-up
+    name), and an unmapped field read anyway (``if column`` → ``or True``: a spreadsheet's
+    trailing comma names a column "", whose cells would land in every unmapped field)."""
+    report = _import(
+        session,
+        "email,name,topics,\nkort@example.no\nlang@example.no,Lang,Klima,tull\n",
+        mapping={"email": "email", "name": "name", "topics": "topics"},
+    )
+
+    assert (report.errors, report.imported) == ([], 2)
+    rows = dict(
+        session.execute(
+            select(Subscriber.email, Subscriber.name).where(
+                Subscriber.email.in_(["kort@example.no", "lang@example.no"])
+            )
+        ).all()
+    )
+    assert rows == {"kort@example.no": "", "lang@example.no": "Lang"}
+    languages = set(session.scalars(select(Subscriber.language)))
+    assert languages == {"nb"}
+
+
+def test_the_report_counts_every_blank_and_every_unchanged_line(session):
+    """Mutants (survivors of `make mutate`): ``report.blank += 1`` and ``report.unchanged
+    += 1`` → ``= 1``. The report's counts add up to the file's lines."""
+    for email in ("a@example.no", "b@example.no"):
+        factories.subscription(session, email)
+    session.commit()
+
+    report = _import(session, "email\na@example.no\n,\n\nb@example.no\n ,  \nc@example.no\n")
+
+    assert (report.unchanged, report.blank, report.imported) == (2, 2, 1)
+    assert report.rows == 5
+
+
+def test_an_imported_readers_consent_names_the_import(session):
+    """Mutant of ``csv_files.import_csv`` (a survivor of `make mutate`): the source left out
+    of the consent record (``user_agent=source[:400]`` dropped): the record would not say
+    which file, uploaded by whom, brought the reader in."""
+    _import(session, "email\nny@example.no\n")
+
+    subscription_id = session.scalar(
+        select(Subscription.id).join(Subscriber).where(Subscriber.email == "ny@example.no")
+    )
+    agents = set(
+        session.scalars(
+            select(Consent.user_agent).where(Consent.subscription_id == subscription_id)
+        )
+    )
+    assert agents == {"import:liste.csv by admin@example.no"}
+
+
+def test_a_file_without_an_email_column_is_refused_with_the_reason(session):
+    """Mutants (survivors of `make mutate`): the error without a mapping (the CLI's import)
+    replaced by None, its field key or its words changed."""
+    from mailer.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed) as raised:
+        _import(session, "name\nKari\n")
+    assert raised.value.errors == {
+        "file": "the first line must name the columns and include 'email'"
+    }
+
+
+@pytest.mark.parametrize("where", ["header", "line"])
+def test_an_unreadable_line_is_refused_on_the_file_field(session, where):
+    """Mutants of ``csv_files._rows`` and ``_parse_rows`` (survivors of `make mutate`): the
+    error's field key changed, or the error replaced by None."""
+    import csv
+
+    from mailer.errors import ValidationFailed
+    from mailer.subscribers.csv_files import BAD_CSV, preview_csv
+
+    huge = '"' + "x" * (csv.field_size_limit() + 1) + '"'
+    text = f"{huge}\n" if where == "header" else f"email\na@example.no\n{huge}\n"
+    for read in (lambda: preview_csv(text), lambda: _import(session, text)):
+        with pytest.raises(ValidationFailed) as raised:
+            read()
+        assert list(raised.value.errors) == ["file"]
+        assert raised.value.errors["file"].startswith(BAD_CSV)
+
+
+def test_a_preview_of_a_header_alone_or_of_commas_alone(session):
+    """Mutants of ``csv_files.preview_csv`` and ``guess_mapping`` (survivors of `make
+    mutate`): ``or`` → ``and`` (a file of commas alone: a crash, not "name the columns"),
+    ``rows[0]`` → ``rows[1]`` (a header alone: a crash), an unguessed field None instead
+    of "" (the import page would offer a column named "None")."""
+    from mailer.errors import ValidationFailed
+    from mailer.subscribers.csv_files import NO_HEADER, preview_csv
+
+    preview = preview_csv("E-post\n")
+    assert (preview.total_rows, preview.rows) == (0, [])
+    assert preview.mapping == {"email": "E-post", "name": "", "language": "", "topics": ""}
+    with pytest.raises(ValidationFailed) as raised:
+        preview_csv(",,\n ,\n")
+    assert raised.value.errors == {"file": NO_HEADER}
