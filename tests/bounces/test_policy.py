@@ -230,8 +230,8 @@ def test_soft_bounces_count_once_a_day_within_the_window(session):
 
 def test_soft_scores_start_again_from_the_editors_last_reactivation(session):
     """Mutants: the reactivation ignored, the first one taken instead of the last
-    (``desc`` dropped), another reader's taken, one from before the window moving the
-    window back (``>`` → ``<``)."""
+    (``desc`` dropped), another reader's taken, another kind of event taken (a survivor of
+    `make mutate`), one from before the window moving the window back (``>`` → ``<``)."""
     reader = factories.subscription(session, "full@example.no")
     neighbour = factories.subscription(session, "nabo@example.no")
     for days_ago in (12, 9, 7, 5, 3, 1):  # the first is older than the window
@@ -255,6 +255,10 @@ def test_soft_scores_start_again_from_the_editors_last_reactivation(session):
     reactivated(reader.id, 2)  # the last one counts
     assert soft_score(session, SETTINGS, reader.id, NOW) == 1.0
     reactivated(neighbour.id, 0)  # another reader's
+    assert soft_score(session, SETTINGS, reader.id, NOW) == 1.0
+    # The reader's own later events of other kinds do not move the window.
+    session.add(Event(kind="bounce.soft", subscription_id=reader.id, created_at=NOW))
+    session.flush()
     assert soft_score(session, SETTINGS, reader.id, NOW) == 1.0
 
 

@@ -406,3 +406,28 @@ def test_an_expired_confirm_link_offers_a_new_one_in_the_pages_language(client, 
     assert '<html lang="en">' in page and "The link has expired" in page
     assert f'action="/resend/{token}"' in page
     assert '<input type="hidden" name="language" value="en">' in page
+
+
+def test_links_that_open_no_row_say_invalid_in_the_language_asked_for(client, session, rt, clock):
+    """Mutants of ``personal_links.open_link`` (survivors of `make mutate`): the language or
+    the purpose not handed to the error page, or "expired" said of an expired link whose id
+    now names another row (it would offer that row's reader a new confirmation link), or of
+    a link whose secret is not the row's."""
+    subscription_id = _signup(session)
+    earlier_readers = Tokens(rt.settings.secret_keys).make(
+        Purpose.CONFIRM, subscription_id, "an-earlier-rows-secret"
+    )
+    clock.now = T0 + 8 * DAY  # expired, and its id now names another row
+    fresh_for_another_secret = Tokens(rt.settings.secret_keys).make(
+        Purpose.UNSUBSCRIBE, subscription_id, "an-earlier-rows-secret"
+    )
+
+    for path in (
+        f"/confirm/{earlier_readers}",
+        f"/unsubscribe/{fresh_for_another_secret}",
+    ):
+        response = client.get(f"{path}?lang=en")
+        assert response.status_code == 400, path
+        page = response.get_data(as_text=True)
+        assert '<html lang="en">' in page and "Invalid link" in page, path
+        assert "expired" not in page and "/resend/" not in page, path

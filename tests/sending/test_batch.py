@@ -232,3 +232,51 @@ def test_paused_issue_sends_nothing(session, rt, smtp_sink):
     result = sending.send_batch(session, rt.settings, rt.tokens, issue.id, ids)
     assert result.sent == 0 and smtp_sink.messages == []
     assert set(_statuses(session, issue.id).values()) == {"queued"}
+
+
+def test_each_reader_gets_the_digest_in_their_language_and_never_as_a_test(session, rt, smtp_sink):
+    """Mutants of ``batch.compiled_digest`` (survivors of `make mutate`): the language not
+    passed on, one cache key for every language, or a real send compiled as a test mail
+    (``test`` defaulting to True: "[TEST]" in every reader's subject)."""
+    factories.subscription(session, "norsk@example.no", "Norsk", language="nb")
+    factories.subscription(session, "english@example.no", "English", language="en")
+    issue = factories.drafted_issue(session)
+    ids = _start(session, issue.id)
+
+    assert sending.send_batch(session, rt.settings, rt.tokens, issue.id, ids).sent == 2
+
+    mails = {m.rcpt_tos[0]: m for m in smtp_sink.messages}
+    assert "Meld deg av" in mails["norsk@example.no"].part("text/plain")
+    assert "Unsubscribe" in mails["english@example.no"].part("text/plain")
+    assert "Meld deg av" not in mails["english@example.no"].part("text/plain")
+    assert not any(m.message["Subject"].startswith("[TEST]") for m in mails.values())
+
+
+def test_ids_are_cut_into_groups_of_the_size_given():
+    """Mutant of ``batch.batches`` (a survivor of `make mutate`): the step left out, so the
+    groups overlap (every row claimed again by the next groups: more statements, more
+    transactions)."""
+    assert sending.batches([1, 2, 3, 4, 5], 2) == [[1, 2], [3, 4], [5]]
+    assert sending.batches([], 2) == []
+
+
+def test_the_recipients_counted_are_this_newsletters_active_readers(session):
+    """Mutants of ``ledger.count_recipients`` (survivors of `make mutate`): either condition
+    dropped or inverted, the count not taken, ``or 0`` → ``or 1`` / ``and 0``. The number
+    the editor confirms before a send ("send to N readers?")."""
+    from mailer.issues.models import Newsletter
+
+    issue = factories.drafted_issue(session)
+    assert ledger.count_recipients(session, issue) == 0
+    for n in range(3):
+        factories.subscription(session, f"aktiv{n}@example.no")
+    factories.subscription(session, "venter@example.no", status="pending")
+    factories.subscription(session, "gikk@example.no", status="unsubscribed")
+    other = Newsletter(slug="et-annet", name="Et annet nyhetsbrev")
+    session.add(other)
+    session.flush()
+    elsewhere = factories.subscription(session, "annet@example.no")
+    elsewhere.newsletter_id = other.id
+    session.flush()
+
+    assert ledger.count_recipients(session, issue) == 3

@@ -259,3 +259,14 @@ def test_a_preview_of_a_header_alone_or_of_commas_alone(session):
     with pytest.raises(ValidationFailed) as raised:
         preview_csv(",,\n ,\n")
     assert raised.value.errors == {"file": NO_HEADER}
+
+
+def test_readers_imported_as_consented_get_no_welcome_mail(session, queued_tasks):
+    """Mutant of ``subscriptions.confirm`` (a survivor of `make mutate`): ``welcome``
+    defaulting to True. The import confirms its consented rows without asking for a
+    welcome mail: a list of a thousand readers would each get one, setting or not."""
+    report = _import(session, "email\nen@example.no\nto@example.no\n")
+    session.commit()
+
+    assert report.imported == 2
+    assert [name for name, _ in queued_tasks if name == "mailer.send_welcome"] == []

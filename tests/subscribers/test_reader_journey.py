@@ -195,8 +195,9 @@ def test_the_worker_sends_the_welcome_mail_with_what_the_admin_saved_since_it_st
 
 
 def test_confirming_takes_the_address_off_the_suppression_list(client, session, rt, reader):
-    """Mutant of the confirm page (``link_pages.confirm_page``): ``secret_keys=`` not passed
-    on (or None) to ``confirm``. A reader erased (or suppressed) who signed up anew and
+    """Mutants of the confirm page (``link_pages.confirm_page``): ``secret_keys=`` not passed
+    on (or None) to ``confirm``; of ``subscriptions.confirm``: the "suppression.lifted"
+    event's kind or reader changed. A reader erased (or suppressed) who signed up anew and
     proved the address through the link would still never get a digest."""
     row = reader("nb")
     suppress_address(session, "lesar-nb@example.no", rt.settings.secret_keys[0], "unsubscribed")
@@ -207,6 +208,8 @@ def test_confirming_takes_the_address_off_the_suppression_list(client, session, 
     session.expire_all()  # the request's changes, on this test's one connection
     assert row.status == "active"
     assert not is_suppressed(session, "lesar-nb@example.no", rt.settings.secret_keys)
+    lifted = session.scalars(select(Event).where(Event.kind == "suppression.lifted")).all()
+    assert [e.subscription_id for e in lifted] == [row.id]
 
 
 @pytest.mark.parametrize(
@@ -317,3 +320,18 @@ def test_the_unsubscribe_page_links_to_the_readers_preferences(client, rt, reade
 
     [link] = re.findall(r'href="(/preferences/[^"]+)"', page.get_data(as_text=True))
     assert client.get(link).status_code == 200
+
+
+def test_a_confirmation_is_stamped_and_recorded_once_for_its_reader(client, session, rt, reader):
+    """Mutants of ``subscriptions.confirm`` (survivors of `make mutate`): ``confirmed_at``
+    not stamped, the "confirm" event's kind or reader changed or left out. The monthly
+    report counts "confirm" events; the admin shows when a reader confirmed."""
+    row = reader("nb")
+    url = f"/confirm/{link_token(rt, Purpose.CONFIRM, row.id)}"
+
+    assert client.post(url).status_code == client.post(url).status_code == 200
+
+    session.expire_all()
+    assert row.status == "active" and row.confirmed_at is not None
+    recorded = session.scalars(select(Event.subscription_id).where(Event.kind == "confirm"))
+    assert list(recorded) == [row.id]
