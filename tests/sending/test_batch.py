@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
+from mailer.issues.drafting import draft_issue
 from mailer.issues.models import Issue
 from mailer.sending import batch as sending
 from mailer.sending import ledger
@@ -280,3 +282,57 @@ def test_the_recipients_counted_are_this_newsletters_active_readers(session):
     session.flush()
 
     assert ledger.count_recipients(session, issue) == 3
+
+
+def test_each_copy_greets_its_reader_and_carries_their_own_working_links(
+    session, rt, smtp_sink, client
+):
+    """Mutants of ``batch.personal_copy`` (survivors of `make mutate`): the greeting's name
+    (always, never, or made up), the unsubscribe or preferences link made for no id or no
+    secret, the List-Unsubscribe header (RFC 8058 one-click) left out."""
+    factories.subscription(session, "kari@example.no", "Kari")
+    factories.subscription(session, "anonym@example.no", "")
+    issue = factories.drafted_issue(session)
+    ids = _start(session, issue.id)
+
+    assert sending.send_batch(session, rt.settings, rt.tokens, issue.id, ids).sent == 2
+
+    mails = {m.rcpt_tos[0]: m for m in smtp_sink.messages}
+    assert "Hei Kari," in mails["kari@example.no"].part("text/plain")
+    assert "Hei," in mails["anonym@example.no"].part("text/plain")
+    mail = mails["kari@example.no"]
+    header = mail.message["List-Unsubscribe"]
+    assert header.startswith("<https://nyhetsbrev.example.no/unsubscribe/")
+    assert "<mailto:" in header
+    assert mail.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    text = mail.part("text/plain")
+    for kind in ("unsubscribe", "preferences"):
+        [path] = set(re.findall(rf"https://nyhetsbrev\.example\.no(/{kind}/\S+)", text))
+        page = client.get(path)
+        assert page.status_code == 200, kind
+        if kind == "preferences":
+            assert "kari@example.no" in page.get_data(as_text=True)
+
+
+def test_a_reader_with_topics_gets_their_topics_and_the_untagged_articles(session, rt, smtp_sink):
+    """Mutant of ``batch.personal_copy`` (a survivor of `make mutate`): the reader's topics
+    not passed on (``selection(None)``): every reader would get every article."""
+    reader = factories.subscription(session, "klima@example.no", "Klima")
+    reader.topics = ["Klima"]
+    tagged = {
+        "Klima": factories.article(session, "klimasak", "Om klima"),
+        "Forskning": factories.article(session, "forskningssak", "Om forskning"),
+        "": factories.article(session, "allesak", "For alle"),
+    }
+    for topic, article in tagged.items():
+        article.topics = [topic] if topic else []
+    session.flush()
+    issue = draft_issue(session)
+    session.commit()
+    ids = _start(session, issue.id)
+
+    assert sending.send_batch(session, rt.settings, rt.tokens, issue.id, ids).sent == 1
+
+    text = smtp_sink.messages[0].part("text/plain")
+    assert "Om klima" in text and "For alle" in text
+    assert "Om forskning" not in text
