@@ -270,3 +270,24 @@ def test_readers_imported_as_consented_get_no_welcome_mail(session, queued_tasks
 
     assert report.imported == 2
     assert [name for name, _ in queued_tasks if name == "mailer.send_welcome"] == []
+
+
+def test_the_export_has_one_line_per_subscription_with_its_own_reader(session):
+    """Mutants of ``csv_files.export_rows`` (survivors of `make mutate`; the export shares
+    the import's module): the join inverted (every reader paired with the others' rows),
+    the topics' separator or list changed, a confirmation time made up or dropped."""
+    from mailer.subscribers.csv_files import EXPORT_COLUMNS, export_rows
+
+    kari = factories.subscription(session, "kari@example.no", "Kari")
+    kari.topics = ["Klima", "Forskning"]
+    factories.subscription(session, "per@example.no", "Per", status="pending")
+    session.flush()
+
+    header, *lines = list(export_rows(session))
+
+    assert header == list(EXPORT_COLUMNS)
+    assert [line[:5] for line in lines] == [
+        ["kari@example.no", "Kari", "nb", "active", "Klima;Forskning"],
+        ["per@example.no", "Per", "nb", "pending", ""],
+    ]
+    assert lines[0][6] != "" and lines[1][6] == ""
