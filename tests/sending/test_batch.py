@@ -336,3 +336,41 @@ def test_a_reader_with_topics_gets_their_topics_and_the_untagged_articles(sessio
     text = smtp_sink.messages[0].part("text/plain")
     assert "Om klima" in text and "For alle" in text
     assert "Om forskning" not in text
+
+
+def test_a_reader_whose_topics_got_nothing_new_is_skipped_and_the_rest_go_on(
+    session, rt, smtp_sink
+):
+    """Mutants of ``batch.send_batch``'s skip (survivors of `make mutate`): the skipped
+    row's outcome, status or reason changed or dropped, the count not added up, ``continue``
+    → ``break`` (every reader after the skipped one left unsent)."""
+    first = factories.subscription(session, "a-forskning@example.no", "A")
+    first.topics = ["Forskning"]
+    factories.subscription(session, "b-alle@example.no", "B")
+    last = factories.subscription(session, "c-forskning@example.no", "C")
+    last.topics = ["Forskning"]
+    factories.subscription(session, "d-alle@example.no", "D")
+    article = factories.article(session, "klimasak", "Om klima")
+    article.topics = ["Klima"]
+    session.flush()
+    issue = draft_issue(session)
+    session.commit()
+    ids = _start(session, issue.id)
+
+    result = sending.send_batch(session, rt.settings, rt.tokens, issue.id, ids)
+
+    assert (result.sent, result.skipped) == (2, 2)
+    assert sorted(m.rcpt_tos[0] for m in smtp_sink.messages) == [
+        "b-alle@example.no",
+        "d-alle@example.no",
+    ]
+    session.expire_all()
+    skipped = session.execute(
+        select(Delivery.subscription_id, Delivery.status, Delivery.last_error).where(
+            Delivery.subscription_id.in_([first.id, last.id])
+        )
+    ).all()
+    assert sorted(skipped) == [
+        (first.id, "skipped", "nothing new in the reader's topics"),
+        (last.id, "skipped", "nothing new in the reader's topics"),
+    ]
