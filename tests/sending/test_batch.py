@@ -17,6 +17,7 @@ from mailer.sending import batch as sending
 from mailer.sending import ledger
 from mailer.sending.models import Delivery
 from mailer.subscribers.consent import RequestContext
+from mailer.subscribers.models import Subscription
 from mailer.subscribers.subscriptions import unsubscribe
 from tests.harness import factories
 from tests.harness.processes import free_port
@@ -128,6 +129,13 @@ def test_permanent_failure_is_recorded_and_the_rest_go_out(session, rt, smtp_sin
     assert [m.rcpt_tos for m in smtp_sink.messages] == [[ok.subscriber.email]]
     session.refresh(issue)
     assert issue.status == "sent"  # every row is final
+    # Survivors of `make mutate` (``claims.record``): ``sent_at`` stamped on every row
+    # (``== SENT`` → ``or True``), and the suppression of the refused address not tied to
+    # its reader (``Subscription.id.in_(suppress)`` dropped: every active reader bounced).
+    assert failed.sent_at is None
+    session.expire_all()
+    refused = session.get(Subscription, failed.subscription_id)
+    assert (refused.status, ok.status) == ("bounced", "active")
 
 
 def test_temporary_failure_goes_back_to_the_queue(session, rt, smtp_sink):
