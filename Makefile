@@ -106,6 +106,8 @@ mutate: install
 	$(BIN)/mutmut run
 	$(BIN)/mutmut export-cicd-stats
 	$(BIN)/python tests/mutation_score.py mutants/mutmut-cicd-stats.json
+	$(BIN)/python -m tests.mutation_survivors > mutants/survivors.md
+	@echo "per-module table and every survivor: mutants/survivors.md"
 
 bench: install
 	$(BIN)/python bench/send.py

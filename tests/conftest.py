@@ -148,7 +148,10 @@ def test_env(
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    upgrade(database_url)
+    if created is None and "MUTANT_UNDER_TEST" in os.environ:
+        _migrated_sqlite_copy(var_dir / "mailer.db")
+    else:
+        upgrade(database_url)
     yield {**os.environ, **env}
     for key, value in saved.items():
         if value is None:
@@ -159,6 +162,41 @@ def test_env(
         created.drop()
     if vhost is not None:
         vhost.delete()
+
+
+# `make mutate` (mutmut) runs one pytest session per mutant, in a process forked from its
+# own, where the first session ran: the migrations would run again for every mutant
+# (seconds each). Under mutmut a SQLite database is migrated once, in that first session,
+# and every later session starts from a copy of it.
+_MIGRATED: list[Path] = []
+
+
+def _migrated_sqlite_copy(target: Path) -> None:
+    import atexit
+    import shutil
+    import tempfile
+
+    if not _MIGRATED:
+        upgrade(f"sqlite:///{target}")
+        kept = Path(tempfile.mkdtemp(prefix="mailer-migrated-")) / "mailer.db"
+        _copy_sqlite(target, kept)  # the sessions' copies never write to this one
+        _MIGRATED.append(kept)
+        # The process that made it removes it (mutmut's forked children leave by os._exit).
+        atexit.register(shutil.rmtree, kept.parent, True)
+        return
+    _copy_sqlite(_MIGRATED[0], target)
+
+
+def _copy_sqlite(source: Path, target: Path) -> None:
+    import sqlite3
+
+    # SQLite's backup API: also what the WAL file holds, never a torn copy.
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
 
 
 @pytest.fixture(scope="session")

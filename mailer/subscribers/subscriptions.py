@@ -45,6 +45,9 @@ MAX_SIGNUPS_PER_ADDRESS = 5
 SIGNUP_WINDOW = timedelta(hours=1)
 
 
+# `make mutate` covers confirm() and unsubscribe() of this module, not signup (issue 14's
+# list; tests/MUTATION.md).
+# pragma: no mutate start
 @dataclass(frozen=True)
 class SignupRequest:
     email: str
@@ -399,6 +402,7 @@ def _recent_signups(session: Session, subscription_id: int, now: datetime) -> in
     )
 
 
+# pragma: no mutate end
 class SubscriptionNotFound(NotFound):
     pass
 
@@ -433,6 +437,7 @@ def confirm(
     return subscription
 
 
+# pragma: no mutate start
 def request_new_confirmation(session: Session, subscription_id: int) -> bool:
     """A reader whose confirmation link expired asks for a new one: True if one should be
     sent (the subscription still waits and no link went to its mailbox within the hour)."""
@@ -450,6 +455,7 @@ def request_new_confirmation(session: Session, subscription_id: int) -> bool:
     return True
 
 
+# pragma: no mutate end
 def unsubscribe(session: Session, subscription_id: int, ctx: RequestContext) -> Subscription:
     """Idempotent: a second call changes nothing."""
     subscription = session.get(Subscription, subscription_id)

@@ -28,6 +28,9 @@ from mailer.sending.redelivery import resend_failed
 from mailer.sending.states import DeliveryStatus
 from mailer.subscribers.consent import RequestContext
 from mailer.subscribers.csv_files import (
+    DUPLICATE_COLUMN,
+    EMAIL_COLUMN_REQUIRED,
+    UNKNOWN_COLUMN,
     check_mapping,
     decode_upload,
     import_csv,
@@ -380,6 +383,26 @@ def test_preview_guesses_the_columns_and_finds_the_email_column_by_content():
         check_mapping(["a", "b"], {"email": "a", "name": "a"})
     with pytest.raises(ValidationFailed):
         check_mapping(["a", "b"], {"email": "c"})
+
+
+def test_a_bad_mapping_names_each_wrong_field_and_why():
+    """Mutants of ``csv_files.check_mapping`` (survivors of `make mutate`): a reason replaced
+    by None. The import page would mark the field and say nothing of what is wrong."""
+    cases = [
+        ({"email": "a", "name": "a"}, {"mapping": DUPLICATE_COLUMN}),
+        ({"email": "c", "name": "d"}, {"email": UNKNOWN_COLUMN, "name": UNKNOWN_COLUMN}),
+        ({"name": "a"}, {"email": EMAIL_COLUMN_REQUIRED}),
+    ]
+    for mapping, errors in cases:
+        with pytest.raises(ValidationFailed) as raised:
+            check_mapping(["a", "b"], mapping)
+        assert raised.value.errors == errors
+    assert check_mapping(["a", "b"], {"email": " a ", "topics": "b"}) == {
+        "email": "a",
+        "name": "",
+        "language": "",
+        "topics": "b",
+    }
 
 
 IMPORT = (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import itsdangerous.timed
 import pytest
 from itsdangerous import URLSafeTimedSerializer
@@ -12,7 +14,14 @@ from mailer.events import Event
 from mailer.subscribers.consent import RequestContext
 from mailer.subscribers.models import Consent, Subscription
 from mailer.subscribers.subscriptions import SignupRequest, confirm, subscribe
-from mailer.tokens import CONFIRM_MAX_AGE, ExpiredToken, InvalidToken, Purpose, Tokens
+from mailer.tokens import (
+    CONFIRM_MAX_AGE,
+    ExpiredToken,
+    InvalidToken,
+    LinkToken,
+    Purpose,
+    Tokens,
+)
 from tests.harness.reader import link_token
 
 # Domain code, views and commands in this thread only: each test is rolled back.
@@ -214,6 +223,21 @@ def test_expired_tampered_token_is_still_just_invalid(clock):
         tokens.read(Purpose.CONFIRM, token)
 
 
+def test_an_expired_link_still_says_when_it_was_signed(clock):
+    """Mutant ``Tokens._expired``: ``_link(value, exc.date_signed)`` → ``_link(value, None)``
+    (a survivor of the first `make mutate`): an expired link would lose its signing time,
+    which the legacy-link window needs (``links.opens`` compares it with the row's)."""
+    tokens = Tokens(("key-one",))
+    token = tokens.make(Purpose.CONFIRM, 42, SECRET)
+    clock.now = T0 + 30 * DAY
+    signed = LinkToken(42, SECRET, datetime.fromtimestamp(T0, UTC))
+
+    with pytest.raises(ExpiredToken) as raised:
+        tokens.read(Purpose.CONFIRM, token)
+    assert raised.value.link == signed
+    assert tokens.read_expired(Purpose.CONFIRM, token) == signed
+
+
 @pytest.mark.parametrize("purpose", list(Purpose))
 def test_key_rotation_accepts_old_tokens_and_signs_with_the_new_key(purpose):
     old = Tokens(("old",))
@@ -364,3 +388,46 @@ def test_http_token_for_a_deleted_subscription_is_refused(client, session, rt):
         response = client.post(path)
         assert response.status_code == 400, path
         assert "Ugyldig lenke" in response.get_data(as_text=True)
+
+
+def test_an_expired_confirm_link_offers_a_new_one_in_the_pages_language(client, session, rt, clock):
+    """Mutants of ``personal_links.link_error`` (survivors of `make mutate`): the purpose,
+    the token or the language not handed to the page. A reader whose confirmation link
+    expired would get no button for a new link, or one that posts another token, or a
+    page and form in another language than the one asked for."""
+    subscription_id = _signup(session)
+    token = link_token(rt, Purpose.CONFIRM, subscription_id)
+    clock.now = T0 + 8 * DAY
+
+    response = client.get(f"/confirm/{token}?lang=en")
+
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert '<html lang="en">' in page and "The link has expired" in page
+    assert f'action="/resend/{token}"' in page
+    assert '<input type="hidden" name="language" value="en">' in page
+
+
+def test_links_that_open_no_row_say_invalid_in_the_language_asked_for(client, session, rt, clock):
+    """Mutants of ``personal_links.open_link`` (survivors of `make mutate`): the language or
+    the purpose not handed to the error page, or "expired" said of an expired link whose id
+    now names another row (it would offer that row's reader a new confirmation link), or of
+    a link whose secret is not the row's."""
+    subscription_id = _signup(session)
+    earlier_readers = Tokens(rt.settings.secret_keys).make(
+        Purpose.CONFIRM, subscription_id, "an-earlier-rows-secret"
+    )
+    clock.now = T0 + 8 * DAY  # expired, and its id now names another row
+    fresh_for_another_secret = Tokens(rt.settings.secret_keys).make(
+        Purpose.UNSUBSCRIBE, subscription_id, "an-earlier-rows-secret"
+    )
+
+    for path in (
+        f"/confirm/{earlier_readers}",
+        f"/unsubscribe/{fresh_for_another_secret}",
+    ):
+        response = client.get(f"{path}?lang=en")
+        assert response.status_code == 400, path
+        page = response.get_data(as_text=True)
+        assert '<html lang="en">' in page and "Invalid link" in page, path
+        assert "expired" not in page and "/resend/" not in page, path

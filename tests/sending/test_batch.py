@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,11 +11,13 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
+from mailer.issues.drafting import draft_issue
 from mailer.issues.models import Issue
 from mailer.sending import batch as sending
 from mailer.sending import ledger
 from mailer.sending.models import Delivery
 from mailer.subscribers.consent import RequestContext
+from mailer.subscribers.models import Subscription
 from mailer.subscribers.subscriptions import unsubscribe
 from tests.harness import factories
 from tests.harness.processes import free_port
@@ -126,6 +129,13 @@ def test_permanent_failure_is_recorded_and_the_rest_go_out(session, rt, smtp_sin
     assert [m.rcpt_tos for m in smtp_sink.messages] == [[ok.subscriber.email]]
     session.refresh(issue)
     assert issue.status == "sent"  # every row is final
+    # Survivors of `make mutate` (``claims.record``): ``sent_at`` stamped on every row
+    # (``== SENT`` → ``or True``), and the suppression of the refused address not tied to
+    # its reader (``Subscription.id.in_(suppress)`` dropped: every active reader bounced).
+    assert failed.sent_at is None
+    session.expire_all()
+    refused = session.get(Subscription, failed.subscription_id)
+    assert (refused.status, ok.status) == ("bounced", "active")
 
 
 def test_temporary_failure_goes_back_to_the_queue(session, rt, smtp_sink):
@@ -232,3 +242,143 @@ def test_paused_issue_sends_nothing(session, rt, smtp_sink):
     result = sending.send_batch(session, rt.settings, rt.tokens, issue.id, ids)
     assert result.sent == 0 and smtp_sink.messages == []
     assert set(_statuses(session, issue.id).values()) == {"queued"}
+
+
+def test_each_reader_gets_the_digest_in_their_language_and_never_as_a_test(session, rt, smtp_sink):
+    """Mutants of ``batch.compiled_digest`` (survivors of `make mutate`): the language not
+    passed on, one cache key for every language, or a real send compiled as a test mail
+    (``test`` defaulting to True: "[TEST]" in every reader's subject)."""
+    factories.subscription(session, "norsk@example.no", "Norsk", language="nb")
+    factories.subscription(session, "english@example.no", "English", language="en")
+    issue = factories.drafted_issue(session)
+    ids = _start(session, issue.id)
+
+    assert sending.send_batch(session, rt.settings, rt.tokens, issue.id, ids).sent == 2
+
+    mails = {m.rcpt_tos[0]: m for m in smtp_sink.messages}
+    assert "Meld deg av" in mails["norsk@example.no"].part("text/plain")
+    assert "Unsubscribe" in mails["english@example.no"].part("text/plain")
+    assert "Meld deg av" not in mails["english@example.no"].part("text/plain")
+    assert not any(m.message["Subject"].startswith("[TEST]") for m in mails.values())
+
+
+def test_ids_are_cut_into_groups_of_the_size_given():
+    """Mutant of ``batch.batches`` (a survivor of `make mutate`): the step left out, so the
+    groups overlap (every row claimed again by the next groups: more statements, more
+    transactions)."""
+    assert sending.batches([1, 2, 3, 4, 5], 2) == [[1, 2], [3, 4], [5]]
+    assert sending.batches([], 2) == []
+
+
+def test_the_recipients_counted_are_this_newsletters_active_readers(session):
+    """Mutants of ``ledger.count_recipients`` (survivors of `make mutate`): either condition
+    dropped or inverted, the count not taken, ``or 0`` → ``or 1`` / ``and 0``. The number
+    the editor confirms before a send ("send to N readers?")."""
+    from mailer.issues.models import Newsletter
+
+    issue = factories.drafted_issue(session)
+    assert ledger.count_recipients(session, issue) == 0
+    for n in range(3):
+        factories.subscription(session, f"aktiv{n}@example.no")
+    factories.subscription(session, "venter@example.no", status="pending")
+    factories.subscription(session, "gikk@example.no", status="unsubscribed")
+    other = Newsletter(slug="et-annet", name="Et annet nyhetsbrev")
+    session.add(other)
+    session.flush()
+    elsewhere = factories.subscription(session, "annet@example.no")
+    elsewhere.newsletter_id = other.id
+    session.flush()
+
+    assert ledger.count_recipients(session, issue) == 3
+
+
+def test_each_copy_greets_its_reader_and_carries_their_own_working_links(
+    session, rt, smtp_sink, client
+):
+    """Mutants of ``batch.personal_copy`` (survivors of `make mutate`): the greeting's name
+    (always, never, or made up), the unsubscribe or preferences link made for no id or no
+    secret, the List-Unsubscribe header (RFC 8058 one-click) left out."""
+    factories.subscription(session, "kari@example.no", "Kari")
+    factories.subscription(session, "anonym@example.no", "")
+    issue = factories.drafted_issue(session)
+    ids = _start(session, issue.id)
+
+    assert sending.send_batch(session, rt.settings, rt.tokens, issue.id, ids).sent == 2
+
+    mails = {m.rcpt_tos[0]: m for m in smtp_sink.messages}
+    assert "Hei Kari," in mails["kari@example.no"].part("text/plain")
+    assert "Hei," in mails["anonym@example.no"].part("text/plain")
+    mail = mails["kari@example.no"]
+    header = mail.message["List-Unsubscribe"]
+    assert header.startswith("<https://nyhetsbrev.example.no/unsubscribe/")
+    assert "<mailto:" in header
+    assert mail.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    text = mail.part("text/plain")
+    for kind in ("unsubscribe", "preferences"):
+        [path] = set(re.findall(rf"https://nyhetsbrev\.example\.no(/{kind}/\S+)", text))
+        page = client.get(path)
+        assert page.status_code == 200, kind
+        if kind == "preferences":
+            assert "kari@example.no" in page.get_data(as_text=True)
+
+
+def test_a_reader_with_topics_gets_their_topics_and_the_untagged_articles(session, rt, smtp_sink):
+    """Mutant of ``batch.personal_copy`` (a survivor of `make mutate`): the reader's topics
+    not passed on (``selection(None)``): every reader would get every article."""
+    reader = factories.subscription(session, "klima@example.no", "Klima")
+    reader.topics = ["Klima"]
+    tagged = {
+        "Klima": factories.article(session, "klimasak", "Om klima"),
+        "Forskning": factories.article(session, "forskningssak", "Om forskning"),
+        "": factories.article(session, "allesak", "For alle"),
+    }
+    for topic, article in tagged.items():
+        article.topics = [topic] if topic else []
+    session.flush()
+    issue = draft_issue(session)
+    session.commit()
+    ids = _start(session, issue.id)
+
+    assert sending.send_batch(session, rt.settings, rt.tokens, issue.id, ids).sent == 1
+
+    text = smtp_sink.messages[0].part("text/plain")
+    assert "Om klima" in text and "For alle" in text
+    assert "Om forskning" not in text
+
+
+def test_a_reader_whose_topics_got_nothing_new_is_skipped_and_the_rest_go_on(
+    session, rt, smtp_sink
+):
+    """Mutants of ``batch.send_batch``'s skip (survivors of `make mutate`): the skipped
+    row's outcome, status or reason changed or dropped, the count not added up, ``continue``
+    → ``break`` (every reader after the skipped one left unsent)."""
+    first = factories.subscription(session, "a-forskning@example.no", "A")
+    first.topics = ["Forskning"]
+    factories.subscription(session, "b-alle@example.no", "B")
+    last = factories.subscription(session, "c-forskning@example.no", "C")
+    last.topics = ["Forskning"]
+    factories.subscription(session, "d-alle@example.no", "D")
+    article = factories.article(session, "klimasak", "Om klima")
+    article.topics = ["Klima"]
+    session.flush()
+    issue = draft_issue(session)
+    session.commit()
+    ids = _start(session, issue.id)
+
+    result = sending.send_batch(session, rt.settings, rt.tokens, issue.id, ids)
+
+    assert (result.sent, result.skipped) == (2, 2)
+    assert sorted(m.rcpt_tos[0] for m in smtp_sink.messages) == [
+        "b-alle@example.no",
+        "d-alle@example.no",
+    ]
+    session.expire_all()
+    skipped = session.execute(
+        select(Delivery.subscription_id, Delivery.status, Delivery.last_error).where(
+            Delivery.subscription_id.in_([first.id, last.id])
+        )
+    ).all()
+    assert sorted(skipped) == [
+        (first.id, "skipped", "nothing new in the reader's topics"),
+        (last.id, "skipped", "nothing new in the reader's topics"),
+    ]

@@ -267,3 +267,17 @@ def test_the_next_envelope_goes_ahead_only_when_pacing_waits_seconds(rt):
 
     assert at(0) and at(MIN_RATE_TO_ANNOUNCE) and at(50)
     assert not at(MIN_RATE_TO_ANNOUNCE / 2)
+
+
+def test_the_redis_limiter_fails_within_the_network_timeouts(rt):
+    """Mutants of ``limiter_for`` and ``RedisRateLimiter.__init__`` (survivors of `make
+    mutate`): the socket options (``settings.network.redis_options()``) not passed on. A
+    pacer cut off from Redis would then wait for ever instead of failing the batch."""
+    shared = dataclasses.replace(rt.settings, send_rate=5, redis_url="redis://127.0.0.1:1/5")
+    limiter = limiter_for(shared)
+
+    assert isinstance(limiter, RedisRateLimiter)
+    given = limiter.client.connection_pool.connection_kwargs
+    wanted = shared.network.redis_options()
+    assert wanted["socket_timeout"] > 0
+    assert {key: given.get(key) for key in wanted} == wanted

@@ -186,3 +186,109 @@ def test_resume_takes_only_a_paused_issue_and_clears_only_its_backoffs(session, 
     assert [t for t in queued_tasks if t[0] == "mailer.dispatch"] == [
         ("mailer.dispatch", (issue.id,))
     ]
+
+
+def test_only_rows_left_claimed_past_the_lease_before_runs_are_put_in_doubt(session, rt):
+    """Mutants of ``ledger.mark_stale_claims_in_doubt`` (survivors of the first `make
+    mutate`): the status, ``run_id IS NULL`` or lease condition dropped, ``<`` → ``<=``,
+    ``- CLAIM_LEASE`` → ``+``, the reason not written (or another). Only a row a worker
+    claimed before send runs existed, and left for longer than the lease, may have gone
+    out unrecorded: any other row is someone else's to judge (a live claim, a run with a
+    journal, a row not claimed at all)."""
+    now = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+    lease = ledger.CLAIM_LEASE
+    issue = factories.drafted_issue(session)
+    cases = {
+        "stale": ("sending", None, now - lease - timedelta(seconds=1)),
+        "at-the-lease": ("sending", None, now - lease),
+        "fresh": ("sending", None, now - timedelta(minutes=1)),
+        "of-a-run": ("sending", "run-1", now - lease - timedelta(hours=1)),
+        "queued": ("queued", None, now - lease - timedelta(hours=1)),
+    }
+    ids = {}
+    for name, (status, run_id, claimed_at) in cases.items():
+        reader = factories.subscription(session, f"{name}@example.no")
+        row = Delivery(
+            issue_id=issue.id,
+            subscription_id=reader.id,
+            status=status,
+            run_id=run_id,
+            claimed_at=claimed_at,
+        )
+        session.add(row)
+        session.flush()
+        ids[name] = row.id
+
+    assert ledger.mark_stale_claims_in_doubt(session, now) == 1
+    session.expire_all()
+    rows = {name: session.get(Delivery, ids[name]) for name in cases}
+    assert {name: row.status for name, row in rows.items()} == {
+        "stale": "in-doubt",
+        "at-the-lease": "sending",
+        "fresh": "sending",
+        "of-a-run": "sending",
+        "queued": "queued",
+    }
+    assert rows["stale"].last_error == "worker stopped during the SMTP transaction"
+    assert {row.last_error for name, row in rows.items() if name != "stale"} == {None}
+
+
+def test_the_reconciler_closes_a_send_whose_rows_are_all_done(session, rt, queued_tasks):
+    """Mutant of ``ledger.reconcile`` (a survivor of the first `make mutate`):
+    ``finish_if_done(session, issue_id)`` → ``finish_if_done(session, None)``. A worker that
+    recorded the last result and stopped before closing the issue leaves it "sending"; the
+    reconciler is what closes it."""
+    factories.subscription(session, "leser@example.no")
+    issue = factories.drafted_issue(session)
+    assert ledger.request_send(session, issue.id)
+    ledger.create_deliveries(session, issue.id)
+    session.execute(update(Delivery).where(Delivery.issue_id == issue.id).values(status="sent"))
+    session.commit()
+
+    assert ledger.reconcile(session, datetime.now(UTC)) == [issue.id]
+    session.commit()
+    session.expire_all()
+    assert session.get(Issue, issue.id).status == "sent"
+    assert session.get(Issue, issue.id).sent_at is not None
+
+
+def test_only_sent_issues_with_rows_back_in_the_queue_are_reopened(session, rt):
+    """Mutants of ``ledger.reopen_for_returned_rows`` (survivors of `make mutate`): the
+    queued-row test not tied to the issue or to "queued", the issue given not honoured (or
+    inverted), ``sent_at`` kept, the update not tied to the row found, the event or the
+    returned ids changed. Readers whose rows came back must get the mail; an issue whose
+    rows are all done stays closed."""
+    from mailer.events import Event
+
+    reader = factories.subscription(session, "leser@example.no")
+    newsletter_id = factories.drafted_issue(session).newsletter_id
+
+    def issue_with(issue_status: str, row_status: str) -> Issue:
+        row = _bare_issue(session, newsletter_id)
+        row.status = issue_status
+        row.sent_at = REQUESTED if issue_status == "sent" else None
+        session.add(Delivery(issue_id=row.id, subscription_id=reader.id, status=row_status))
+        session.flush()
+        return row
+
+    returned = issue_with("sent", "queued")
+    also_returned = issue_with("sent", "queued")
+    finished = issue_with("sent", "sent")
+    still_sending = issue_with("sending", "queued")
+    session.commit()
+
+    assert ledger.reopen_for_returned_rows(session, returned.id) == [returned.id]
+    session.commit()
+    session.expire_all()
+    assert (returned.status, returned.sent_at) == ("sending", None)
+    assert also_returned.status == "sent"
+    [event] = session.scalars(select(Event).where(Event.kind == "issue.reopened")).all()
+    assert (event.issue_id, event.data) == (returned.id, {"why": "rows returned"})
+
+    assert ledger.reopen_for_returned_rows(session) == [also_returned.id]
+    session.commit()
+    session.expire_all()
+    assert also_returned.status == "sending"
+    assert (finished.status, finished.sent_at) == ("sent", REQUESTED)
+    assert still_sending.status == "sending"
+    assert ledger.reopen_for_returned_rows(session) == []

@@ -108,3 +108,189 @@ def test_an_upload_older_than_a_day_is_removed_at_the_next_upload(tmp_path):
     with pytest.raises(csv_uploads.UploadExpired):
         csv_uploads.load(tmp_path, 1, old)
     assert "new@example.no" in csv_uploads.load(tmp_path, 1, kept)
+
+
+def test_a_waiting_upload_is_readable_by_its_owner_only(tmp_path):
+    """Mutant of ``csv_uploads.stash`` (a survivor of `make mutate`): ``chmod(0o600)`` →
+    ``chmod(385)`` (0o601). The file is a list of readers' addresses: no other user of the
+    machine may do anything with it."""
+    import stat
+
+    from mailer.subscribers import csv_uploads
+
+    key = csv_uploads.stash(tmp_path, 1, "email\nkari@example.no\n")
+
+    mode = (tmp_path / "imports" / f"1-{key}.csv").stat().st_mode
+    assert stat.S_IMODE(mode) == 0o600
+
+
+def test_a_reader_who_left_is_kept_out_on_the_first_line_too(session):
+    """Mutant of ``csv_files._left_before`` (a survivor of `make mutate`): ``range(0, …)``
+    → ``range(1, …)``: the file's first address was never looked up, so a reader who left
+    came back when their address opened the file."""
+    factories.subscription(session, "borte@example.no", "Borte", status="unsubscribed")
+    session.commit()
+
+    report = import_csv(
+        session,
+        "email\nborte@example.no\nny@example.no\n",
+        TOPICS,
+        already_consented=True,
+        source="import:liste.csv by admin@example.no",
+    )
+
+    assert (report.former, report.imported) == ([2], 1)
+    assert _status(session, "borte@example.no") == "unsubscribed"
+
+
+def test_a_file_whose_first_line_cannot_be_read_is_refused_on_the_file_field(session):
+    """Mutants of ``csv_files.import_csv`` (survivors of `make mutate`): the error's field
+    key changed or the error dropped. The page names the field that is wrong."""
+    import csv
+
+    from mailer.errors import ValidationFailed
+    from mailer.subscribers.csv_files import BAD_CSV
+
+    header = '"' + "x" * (csv.field_size_limit() + 1) + '"\n'
+    with pytest.raises(ValidationFailed) as raised:
+        import_csv(session, header, TOPICS, already_consented=False, source="import:x")
+    assert raised.value.errors == {"file": BAD_CSV}
+
+
+def _import(session, text: str, **options):
+    options.setdefault("already_consented", True)
+    return import_csv(
+        session, text, TOPICS, source="import:liste.csv by admin@example.no", **options
+    )
+
+
+def test_short_lines_and_an_unnamed_column_import_with_empty_fields(session):
+    """Mutants of ``csv_files._parse_rows`` (survivors of `make mutate`): the default for a
+    cell a short line lacks (``""`` → None: a crash on ``split``; → "XXXX": a made-up
+    name), and an unmapped field read anyway (``if column`` → ``or True``: a spreadsheet's
+    trailing comma names a column "", whose cells would land in every unmapped field)."""
+    report = _import(
+        session,
+        "email,name,topics,\nkort@example.no\nlang@example.no,Lang,Klima,tull\n",
+        mapping={"email": "email", "name": "name", "topics": "topics"},
+    )
+
+    assert (report.errors, report.imported) == ([], 2)
+    rows = dict(
+        session.execute(
+            select(Subscriber.email, Subscriber.name).where(
+                Subscriber.email.in_(["kort@example.no", "lang@example.no"])
+            )
+        ).all()
+    )
+    assert rows == {"kort@example.no": "", "lang@example.no": "Lang"}
+    languages = set(session.scalars(select(Subscriber.language)))
+    assert languages == {"nb"}
+
+
+def test_the_report_counts_every_blank_and_every_unchanged_line(session):
+    """Mutants (survivors of `make mutate`): ``report.blank += 1`` and ``report.unchanged
+    += 1`` → ``= 1``. The report's counts add up to the file's lines."""
+    for email in ("a@example.no", "b@example.no"):
+        factories.subscription(session, email)
+    session.commit()
+
+    report = _import(session, "email\na@example.no\n,\n\nb@example.no\n ,  \nc@example.no\n")
+
+    assert (report.unchanged, report.blank, report.imported) == (2, 2, 1)
+    assert report.rows == 5
+
+
+def test_an_imported_readers_consent_names_the_import(session):
+    """Mutant of ``csv_files.import_csv`` (a survivor of `make mutate`): the source left out
+    of the consent record (``user_agent=source[:400]`` dropped): the record would not say
+    which file, uploaded by whom, brought the reader in."""
+    _import(session, "email\nny@example.no\n")
+
+    subscription_id = session.scalar(
+        select(Subscription.id).join(Subscriber).where(Subscriber.email == "ny@example.no")
+    )
+    agents = set(
+        session.scalars(
+            select(Consent.user_agent).where(Consent.subscription_id == subscription_id)
+        )
+    )
+    assert agents == {"import:liste.csv by admin@example.no"}
+
+
+def test_a_file_without_an_email_column_is_refused_with_the_reason(session):
+    """Mutants (survivors of `make mutate`): the error without a mapping (the CLI's import)
+    replaced by None, its field key or its words changed."""
+    from mailer.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed) as raised:
+        _import(session, "name\nKari\n")
+    assert raised.value.errors == {
+        "file": "the first line must name the columns and include 'email'"
+    }
+
+
+@pytest.mark.parametrize("where", ["header", "line"])
+def test_an_unreadable_line_is_refused_on_the_file_field(session, where):
+    """Mutants of ``csv_files._rows`` and ``_parse_rows`` (survivors of `make mutate`): the
+    error's field key changed, or the error replaced by None."""
+    import csv
+
+    from mailer.errors import ValidationFailed
+    from mailer.subscribers.csv_files import BAD_CSV, preview_csv
+
+    huge = '"' + "x" * (csv.field_size_limit() + 1) + '"'
+    text = f"{huge}\n" if where == "header" else f"email\na@example.no\n{huge}\n"
+    for read in (lambda: preview_csv(text), lambda: _import(session, text)):
+        with pytest.raises(ValidationFailed) as raised:
+            read()
+        assert list(raised.value.errors) == ["file"]
+        assert raised.value.errors["file"].startswith(BAD_CSV)
+
+
+def test_a_preview_of_a_header_alone_or_of_commas_alone(session):
+    """Mutants of ``csv_files.preview_csv`` and ``guess_mapping`` (survivors of `make
+    mutate`): ``or`` → ``and`` (a file of commas alone: a crash, not "name the columns"),
+    ``rows[0]`` → ``rows[1]`` (a header alone: a crash), an unguessed field None instead
+    of "" (the import page would offer a column named "None")."""
+    from mailer.errors import ValidationFailed
+    from mailer.subscribers.csv_files import NO_HEADER, preview_csv
+
+    preview = preview_csv("E-post\n")
+    assert (preview.total_rows, preview.rows) == (0, [])
+    assert preview.mapping == {"email": "E-post", "name": "", "language": "", "topics": ""}
+    with pytest.raises(ValidationFailed) as raised:
+        preview_csv(",,\n ,\n")
+    assert raised.value.errors == {"file": NO_HEADER}
+
+
+def test_readers_imported_as_consented_get_no_welcome_mail(session, queued_tasks):
+    """Mutant of ``subscriptions.confirm`` (a survivor of `make mutate`): ``welcome``
+    defaulting to True. The import confirms its consented rows without asking for a
+    welcome mail: a list of a thousand readers would each get one, setting or not."""
+    report = _import(session, "email\nen@example.no\nto@example.no\n")
+    session.commit()
+
+    assert report.imported == 2
+    assert [name for name, _ in queued_tasks if name == "mailer.send_welcome"] == []
+
+
+def test_the_export_has_one_line_per_subscription_with_its_own_reader(session):
+    """Mutants of ``csv_files.export_rows`` (survivors of `make mutate`; the export shares
+    the import's module): the join inverted (every reader paired with the others' rows),
+    the topics' separator or list changed, a confirmation time made up or dropped."""
+    from mailer.subscribers.csv_files import EXPORT_COLUMNS, export_rows
+
+    kari = factories.subscription(session, "kari@example.no", "Kari")
+    kari.topics = ["Klima", "Forskning"]
+    factories.subscription(session, "per@example.no", "Per", status="pending")
+    session.flush()
+
+    header, *lines = list(export_rows(session))
+
+    assert header == list(EXPORT_COLUMNS)
+    assert [line[:5] for line in lines] == [
+        ["kari@example.no", "Kari", "nb", "active", "Klima;Forskning"],
+        ["per@example.no", "Per", "nb", "pending", ""],
+    ]
+    assert lines[0][6] != "" and lines[1][6] == ""

@@ -32,7 +32,12 @@ from mailer.issues.models import Issue
 from mailer.migrate import alembic_config, upgrade
 from mailer.runtime import Runtime
 from mailer.sending.models import Delivery
-from mailer.subscribers.links import LEGACY_LINK_WINDOW, opens, subscription_for
+from mailer.subscribers.links import (
+    LEGACY_LINK_WINDOW,
+    names_another_row,
+    opens,
+    subscription_for,
+)
 from mailer.subscribers.models import Consent, Subscriber, Subscription
 from mailer.subscribers.subscriptions import default_newsletter
 from mailer.subscribers.suppression import is_suppressed, suppress_address
@@ -352,6 +357,21 @@ def test_a_link_with_a_secret_opens_only_the_row_with_that_secret_and_id():
     assert not opens(row, LinkToken(8, "s3cret", CREATED), CREATED)
     # A secret in a token is never excused by the legacy window.
     assert not opens(_row(CREATED, UNTIL), LinkToken(7, "other", CREATED), CREATED)
+
+
+@pytest.mark.rolled_back
+def test_an_expired_legacy_link_names_its_own_row_not_another(session):
+    """Mutant ``links.names_another_row``: ``now or utcnow()`` → ``now and utcnow()`` (or
+    ``None``), a survivor of the first `make mutate`: the reader pages ask without a time,
+    and the legacy window cannot be judged without one (an expired confirm link mailed
+    before the upgrade would answer 500)."""
+    row = factories.subscription(session, ANNE, "Anne Aas")
+    row.legacy_links_until = utcnow() + timedelta(days=1)
+    session.flush()
+
+    assert not names_another_row(session, LinkToken(row.id, None, utcnow()))
+    earlier = row.created_at - timedelta(seconds=1)
+    assert names_another_row(session, LinkToken(row.id, None, earlier))
 
 
 def test_a_link_mailed_before_the_upgrade_works_for_its_window_then_never(client, session, rt):

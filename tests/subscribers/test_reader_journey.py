@@ -7,10 +7,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from sqlalchemy import select
 
+from mailer.events import Event
 from mailer.site.store import save
 from mailer.subscribers.confirmation import send_confirmation_mail
 from mailer.subscribers.export import send_export_mail
+from mailer.subscribers.suppression import is_suppressed, suppress_address
 from mailer.subscribers.welcome import send_welcome_mail
 from mailer.tokens import Purpose
 from tests.harness import factories
@@ -236,3 +239,146 @@ def test_an_english_reader_gets_the_norwegian_welcome_when_no_english_is_written
     [mail] = smtp_sink.messages
     assert mail.message["Subject"] == WELCOME["welcome_subject"]
     assert WELCOME["welcome_body"] in mail.part("text/plain")
+
+
+def test_confirming_takes_the_address_off_the_suppression_list(client, session, rt, reader):
+    """Mutants of the confirm page (``link_pages.confirm_page``): ``secret_keys=`` not passed
+    on (or None) to ``confirm``; of ``subscriptions.confirm``: the "suppression.lifted"
+    event's kind or reader changed. A reader erased (or suppressed) who signed up anew and
+    proved the address through the link would still never get a digest."""
+    row = reader("nb")
+    suppress_address(session, "lesar-nb@example.no", rt.settings.secret_keys[0], "unsubscribed")
+    session.commit()
+
+    assert client.post(f"/confirm/{link_token(rt, Purpose.CONFIRM, row.id)}").status_code == 200
+
+    session.expire_all()  # the request's changes, on this test's one connection
+    assert row.status == "active"
+    assert not is_suppressed(session, "lesar-nb@example.no", rt.settings.secret_keys)
+    lifted = session.scalars(select(Event).where(Event.kind == "suppression.lifted")).all()
+    assert [e.subscription_id for e in lifted] == [row.id]
+
+
+@pytest.mark.parametrize(
+    ("path", "purpose", "status"),
+    [("confirm", Purpose.CONFIRM, "pending"), ("unsubscribe", Purpose.UNSUBSCRIBE, "active")],
+)
+def test_the_link_pages_speak_the_readers_language_unless_another_is_asked_for(
+    client, rt, reader, path, purpose, status
+):
+    """Mutants of ``link_pages.reader_language`` (survivors of `make mutate`): ``?lang=``
+    ignored, or always taken (the reader's own language never used). The link came in a
+    mail in the reader's language; the page's language switch still works."""
+    row = reader("en", status=status)
+    url = f"/{path}/{link_token(rt, purpose, row.id)}"
+
+    assert '<html lang="en">' in client.get(url).get_data(as_text=True)
+    assert '<html lang="nb">' in client.get(f"{url}?lang=nb").get_data(as_text=True)
+
+
+def test_an_unsubscribe_is_recorded_once_with_its_reader_and_channel(client, session, rt, reader):
+    """Mutants of ``subscriptions.unsubscribe`` and the unsubscribe page (survivors of `make
+    mutate`): the event's kind, reader or channel changed or left out. The monthly report
+    counts "unsubscribe" events, the metrics count them per channel, and the reader's admin
+    page lists them."""
+    by_mail_client = reader("nb", status="active")
+    by_button = factories.subscription(session, "knapp@example.no", status="active")
+    session.commit()
+
+    client.post(
+        f"/unsubscribe/{link_token(rt, Purpose.UNSUBSCRIBE, by_mail_client.id)}",
+        data="List-Unsubscribe=One-Click",
+        content_type="application/x-www-form-urlencoded",
+    )
+    client.post(f"/unsubscribe/{link_token(rt, Purpose.UNSUBSCRIBE, by_button.id)}")
+
+    session.expire_all()
+    recorded = session.execute(
+        select(Event.subscription_id, Event.data).where(Event.kind == "unsubscribe")
+    ).all()
+    assert sorted(recorded) == [
+        (by_mail_client.id, {"channel": "one-click"}),
+        (by_button.id, {"channel": "web"}),
+    ]
+
+
+def test_the_confirmed_page_names_the_frequency_and_the_welcome_mail_when_set(
+    client, session, rt, reader
+):
+    """Mutants of the confirm page (``link_pages.confirm_page``, survivors of `make
+    mutate`): ``frequency=`` or ``welcome=`` not given to the page (or None): the reader
+    would not learn how often the newsletter comes, nor that a welcome mail is on its way."""
+    save(
+        session,
+        {
+            "welcome_enabled": True,
+            "welcome_subject": "Velkommen",
+            "welcome_body": "Hei!",
+            "frequency": "hver fredag",
+        },
+        rt.env_settings,
+    )
+    session.commit()
+    rt.site.invalidate()
+    row = reader("nb")
+
+    page = client.post(f"/confirm/{link_token(rt, Purpose.CONFIRM, row.id)}").get_data(as_text=True)
+
+    assert "Hvor ofte det kommer: hver fredag." in page
+    assert "Vi har sendt deg en velkomst-e-post." in page
+
+
+@pytest.mark.parametrize("path", ["confirm", "unsubscribe"])
+def test_a_link_that_is_not_valid_is_refused_in_the_language_asked_for(client, path):
+    """Mutants of the link pages (survivors of `make mutate`): the page's language not
+    handed to ``open_link`` (``language = None``): the error page would ignore ?lang=."""
+    page = client.get(f"/{path}/not-a-token?lang=en")
+
+    assert page.status_code == 400
+    body = page.get_data(as_text=True)
+    assert '<html lang="en">' in body and "Invalid link" in body
+
+
+def test_opening_the_confirm_link_confirms_nothing_until_the_button_is_pressed(
+    client, session, rt, reader
+):
+    """Mutant of the confirm page (``request.method == "GET"`` → ``"XXGETXX"``, a survivor
+    of `make mutate`): a GET would confirm, so a mail scanner following the link would
+    confirm an address its owner never asked for."""
+    row = reader("nb")
+    url = f"/confirm/{link_token(rt, Purpose.CONFIRM, row.id)}"
+
+    for _ in range(2):
+        page = client.get(url)
+        assert page.status_code == 200 and 'method="post"' in page.get_data(as_text=True)
+    session.expire_all()
+    assert row.status == "pending"
+    assert client.post(url).status_code == 200
+    session.expire_all()
+    assert row.status == "active"
+
+
+def test_the_unsubscribe_page_links_to_the_readers_preferences(client, rt, reader):
+    """Mutants of the unsubscribe page (survivors of `make mutate`): the preferences token
+    made for no id or no secret, or not given to the page: its "change settings" link
+    would not open the reader's settings."""
+    row = reader("nb", status="active")
+    page = client.get(f"/unsubscribe/{link_token(rt, Purpose.UNSUBSCRIBE, row.id)}")
+
+    [link] = re.findall(r'href="(/preferences/[^"]+)"', page.get_data(as_text=True))
+    assert client.get(link).status_code == 200
+
+
+def test_a_confirmation_is_stamped_and_recorded_once_for_its_reader(client, session, rt, reader):
+    """Mutants of ``subscriptions.confirm`` (survivors of `make mutate`): ``confirmed_at``
+    not stamped, the "confirm" event's kind or reader changed or left out. The monthly
+    report counts "confirm" events; the admin shows when a reader confirmed."""
+    row = reader("nb")
+    url = f"/confirm/{link_token(rt, Purpose.CONFIRM, row.id)}"
+
+    assert client.post(url).status_code == client.post(url).status_code == 200
+
+    session.expire_all()
+    assert row.status == "active" and row.confirmed_at is not None
+    recorded = session.scalars(select(Event.subscription_id).where(Event.kind == "confirm"))
+    assert list(recorded) == [row.id]
