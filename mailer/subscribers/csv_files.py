@@ -19,14 +19,9 @@ from mailer.i18n import N_
 from mailer.subscribers.confirmation import queue_confirmations
 from mailer.subscribers.consent import RequestContext
 from mailer.subscribers.models import Subscriber, Subscription
+from mailer.subscribers.signup_requests import SignupRequest, parse_signup
 from mailer.subscribers.states import LEFT, SubscriptionStatus
-from mailer.subscribers.subscriptions import (
-    BulkSignups,
-    SignupRequest,
-    confirm,
-    parse_signup,
-    subscribe,
-)
+from mailer.subscribers.subscriptions import BulkSignups, confirm, subscribe
 from mailer.subscribers.suppression import suppressed_among
 
 EXPORT_COLUMNS = ("email", "name", "language", "status", "topics", "created_at", "confirmed_at")

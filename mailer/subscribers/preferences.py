@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 from mailer.events import record_event
 from mailer.subscribers.consent import RequestContext, record_consent
 from mailer.subscribers.models import Subscription
-from mailer.subscribers.subscriptions import SubscriptionNotFound, parse_signup
+from mailer.subscribers.signup_requests import parse_signup
+from mailer.subscribers.subscriptions import SubscriptionNotFound
 
 
 @dataclass(frozen=True)

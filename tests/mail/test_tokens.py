@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from mailer.events import Event
 from mailer.subscribers.consent import RequestContext
 from mailer.subscribers.models import Consent, Subscription
-from mailer.subscribers.subscriptions import SignupRequest, confirm, subscribe
+from mailer.subscribers.signup_requests import SignupRequest
+from mailer.subscribers.subscriptions import confirm, subscribe
 from mailer.tokens import (
     CONFIRM_MAX_AGE,
     ExpiredToken,

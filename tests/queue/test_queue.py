@@ -12,7 +12,8 @@ from mailer import queue
 from mailer.celery_app import TASK_MODULES
 from mailer.sending import ledger
 from mailer.subscribers.consent import RequestContext
-from mailer.subscribers.subscriptions import SignupRequest, subscribe
+from mailer.subscribers.signup_requests import SignupRequest
+from mailer.subscribers.subscriptions import subscribe
 from tests.harness import factories
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,7 +15,8 @@ from mailer.events import Event
 from mailer.subscribers.cleanup import delete_stale_pending
 from mailer.subscribers.consent import RequestContext
 from mailer.subscribers.models import Consent, Subscriber, Subscription
-from mailer.subscribers.subscriptions import SignupRequest, subscribe, unsubscribe
+from mailer.subscribers.signup_requests import SignupRequest
+from mailer.subscribers.subscriptions import subscribe, unsubscribe
 from mailer.tokens import Purpose
 from tests.harness import factories
 from tests.harness.reader import (

@@ -24,7 +24,8 @@ from mailer.subscribers.erasure import erase_subscriber
 from mailer.subscribers.export import request_export
 from mailer.subscribers.models import Consent, Subscriber, Suppression
 from mailer.subscribers.preferences import Preferences, update_preferences
-from mailer.subscribers.subscriptions import SignupRequest, confirm, subscribe
+from mailer.subscribers.signup_requests import SignupRequest
+from mailer.subscribers.subscriptions import confirm, subscribe
 from mailer.subscribers.suppression import is_suppressed
 from mailer.tokens import Purpose
 from tests.harness import factories

@@ -21,7 +21,8 @@ from mailer.reports.metrics import database_gauges
 from mailer.runtime import Runtime
 from mailer.sending.models import Delivery
 from mailer.subscribers.consent import RequestContext
-from mailer.subscribers.subscriptions import SignupRequest, subscribe
+from mailer.subscribers.signup_requests import SignupRequest
+from mailer.subscribers.subscriptions import subscribe
 from tests.harness import factories
 from tests.harness.apps import other_app
 

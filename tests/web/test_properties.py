@@ -20,7 +20,7 @@ from sqlalchemy import select
 from mailer.i18n import LANGUAGES
 from mailer.subscribers.addresses import has_control_characters, normalise_email
 from mailer.subscribers.models import Consent, Subscriber, Subscription
-from mailer.subscribers.subscriptions import MAX_NAME
+from mailer.subscribers.signup_requests import MAX_NAME
 from mailer.tokens import Purpose
 from mailer.web.limits import limiter
 from tests.harness import factories

@@ -16,7 +16,8 @@ from mailer.issues.newsletter import load_topics
 from mailer.origins import is_allowed
 from mailer.runtime import runtime
 from mailer.subscribers.abuse import HONEYPOT_FIELD, honeypot_filled
-from mailer.subscribers.subscriptions import parse_signup, subscribe
+from mailer.subscribers.signup_requests import parse_signup
+from mailer.subscribers.subscriptions import subscribe
 from mailer.web.api import schemas
 from mailer.web.api.spec import operation
 from mailer.web.csrf import csrf

@@ -32,7 +32,8 @@ from mailer.subscribers.abuse import (
     make_form_stamp,
 )
 from mailer.subscribers.consent import CONSENT_TEXT, CONSENT_VERSION
-from mailer.subscribers.subscriptions import default_newsletter, parse_signup, subscribe
+from mailer.subscribers.signup_requests import parse_signup
+from mailer.subscribers.subscriptions import default_newsletter, subscribe
 from mailer.web.csrf import csrf
 from mailer.web.request_info import page_language, request_context
 
