@@ -22,6 +22,38 @@ from tests.harness.worker_ready import READY_FD
 READY_LOADER = "tests.harness.worker_ready:ReadyLoader"
 
 
+def end_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the group's leader and up to 30 s for it to end its own way, then SIGKILL
+    to whatever of its process group is left."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    if proc.poll() is None:
+        proc.wait(TIMEOUT)
+
+
+class LogFile:
+    """A process's log, read while it runs or after."""
+
+    log_path: Path
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+
 def celery_worker_command(concurrency: int, *options: str, loglevel: str = "INFO") -> list[str]:
     """`celery -A worker.app worker`, as Procfile runs it, without the cluster chatter."""
     return [
@@ -40,7 +72,7 @@ def celery_worker_command(concurrency: int, *options: str, loglevel: str = "INFO
     ]
 
 
-class CeleryWorker:
+class CeleryWorker(LogFile):
     """A real `celery worker` with the given environment, logging to ``log_path``."""
 
     def __init__(
@@ -164,32 +196,11 @@ class CeleryWorker:
         if self._ready_fd is not None:
             os.close(self._ready_fd)
             self._ready_fd = None
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        if self.proc.poll() is None:
-            self.proc.wait(TIMEOUT)
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:])
+        if self.proc is not None:
+            end_group(self.proc)
 
 
-class CeleryBeat:
+class CeleryBeat(LogFile):
     """A real `celery -A worker.app beat`, as Procfile runs it, with a schedule file of its
     own (not the one in MAILER_VAR_DIR) and in a process group of its own."""
 
@@ -223,26 +234,5 @@ class CeleryBeat:
         return self
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        if self.proc.poll() is None:
-            self.proc.wait(TIMEOUT)
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:])
+        if self.proc is not None:
+            end_group(self.proc)
