@@ -16,6 +16,15 @@ from mailer.subscribers.confirmation import CHUNK, send_confirmation_mail, send_
 
 log = logging.getLogger(__name__)
 
+# A one-off mail waits out a server that answers 4xx or is down: up to 8 tries, backing
+# off from 5 s to 10 min.
+RETRY_WHILE_SMTP_IS_DOWN: dict[str, Any] = {
+    "autoretry_for": (TemporarySMTPError,),
+    "retry_backoff": 5,
+    "retry_backoff_max": 600,
+    "max_retries": 8,
+}
+
 
 def time_limits(settings: Settings) -> dict[str, tuple[float, float]]:
     # A one-off mail: a slow but working SMTP server, twice, then the slot is freed.
@@ -44,10 +53,7 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
 
 @shared_task(
     name="mailer.send_confirmation",
-    autoretry_for=(TemporarySMTPError,),
-    retry_backoff=5,
-    retry_backoff_max=600,
-    max_retries=8,
+    **RETRY_WHILE_SMTP_IS_DOWN,
 )
 def send_confirmation(subscription_id: int) -> None:
     rt = runtime()
@@ -57,10 +63,7 @@ def send_confirmation(subscription_id: int) -> None:
 
 @shared_task(
     name="mailer.send_confirmations",
-    autoretry_for=(TemporarySMTPError,),
-    retry_backoff=5,
-    retry_backoff_max=600,
-    max_retries=8,
+    **RETRY_WHILE_SMTP_IS_DOWN,
 )
 def send_confirmations(subscription_ids: list[int]) -> None:
     """An import's confirmation mails, a chunk of readers a task; retried whole after a
@@ -72,10 +75,7 @@ def send_confirmations(subscription_ids: list[int]) -> None:
 
 @shared_task(
     name="mailer.send_data_export",
-    autoretry_for=(TemporarySMTPError,),
-    retry_backoff=5,
-    retry_backoff_max=600,
-    max_retries=8,
+    **RETRY_WHILE_SMTP_IS_DOWN,
 )
 def send_data_export(subscription_id: int) -> None:
     from mailer.subscribers.export import send_export_mail  # worker memory: rare
@@ -87,10 +87,7 @@ def send_data_export(subscription_id: int) -> None:
 
 @shared_task(
     name="mailer.send_welcome",
-    autoretry_for=(TemporarySMTPError,),
-    retry_backoff=5,
-    retry_backoff_max=600,
-    max_retries=8,
+    **RETRY_WHILE_SMTP_IS_DOWN,
 )
 def send_welcome(subscription_id: int) -> None:
     from mailer.subscribers.welcome import send_welcome_mail  # worker memory: optional mail
