@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 from tests.harness.processes import ROOT
 
@@ -37,6 +38,14 @@ LOADED_WHEN_USED = [
 ]
 
 
+def _run_probe(probe: str, env: dict[str, str]) -> Any:
+    """What ``probe`` (Python run in a fresh interpreter) printed last, as JSON."""
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def test_worker_app_leaves_the_web_side_and_unused_libraries_out(test_env):
     """Checked by hand: with worker/app.py building the Flask app again, with config.py
     importing limits, or with a top-level import of css_inline, markdown or nh3, this
@@ -44,15 +53,7 @@ def test_worker_app_leaves_the_web_side_and_unused_libraries_out(test_env):
     probe = (
         "import json, sys\nimport worker.app\nprint(json.dumps(sorted({m for m in sys.modules})))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        env=test_env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    loaded = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    loaded = set(_run_probe(probe, test_env))
     assert "mailer.sending.tasks" in loaded and "mailer.sending.batch" in loaded
     assert not loaded & set(WEB_ONLY + LOADED_WHEN_USED)
     # On SQLite, not the PostgreSQL dialect (~2 MB); on PostgreSQL it is the one in use.
@@ -77,12 +78,4 @@ def test_the_mails_words_and_dates_load_no_cldr_locale_data(test_env):
         "data = sys.modules.get('babel.localedata')\n"
         "print(json.dumps(sorted(data._cache) if data else []))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        env=test_env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+    assert _run_probe(probe, test_env) == []
