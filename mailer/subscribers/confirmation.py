@@ -64,12 +64,14 @@ def _mail_one(
     mail_reader(
         settings, tokens, subscription, "confirm", {"confirm_url": Purpose.CONFIRM}, smtp=smtp
     )
-    record_event(
-        session,
-        SENT,
-        subscription_id=subscription.id,
-        data={"request": _stamp(subscription.confirmation_sent_at)},
-    )
+    _record_sent(session, subscription)
+
+
+def _record_sent(session: Session, subscription: Subscription, in_doubt: bool = False) -> None:
+    data: dict[str, object] = {"request": _stamp(subscription.confirmation_sent_at)}
+    if in_doubt:
+        data["in_doubt"] = True
+    record_event(session, SENT, subscription_id=subscription.id, data=data)
     # Committed before the next mail: a retry after a later failure finds this one done.
     session.commit()
 
@@ -129,13 +131,7 @@ def send_confirmation_mails(
                 continue
             except InDoubtSMTPError as exc:
                 # It may have gone out: counted as sent, so a retry never sends a second.
-                record_event(
-                    session,
-                    SENT,
-                    subscription_id=subscription_id,
-                    data={"request": _stamp(subscription.confirmation_sent_at), "in_doubt": True},
-                )
-                session.commit()
+                _record_sent(session, subscription, in_doubt=True)
                 log.warning("confirmation to subscription %s in doubt: %s", subscription_id, exc)
                 continue
             mailed += 1
