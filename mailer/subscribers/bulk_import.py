@@ -58,6 +58,8 @@ def _statements() -> _Statements:
     """Built once per process: building an INSERT costs more CPU than its cached SQL."""
     subscriber = table_of(Subscriber)
     subscription = table_of(Subscription)
+    consent = table_of(Consent)
+    event = table_of(Event)
     # Each row comes back with its key (the address; the reader, one subscription each):
     # the databases return a batch's rows in no promised order, and asking SQLAlchemy to
     # sort them (sort_by_parameter_order) makes it send SQLite one row per statement.
@@ -66,8 +68,11 @@ def _statements() -> _Statements:
         subscription=insert(subscription).returning(
             subscription.c.subscriber_id, subscription.c.id
         ),
-        consent=insert(table_of(Consent)),
-        event=insert(table_of(Event)),
+        # RETURNING only so that psycopg too sends one INSERT of many rows per page:
+        # without it, SQLAlchemy hands psycopg an executemany, one statement per row at
+        # the server (pipelined). The ids are not needed.
+        consent=insert(consent).returning(consent.c.id),
+        event=insert(event).returning(event.c.id),
     )
 
 

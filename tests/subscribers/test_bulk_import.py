@@ -2,9 +2,11 @@
 take seconds), and what it writes is exactly what the per-row path writes.
 
 Mutants this pins (each applied by hand and seen to fail): ``bulk_import.CHUNK = 1`` (a
-statement per row again); a consented reader's ``confirm`` consent record, event or
-counter left out, or its ``confirmed_at`` not set; the hourly mailbox rule decided for
-the new readers after the known addresses' rows instead of in file order.
+statement per row again); the consents' INSERT without its RETURNING (a driver's
+executemany: the database runs it once per row); a consented reader's ``confirm``
+consent record, event or counter left out, or its ``confirmed_at`` not set; the hourly
+mailbox rule decided for the new readers after the known addresses' rows instead of in
+file order.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, select
+from sqlalchemy.engine.interfaces import ExecuteStyle
 
 from mailer.db import utcnow
 from mailer.events import Event
@@ -43,13 +46,18 @@ PER_CHUNK = 9
 @contextmanager
 def counted(engine) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
     """The SQL statements run meanwhile, the transaction's own (BEGIN, savepoints) left
-    out: the rolled-back harness adds savepoints a real import does not have."""
+    out: the rolled-back harness adds savepoints a real import does not have. A driver's
+    executemany counts once per row: the database runs the statement once per row (psycopg
+    pipelines them, sqlite3 loops in C), which is what a multi-row INSERT avoids."""
     statements: list[str] = []
     control = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 
     def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
         if not statement.strip().upper().startswith(control):
-            statements.append(statement)
+            # (An "insertmanyvalues" batch is one statement of many rows, also flagged
+            # executemany.)
+            rows = context.execute_style is ExecuteStyle.EXECUTEMANY
+            statements.extend([statement] * (len(parameters) if rows else 1))
 
     event.listen(engine, "before_cursor_execute", record)
     try:
