@@ -222,3 +222,49 @@ def test_the_bulk_path_writes_exactly_what_the_per_row_path_writes(
     else:
         # The 20, kari, ola, bomb+1 and venter+ny (venter's own row comes after it).
         assert len(bulk["to_confirm"]) == 24
+
+
+@pytest.mark.committed  # real transactions: a second connection signs a reader up meanwhile
+def test_an_import_that_fails_half_way_leaves_nothing_written(
+    cli, rt, session, tmp_path, queued_tasks
+):
+    """A reader signs up on the site after the import has looked its addresses up and
+    before it writes, with an address from the file's second thousand: the first thousand
+    are written when the second INSERT fails on that address. The import fails whole:
+    none of its readers, consent records or events stay, and no confirmation is queued.
+
+    Mutant this pins (applied by hand, seen to fail): ``session.commit()`` after each
+    chunk in ``insert_new_readers``."""
+    from mailer.subscribers.signup_requests import parse_signup
+
+    path = tmp_path / "lesere.csv"
+    path.write_text(_file(1500, "halv"), encoding="utf-8")
+    inserts: list[str] = []
+    signing_up: list[bool] = []
+
+    def signup_meanwhile(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if not statement.startswith("INSERT INTO subscriber ") or signing_up:
+            return  # (the signup's own INSERT is not the import's)
+        inserts.append(statement)
+        if len(inserts) == 1:  # before the import's first write (SQLite: no lock yet)
+            signing_up.append(True)
+            with rt.db.session() as other:
+                request = parse_signup({"email": "halv1201@example.no", "consent": "on"}, ())
+                subscribe(other, request, RequestContext(channel="web"))
+                other.commit()
+            signing_up.clear()
+
+    event.listen(rt.db.engine, "before_cursor_execute", signup_meanwhile)
+    try:
+        result = cli.invoke(args=["subscribers", "import", str(path)])
+    finally:
+        event.remove(rt.db.engine, "before_cursor_execute", signup_meanwhile)
+
+    assert len(inserts) == 2  # the control: the second thousand's INSERT is what failed
+    assert type(result.exception).__name__ == "IntegrityError", result.output
+    session.rollback()
+    [reader] = session.execute(select(Subscriber.email, Subscription.id).join(Subscription))
+    assert reader.email == "halv1201@example.no"  # the reader who signed up, alone
+    assert [c.channel for c in session.scalars(select(Consent))] == ["web"]
+    assert [e.data for e in session.scalars(select(Event))] == [{"channel": "web"}]
+    assert queued_tasks == [("mailer.send_confirmation", (reader.id,))]
