@@ -201,7 +201,9 @@ def import_csv(
     ctx = RequestContext(channel="import", user_agent=source[:400])
     parsed = _parse_rows(reader, mapping, allowed_topics, report, message_language)
     left = _left_before(session, [signup.email for _, signup in parsed])
-    suppressed = suppressed_among(session, (signup.email for _, signup in parsed), secret_keys)
+    suppressed = suppressed_among(
+        session, (signup.email for _, signup in parsed), secret_keys, normalised=True
+    )
     bulk = BulkSignups.load(session, utcnow(), (signup.email for _, signup in parsed))
     seen: dict[str, int] = {}
     new: list[NewReader] = []

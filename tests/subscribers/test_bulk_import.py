@@ -268,3 +268,27 @@ def test_an_import_that_fails_half_way_leaves_nothing_written(
     assert [c.channel for c in session.scalars(select(Consent))] == ["web"]
     assert [e.data for e in session.scalars(select(Event))] == [{"channel": "web"}]
     assert queued_tasks == [("mailer.send_confirmation", (reader.id,))]
+
+
+def test_an_import_keeps_out_suppressed_addresses_however_the_file_writes_them(session):
+    """The import hashes its checked (normalised) addresses without validating them a
+    second time: the hash must still be the one ``suppress_address`` stored, for an IDN
+    address in Unicode and capitals, and under an older key."""
+    from mailer.subscribers.suppression import suppress_address
+
+    suppress_address(session, "Kari@Blåbær.no", SECRET, "erased")
+    suppress_address(session, "per@example.no", "an older key", "bounce")
+    session.commit()
+
+    report = import_csv(
+        session,
+        "email\nKARI@BLÅBÆR.NO\nPer@Example.NO\nny@example.no\n",
+        TOPICS,
+        already_consented=True,
+        source=SOURCE,
+        secret_keys=(SECRET, "an older key"),
+    )
+
+    assert (report.suppressed, report.imported) == ([2, 3], 1)
+    emails = session.scalars(select(Subscriber.email)).all()
+    assert emails == ["ny@example.no"]
