@@ -61,6 +61,31 @@ def test_worker_app_leaves_the_web_side_and_unused_libraries_out(test_env):
     assert ("sqlalchemy.dialects.postgresql" in loaded) != on_sqlite
 
 
+# Celery's umbrella command (`celery -A worker.app worker`) imports every subcommand:
+# `celery amqp`'s REPL (click_repl, prompt_toolkit, wcwidth, xml) and pygments (~8 MB).
+CELERY_CLI_ONLY = ["celery.bin.celery", "click_repl", "prompt_toolkit", "wcwidth", "pygments"]
+
+
+def test_the_worker_command_leaves_celerys_other_commands_out(test_env):
+    """`python -m worker` (the Procfile's worker) parses `celery worker`'s options without
+    Celery's umbrella command. Checked by hand: with worker/__main__.py calling
+    ``celery.bin.celery.main`` again, or without its pygments line, this fails."""
+    probe = (
+        "import json, sys\n"
+        "from worker.__main__ import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        # A name set to None is one an import is refused for.
+        "print(json.dumps(sorted(m for m, module in sys.modules.items() if module)))\n"
+    )
+    loaded = set(_run_probe(probe, test_env))
+    assert "celery.bin.worker" in loaded and "mailer.sending.tasks" in loaded
+    assert not {m.split(".")[0] for m in loaded} & set(CELERY_CLI_ONLY[1:])
+    assert "celery.bin.celery" not in loaded
+
+
 def test_the_mails_words_and_dates_load_no_cldr_locale_data(test_env):
     """What a worker child needs for a mail in either language (the catalogues, a date, a
     month) loads none of Babel's locale data (~4 MB per process; with format_date through
