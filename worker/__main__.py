@@ -14,17 +14,23 @@ from __future__ import annotations
 
 import sys
 
-from celery import maybe_patch_concurrency
+# Optional imports Celery and kombu take whenever the package is installed (here each is
+# a test tool's dependency, not the product's), for what the worker never does: pygments
+# colours `celery inspect`'s output (a lexer and a formatter built at import, ~2.3 MB);
+# yaml is kombu's YAML serializer (the worker accepts JSON only, ~0.8 MB); psutil is
+# `celery worker`'s debug memory report. Refused here, the worker runs as installed
+# without them.
+NOT_IMPORTED = ("pygments", "yaml", "psutil")
 
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    for name in NOT_IMPORTED:
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+    from celery import maybe_patch_concurrency
+
     # As `celery` does first: eventlet's or gevent's patches before anything else loads.
     maybe_patch_concurrency(["worker", *args])
-    # Celery's command-line module colours `celery inspect`'s output with pygments when it
-    # is installed (here a test tool's dependency, not the product's), building a lexer
-    # and a formatter at import: ~2.3 MB in every worker process for output it never prints.
-    sys.modules.setdefault("pygments", None)  # type: ignore[arg-type]
     from celery.bin.base import CLIContext
     from celery.bin.worker import worker
 
