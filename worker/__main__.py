@@ -14,19 +14,34 @@ from __future__ import annotations
 
 import sys
 
-# Optional imports Celery and kombu take whenever the package is installed (here each is
-# a test tool's dependency, not the product's), for what the worker never does: pygments
-# colours `celery inspect`'s output (a lexer and a formatter built at import, ~2.3 MB);
-# yaml is kombu's YAML serializer (the worker accepts JSON only, ~0.8 MB); psutil is
-# `celery worker`'s debug memory report. Refused here, the worker runs as installed
-# without them.
-NOT_IMPORTED = ("pygments", "yaml", "psutil")
+# Refused imports: what Celery, kombu and billiard take whenever the package is installed,
+# for nothing the worker needs. pygments colours `celery inspect`'s output (a lexer and a
+# formatter built at import, ~2.3 MB); yaml is kombu's YAML serializer (the worker
+# accepts JSON only, ~0.8 MB); psutil is `celery worker`'s debug memory report (those
+# three are test tools' dependencies here, not the product's). cffi (cryptography's
+# dependency; its compiled bindings use _cffi_backend, never this package): with it
+# importable, billiard sets each pool child's parent-death signal through
+# ``cffi.FFI().cdef()``, which builds pycparser's C parser in every child (~3 MB each);
+# without it billiard calls the same prctl through ctypes.
+NOT_IMPORTED = ("pygments", "yaml", "psutil", "cffi")
+
+
+class RefuseImports:
+    """A finder first on ``sys.meta_path``: importing one of ``NOT_IMPORTED`` raises
+    ImportError, as if it were not installed. (Not ``sys.modules[name] = None``, which
+    raises too but leaves the name in ``sys.modules``: billiard checks ``'cffi' in
+    sys.modules`` and would then take its cffi path, fail, and set no parent-death
+    signal at all.)"""
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name.partition(".")[0] in NOT_IMPORTED:
+            raise ModuleNotFoundError(f"not imported in the worker: {name}", name=name)
+        return None
 
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    for name in NOT_IMPORTED:
-        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+    sys.meta_path.insert(0, RefuseImports())
     from celery import maybe_patch_concurrency
 
     # As `celery` does first: eventlet's or gevent's patches before anything else loads.

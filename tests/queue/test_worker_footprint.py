@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from typing import Any
@@ -63,10 +64,10 @@ def test_worker_app_leaves_the_web_side_and_unused_libraries_out(test_env):
 
 # Celery's umbrella command (`celery -A worker.app worker`) imports every subcommand:
 # `celery amqp`'s REPL (click_repl, prompt_toolkit, wcwidth, xml), ~7 MB. And the optional
-# imports Celery and kombu take when installed (test tools' dependencies here): pygments,
-# yaml, psutil (worker/__main__.py).
+# imports Celery, kombu and billiard take when installed (worker/__main__.py): pygments,
+# yaml, psutil, and cffi (with it, pycparser in every pool child).
 CELERY_CLI_ONLY = ["celery.bin.celery", "click_repl", "prompt_toolkit", "wcwidth"]
-NOT_IMPORTED = ["pygments", "yaml", "psutil"]
+NOT_IMPORTED = ["pygments", "yaml", "psutil", "cffi", "pycparser"]
 
 
 def test_the_worker_command_leaves_celerys_other_commands_out(test_env):
@@ -81,15 +82,34 @@ def test_the_worker_command_leaves_celerys_other_commands_out(test_env):
         "    main(['--help'])\n"
         "except SystemExit:\n"
         "    pass\n"
-        "# What the worker loads once it runs (celery.apps.worker: psutil when installed).\n"
+        "# What the worker loads once it runs (celery.apps.worker: psutil when installed),\n"
+        "# and what a pool child does first (billiard: cffi and pycparser when installed).\n"
         "import celery.apps.worker, celery.worker.consumer, celery.concurrency.prefork\n"
-        # A name set to None is one an import is refused for.
-        "print(json.dumps(sorted(m for m, module in sys.modules.items() if module)))\n"
+        "from celery import platforms\n"
+        "platforms.set_pdeathsig('SIGKILL')\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
     )
     loaded = set(_run_probe(probe, test_env))
     assert "celery.bin.worker" in loaded and "mailer.sending.tasks" in loaded
     assert not {m.split(".")[0] for m in loaded} & set(CELERY_CLI_ONLY[1:] + NOT_IMPORTED)
     assert "celery.bin.celery" not in loaded
+
+
+def test_a_pool_child_without_cffi_still_dies_with_its_parent(test_env):
+    """billiard's ctypes path (taken with cffi refused) sets the parent-death signal as
+    its cffi path did: a pool child whose main process is killed gets SIGKILL. Checked by
+    hand: refusing cffi with ``sys.modules['cffi'] = None`` instead of the finder, this
+    fails (billiard then takes its cffi path, fails, and sets no signal)."""
+    probe = (
+        "import json, sys\n"
+        "from worker.__main__ import RefuseImports\n"
+        "sys.meta_path.insert(0, RefuseImports())\n"
+        "from billiard.util import get_pdeathsig\n"
+        "from celery import platforms\n"
+        "platforms.set_pdeathsig('SIGKILL')\n"
+        "print(json.dumps(['cffi' in sys.modules, get_pdeathsig()]))\n"
+    )
+    assert _run_probe(probe, test_env) == [False, signal.SIGKILL]
 
 
 def test_the_mails_words_and_dates_load_no_cldr_locale_data(test_env):
