@@ -36,6 +36,8 @@ LOADED_WHEN_USED = [
     "css_inline",
     "markdown",
     "nh3",
+    # Mails are rendered in pool children; the main process imports the task modules only.
+    "jinja2",
 ]
 
 
@@ -49,8 +51,8 @@ def _run_probe(probe: str, env: dict[str, str]) -> Any:
 
 def test_worker_app_leaves_the_web_side_and_unused_libraries_out(test_env):
     """Checked by hand: with worker/app.py building the Flask app again, with config.py
-    importing limits, or with a top-level import of css_inline, markdown or nh3, this
-    fails."""
+    importing limits, or with a top-level import of css_inline, markdown, nh3 or (in
+    mail/templates.py) jinja2, this fails."""
     probe = (
         "import json, sys\nimport worker.app\nprint(json.dumps(sorted({m for m in sys.modules})))\n"
     )
