@@ -55,10 +55,11 @@ class LogFile:
 
 
 def celery_worker_command(concurrency: int, *options: str, loglevel: str = "INFO") -> list[str]:
-    """`python -m worker` (`celery worker` of worker.app), as Procfile runs it, without the
-    cluster chatter."""
+    """`python -OO -m worker` (`celery worker` of worker.app), as Procfile runs it, without
+    the cluster chatter."""
     return [
         sys.executable,
+        "-OO",
         "-m",
         "worker",
         f"--loglevel={loglevel}",

@@ -97,6 +97,25 @@ def test_the_worker_command_leaves_celerys_other_commands_out(test_env):
     assert "celery.bin.celery" not in loaded
 
 
+def test_the_workers_libraries_have_their_docstring_free_bytecode(test_env):
+    """The worker runs as `python -OO` (Procfile: no docstrings, ~5.5 MB a process); a
+    module without its .opt-2.pyc is compiled from source at every start (slower, and
+    ~9 MB more), and pip writes only the plain .pyc: `make install` writes them. Checked by
+    hand: with SQLAlchemy's .opt-2.pyc files deleted, this fails."""
+    probe = (
+        "import importlib.util, json, os, sys\n"
+        "import worker.app\n"
+        "import celery.bin.worker, celery.apps.worker, celery.concurrency.prefork\n"
+        # The project's own modules: written by Python at their first import.
+        f"own = tuple({str(ROOT)!r} + os.sep + d for d in ('mailer', 'worker', 'tests'))\n"
+        "files = [getattr(m, '__file__', None) or '' for m in list(sys.modules.values())]\n"
+        "print(json.dumps(sorted(\n"
+        "    f for f in files if f.endswith('.py') and not f.startswith(own)\n"
+        "    and not os.path.exists(importlib.util.cache_from_source(f, optimization=2)))))\n"
+    )
+    assert _run_probe(probe, test_env) == []
+
+
 def test_a_pool_child_without_cffi_still_dies_with_its_parent(test_env):
     """billiard's ctypes path (taken with cffi refused) sets the parent-death signal as
     its cffi path did: a pool child whose main process is killed gets SIGKILL. Checked by
