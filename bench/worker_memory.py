@@ -43,10 +43,11 @@ SETTLE_SECONDS = 3.0
 IMPORTS_PROBE = r"""
 import sys, tracemalloc, json
 tracemalloc.start(40)
+# As `python -OO -m worker` starts (this probe runs with -OO): its refused imports first,
+# then what `celery worker` itself loads before it forks the pool.
+from worker.__main__ import RefuseImports
+sys.meta_path.insert(0, RefuseImports())
 import worker.app
-# What `python -m worker` (`celery worker`) itself loads before it forks the pool (and,
-# as worker/__main__.py does, without pygments).
-sys.modules.setdefault("pygments", None)
 import celery.bin.worker, celery.worker.consumer, celery.concurrency.prefork, celery.apps.worker
 snapshot = tracemalloc.take_snapshot()
 tracemalloc.stop()
@@ -198,7 +199,7 @@ def imports(args: argparse.Namespace) -> dict[str, Any]:
     env, database = environment(args, work)
     try:
         out = subprocess.run(
-            [sys.executable, "-c", IMPORTS_PROBE],
+            [sys.executable, "-OO", "-c", IMPORTS_PROBE],
             cwd=ROOT,
             env=env,
             check=True,
