@@ -6,7 +6,7 @@
     .venv/bin/python bench/worker_memory.py --backend postgres --redis-url redis://…/6
     .venv/bin/python bench/worker_memory.py --imports                # tracemalloc by package
 
-Default: a real ``celery -A worker.app worker --pool=prefork --concurrency=C`` (the
+Default: a real ``python -m worker --pool=prefork --concurrency=C`` (the
 harness's launcher, as bench/send.py starts it) on a fresh migrated database; once it takes
 tasks and its start-up reconcile has run, RSS, PSS and USS of the main process and each
 pool child from /proc/<pid>/smaps_rollup, --rounds times (a fresh worker each), medians.
@@ -43,9 +43,12 @@ SETTLE_SECONDS = 3.0
 IMPORTS_PROBE = r"""
 import sys, tracemalloc, json
 tracemalloc.start(40)
+# As `python -OO -m worker` starts (this probe runs with -OO): its refused imports first,
+# then what `celery worker` itself loads before it forks the pool.
+from worker.__main__ import RefuseImports
+sys.meta_path.insert(0, RefuseImports())
 import worker.app
-# What `celery worker` itself loads before it forks the pool.
-import celery.worker.consumer, celery.concurrency.prefork, celery.apps.worker
+import celery.bin.worker, celery.worker.consumer, celery.concurrency.prefork, celery.apps.worker
 snapshot = tracemalloc.take_snapshot()
 tracemalloc.stop()
 
@@ -92,6 +95,23 @@ def rollup_mb(pid: int) -> dict[str, float]:
     }
 
 
+def mappings_mb(pid: int, top: int = 25) -> dict[str, float]:
+    """RSS by mapping of one process, in MB, the largest first: shared objects by file name,
+    ``[heap]`` (malloc's main arena), ``[anon]`` (pymalloc arenas, thread arenas and stacks,
+    mmap'd blocks)."""
+    by_name: dict[str, int] = {}
+    name = "[anon]"
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            head = line.split()
+            if head and "-" in head[0] and not head[0].endswith(":"):
+                name = os.path.basename(head[5]) if len(head) > 5 else "[anon]"
+            elif head and head[0] == "Rss:":
+                by_name[name] = by_name.get(name, 0) + int(head[1])
+    ranked = sorted(by_name.items(), key=lambda kv: -kv[1])
+    return {k: round(v / 1024, 2) for k, v in ranked[:top] if v}
+
+
 def environment(args: argparse.Namespace, var_dir: Path) -> tuple[dict[str, str], Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_")}
     database = None
@@ -114,7 +134,9 @@ def environment(args: argparse.Namespace, var_dir: Path) -> tuple[dict[str, str]
     return env, database
 
 
-def one_worker(env: dict[str, str], work: Path, concurrency: int, n: int) -> dict[str, Any]:
+def one_worker(
+    env: dict[str, str], work: Path, concurrency: int, n: int, smaps: bool = False
+) -> dict[str, Any]:
     import psutil
 
     worker = CeleryWorker(
@@ -125,7 +147,12 @@ def one_worker(env: dict[str, str], work: Path, concurrency: int, n: int) -> dic
         worker.wait_ready()
         time.sleep(SETTLE_SECONDS)  # a settling time, not synchronisation: we only read /proc
         main = rollup_mb(worker.pid)
-        children = [rollup_mb(p.pid) for p in psutil.Process(worker.pid).children()]
+        pids = [p.pid for p in psutil.Process(worker.pid).children()]
+        children = [rollup_mb(pid) for pid in pids]
+        if smaps:
+            main["mappings"] = mappings_mb(worker.pid)  # type: ignore[assignment]
+            for child, pid in zip(children, pids, strict=True):
+                child["mappings"] = mappings_mb(pid)  # type: ignore[assignment]
     finally:
         worker.stop()
     return {"main": main, "children": children}
@@ -144,7 +171,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             check=True,
             capture_output=True,
         )
-        runs = [one_worker(env, work, args.concurrency, n) for n in range(args.rounds)]
+        runs = [one_worker(env, work, args.concurrency, n, args.smaps) for n in range(args.rounds)]
     finally:
         if database is not None:
             database.drop()
@@ -172,7 +199,7 @@ def imports(args: argparse.Namespace) -> dict[str, Any]:
     env, database = environment(args, work)
     try:
         out = subprocess.run(
-            [sys.executable, "-c", IMPORTS_PROBE],
+            [sys.executable, "-OO", "-c", IMPORTS_PROBE],
             cwd=ROOT,
             env=env,
             check=True,
@@ -195,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--imports", action="store_true", help="tracemalloc of the imports")
+    parser.add_argument("--smaps", action="store_true", help="RSS by mapping, in each run")
     args = parser.parse_args(argv)
     result = imports(args) if args.imports else measure(args)
     print(json.dumps(result))

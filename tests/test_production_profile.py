@@ -153,7 +153,8 @@ def test_signup_confirm_send_unsubscribe_on_the_production_profile(production) -
     app.start()
     commands = app.processes()
     assert sum("gunicorn" in c and "create_app" in c for c in commands) == 1 + WEB_WORKERS
-    assert any("worker.app worker" in c for c in commands)
+    # The worker's main process: its command line, or the title Celery gives it once it runs.
+    assert any("-m worker --loglevel" in c or ":MainProcess]" in c for c in commands)
     assert any("worker.app beat" in c for c in commands)
 
     # Signup on the form, as a browser does it (its cookie and CSRF token).

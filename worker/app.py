@@ -1,4 +1,4 @@
-"""Entry point for `celery -A worker.app worker|beat`."""
+"""The Celery app of `python -m worker` (worker/__main__.py) and `celery -A worker.app beat`."""
 
 from mailer.config import ConfigError
 from mailer.worker_app import create_worker

@@ -1,9 +1,9 @@
 """UI and mail strings: Norwegian Bokmål is the source text (the msgid), English the translation.
 
-The catalogues are gettext ``.po`` files under ``locale/<lang>/LC_MESSAGES/``, read by Babel
-once per process (no ``.mo`` build step: ``pip install .`` is enough). A string without an
-English translation falls back to the Norwegian, never to a blank. ``make i18n`` extracts
-the strings from code and templates and updates both catalogues.
+The catalogues are gettext ``.po`` files under ``locale/<lang>/LC_MESSAGES/``, compiled in
+memory once per process (po.py; no ``.mo`` build step: ``pip install .`` is enough). A
+string without an English translation falls back to the Norwegian, never to a blank.
+``make i18n`` extracts the strings from code and templates and updates both catalogues.
 """
 
 from __future__ import annotations

@@ -20,20 +20,13 @@ def catalogue_path(language: str) -> Path:
 def translations(language: str) -> GNUTranslations:
     """The catalogue for ``language`` (the Norwegian source for an unknown one).
 
-    Compiled in memory: Babel writes the parsed ``.po`` as MO bytes that gettext reads,
-    leaving out empty and fuzzy entries, so those fall back to the Norwegian msgid. The
-    standard library's reader, not babel.support's subclass of it: that module loads
-    Babel's date and number modules with it (worker memory)."""
-    # Babel's .po reader and .mo writer, needed only here (a worker that never reads a
-    # catalogue never loads them).
-    from babel.messages.mofile import write_mo
-    from babel.messages.pofile import read_po
+    Compiled in memory (mailer/i18n/po.py: what Babel's reader and MO writer make of it,
+    without Babel), leaving out empty and fuzzy entries, so those fall back to the
+    Norwegian msgid. The standard library's reader, not babel.support's subclass of it:
+    that module loads Babel's date and number modules with it (worker memory)."""
+    from mailer.i18n.po import compile_po
 
     if language not in LANGUAGES:
         language = LANGUAGES[0]
-    with catalogue_path(language).open("rb") as po:
-        catalogue = read_po(po, locale=language, domain=DOMAIN)
-    compiled = BytesIO()
-    write_mo(compiled, catalogue, use_fuzzy=False)
-    compiled.seek(0)
-    return GNUTranslations(compiled)
+    text = catalogue_path(language).read_text(encoding="utf-8")
+    return GNUTranslations(BytesIO(compile_po(text)))

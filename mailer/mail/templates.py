@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
-
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from typing import TYPE_CHECKING, Any
 
 from mailer.config import ROOT
-from mailer.i18n.jinja import install_i18n
 from mailer.mail.messages import literal, substitute
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,13 @@ def _as_data(value: Any) -> Any:
 
 @cache
 def _environment() -> Environment:
+    # Imported here, not at the top, for worker memory: the pool child that renders a mail
+    # loads Jinja (~1.5 MB), the worker's main process (which imports every task module,
+    # this one among them) never does.
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    from mailer.i18n.jinja import install_i18n
+
     env = Environment(
         finalize=_as_data,
         loader=FileSystemLoader(ROOT / "templates" / "email"),

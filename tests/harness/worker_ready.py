@@ -1,7 +1,7 @@
 """Celery's default loader plus one receiver: it tells the harness that the worker is ready.
 
-CeleryWorker starts `celery -A worker.app --loader tests.harness.worker_ready:ReadyLoader
-worker …`: the app, its tasks, settings and pool are exactly the product's; this module
+CeleryWorker starts `python -m worker …` with ``CELERY_LOADER`` naming this loader (Celery's
+`--loader`): the app, its tasks, settings and pool are exactly the product's; this module
 only adds a ``worker_ready`` receiver that writes one line to the pipe whose descriptor is
 in $MAILER_HARNESS_READY_FD. Celery logs no "ready" line below INFO, and the filesystem
 broker answers no `inspect ping`, so neither of those can tell us.

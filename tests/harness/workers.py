@@ -1,4 +1,4 @@
-"""The one launcher of real `celery -A worker.app worker` processes, for tests and bench/.
+"""The one launcher of real `python -m worker` processes (Celery's worker), for tests and bench/.
 
 Each worker runs in a process group of its own, so that a test can kill it whole (main
 process and pool children) and nothing it leaves behind outlives the run.
@@ -55,13 +55,12 @@ class LogFile:
 
 
 def celery_worker_command(concurrency: int, *options: str, loglevel: str = "INFO") -> list[str]:
-    """`celery -A worker.app worker`, as Procfile runs it, without the cluster chatter."""
+    """`python -OO -m worker` (`celery worker` of worker.app), as Procfile runs it, without
+    the cluster chatter."""
     return [
         sys.executable,
+        "-OO",
         "-m",
-        "celery",
-        "-A",
-        "worker.app",
         "worker",
         f"--loglevel={loglevel}",
         f"--concurrency={concurrency}",
@@ -99,10 +98,7 @@ class CeleryWorker(LogFile):
         options = [f"--pool={self.pool}"] if self.pool else []
         if self.name:
             options.append(f"--hostname={self.name}@%h")
-        command = celery_worker_command(self.concurrency, *options, loglevel=self.loglevel)
-        # `--loader` is a global option of the celery command: it goes before `worker`.
-        at = command.index("worker")
-        return [*command[:at], "--loader", READY_LOADER, *command[at:]]
+        return celery_worker_command(self.concurrency, *options, loglevel=self.loglevel)
 
     def start(self) -> CeleryWorker:
         """Start the worker; ``wait_ready()`` blocks until it takes tasks."""
@@ -111,7 +107,8 @@ class CeleryWorker(LogFile):
             self.proc = subprocess.Popen(
                 self.command(),
                 cwd=ROOT,
-                env={**self.env, READY_FD: str(write_fd)},
+                # Celery's `--loader`, which `python -m worker` takes from the environment.
+                env={**self.env, READY_FD: str(write_fd), "CELERY_LOADER": READY_LOADER},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

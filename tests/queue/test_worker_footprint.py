@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from typing import Any
@@ -35,6 +36,8 @@ LOADED_WHEN_USED = [
     "css_inline",
     "markdown",
     "nh3",
+    # Mails are rendered in pool children; the main process imports the task modules only.
+    "jinja2",
 ]
 
 
@@ -48,8 +51,8 @@ def _run_probe(probe: str, env: dict[str, str]) -> Any:
 
 def test_worker_app_leaves_the_web_side_and_unused_libraries_out(test_env):
     """Checked by hand: with worker/app.py building the Flask app again, with config.py
-    importing limits, or with a top-level import of css_inline, markdown or nh3, this
-    fails."""
+    importing limits, or with a top-level import of css_inline, markdown, nh3 or (in
+    mail/templates.py) jinja2, this fails."""
     probe = (
         "import json, sys\nimport worker.app\nprint(json.dumps(sorted({m for m in sys.modules})))\n"
     )
@@ -61,10 +64,80 @@ def test_worker_app_leaves_the_web_side_and_unused_libraries_out(test_env):
     assert ("sqlalchemy.dialects.postgresql" in loaded) != on_sqlite
 
 
+# Celery's umbrella command (`celery -A worker.app worker`) imports every subcommand:
+# `celery amqp`'s REPL (click_repl, prompt_toolkit, wcwidth, xml), ~7 MB. And the optional
+# imports Celery, kombu and billiard take when installed (worker/__main__.py): pygments,
+# yaml, psutil, and cffi (with it, pycparser in every pool child).
+CELERY_CLI_ONLY = ["celery.bin.celery", "click_repl", "prompt_toolkit", "wcwidth"]
+NOT_IMPORTED = ["pygments", "yaml", "psutil", "cffi", "pycparser"]
+
+
+def test_the_worker_command_leaves_celerys_other_commands_out(test_env):
+    """`python -m worker` (the Procfile's worker) parses `celery worker`'s options without
+    Celery's umbrella command. Checked by hand: with worker/__main__.py importing
+    ``celery.bin.celery`` again, or with any name taken out of its NOT_IMPORTED, this
+    fails."""
+    probe = (
+        "import json, sys\n"
+        "from worker.__main__ import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "# What the worker loads once it runs (celery.apps.worker: psutil when installed),\n"
+        "# and what a pool child does first (billiard: cffi and pycparser when installed).\n"
+        "import celery.apps.worker, celery.worker.consumer, celery.concurrency.prefork\n"
+        "from celery import platforms\n"
+        "platforms.set_pdeathsig('SIGKILL')\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    loaded = set(_run_probe(probe, test_env))
+    assert "celery.bin.worker" in loaded and "mailer.sending.tasks" in loaded
+    assert not {m.split(".")[0] for m in loaded} & set(CELERY_CLI_ONLY[1:] + NOT_IMPORTED)
+    assert "celery.bin.celery" not in loaded
+
+
+def test_the_workers_libraries_have_their_docstring_free_bytecode(test_env):
+    """The worker runs as `python -OO` (Procfile: no docstrings, ~5.5 MB a process); a
+    module without its .opt-2.pyc is compiled from source at every start (slower, and
+    ~9 MB more), and pip writes only the plain .pyc: `make install` writes them. Checked by
+    hand: with SQLAlchemy's .opt-2.pyc files deleted, this fails."""
+    probe = (
+        "import importlib.util, json, os, sys\n"
+        "import worker.app\n"
+        "import celery.bin.worker, celery.apps.worker, celery.concurrency.prefork\n"
+        # The project's own modules: written by Python at their first import.
+        f"own = tuple({str(ROOT)!r} + os.sep + d for d in ('mailer', 'worker', 'tests'))\n"
+        "files = [getattr(m, '__file__', None) or '' for m in list(sys.modules.values())]\n"
+        "print(json.dumps(sorted(\n"
+        "    f for f in files if f.endswith('.py') and not f.startswith(own)\n"
+        "    and not os.path.exists(importlib.util.cache_from_source(f, optimization=2)))))\n"
+    )
+    assert _run_probe(probe, test_env) == []
+
+
+def test_a_pool_child_without_cffi_still_dies_with_its_parent(test_env):
+    """billiard's ctypes path (taken with cffi refused) sets the parent-death signal as
+    its cffi path did: a pool child whose main process is killed gets SIGKILL. Checked by
+    hand: refusing cffi with ``sys.modules['cffi'] = None`` instead of the finder, this
+    fails (billiard then takes its cffi path, fails, and sets no signal)."""
+    probe = (
+        "import json, sys\n"
+        "from worker.__main__ import RefuseImports\n"
+        "sys.meta_path.insert(0, RefuseImports())\n"
+        "from billiard.util import get_pdeathsig\n"
+        "from celery import platforms\n"
+        "platforms.set_pdeathsig('SIGKILL')\n"
+        "print(json.dumps(['cffi' in sys.modules, get_pdeathsig()]))\n"
+    )
+    assert _run_probe(probe, test_env) == [False, signal.SIGKILL]
+
+
 def test_the_mails_words_and_dates_load_no_cldr_locale_data(test_env):
     """What a worker child needs for a mail in either language (the catalogues, a date, a
     month) loads none of Babel's locale data (~4 MB per process; with format_date through
-    Babel again this fails)."""
+    Babel again this fails), nor Babel itself: the catalogues are compiled by
+    mailer/i18n/po.py (~1.7 MB; with catalogues.py on Babel's read_po again this fails)."""
     probe = (
         "import json, sys\n"
         "from datetime import UTC, datetime\n"
@@ -76,6 +149,7 @@ def test_the_mails_words_and_dates_load_no_cldr_locale_data(test_env):
         "    ngettext('%(num)s rad', '%(num)s rader', 2, language)\n"
         "    format_date(now, language), month_name(now, language)\n"
         "data = sys.modules.get('babel.localedata')\n"
-        "print(json.dumps(sorted(data._cache) if data else []))\n"
+        "babel = [m for m in sys.modules if m.split('.')[0] == 'babel']\n"
+        "print(json.dumps([sorted(data._cache) if data else [], babel]))\n"
     )
-    assert _run_probe(probe, test_env) == []
+    assert _run_probe(probe, test_env) == [[], []]
