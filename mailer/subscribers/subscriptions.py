@@ -241,60 +241,63 @@ def _subscribe_new_address(
     now: datetime,
     mail_confirmation: bool,
 ) -> SignupOutcome | None:
-    """A signup of an address never seen before, in four statements (the path a viral
-    link takes): the reader, their subscription (the hourly mailbox limit decided inside
-    the same INSERT), the consent record and the event. None when the address exists
-    (or another request inserted it a moment ago): the caller takes the general path."""
+    """A signup of an address never seen before, in four INSERTs (the path a viral link
+    takes): the reader, their subscription (the hourly mailbox limit decided inside the
+    same INSERT), the consent record and the event; on PostgreSQL one statement carries
+    all four (new_signup). None when the address exists (or another request inserted it a
+    moment ago): the caller takes the general path."""
     built = new_signup.statements(session)
-    subscriber_id = session.execute(
-        built.subscriber,
-        {
-            "email": request.email,
-            "name": request.name,
-            "language": request.language,
-            "created_at": now,
-        },
-    ).scalar()
-    if subscriber_id is None:
-        return None
     box = mailbox(request.email)
     local, _, domain = box.rpartition("@")
-    row = session.execute(
-        built.subscription,
-        {
-            "subscriber_id": subscriber_id,
-            "newsletter_id": newsletter_id,
-            "status": SubscriptionStatus.PENDING,
-            "topics": list(request.topics),
-            "created_at": now,
-            "link_secret": new_link_secret(),
-            # One confirmation an hour per mailbox, whatever the tag: bomb+1@, bomb+2@, …
-            # reach the same inbox.
-            "since": now - CONFIRMATION_RESEND_INTERVAL,
-            "box": box,
-            "tagged": f"{_like_literal(local)}+%@{_like_literal(domain)}",
-            "sent_at": now,
-        },
-    ).one()
-    subscription_id, send = row[0], row[1] is not None
-    session.execute(
-        built.consent,
-        {
-            "subscription_id": subscription_id,
-            "action": "signup",
-            "text": request.consent_text,
-            "text_version": request.consent_version if request.consent_text else "",
-            "channel": ctx.channel,
-            "ip": ctx.ip[:64],
-            "user_agent": ctx.user_agent[:400],
-            "created_at": now,
-        },
-    )
+    reader = {
+        "email": request.email,
+        "name": request.name,
+        "language": request.language,
+        "created_at": now,
+    }
+    subscription = {
+        "newsletter_id": newsletter_id,
+        "status": SubscriptionStatus.PENDING,
+        "topics": list(request.topics),
+        "created_at": now,
+        "link_secret": new_link_secret(),
+        # One confirmation an hour per mailbox, whatever the tag: bomb+1@, bomb+2@, …
+        # reach the same inbox.
+        "since": now - CONFIRMATION_RESEND_INTERVAL,
+        "box": box,
+        "tagged": f"{_like_literal(local)}+%@{_like_literal(domain)}",
+        "sent_at": now,
+    }
+    consent = {
+        "action": "signup",
+        "text": request.consent_text,
+        "text_version": request.consent_version if request.consent_text else "",
+        "channel": ctx.channel,
+        "ip": ctx.ip[:64],
+        "user_agent": ctx.user_agent[:400],
+        "created_at": now,
+    }
     data = {"channel": ctx.channel}
-    session.execute(
-        built.event,
-        {"kind": "signup", "subscription_id": subscription_id, "data": data, "created_at": now},
-    )
+    if built.together is not None:
+        row = session.execute(
+            built.together, {**reader, **subscription, **consent, "data": data}
+        ).first()
+        if row is None:
+            return None
+        subscription_id, send = row[0], row[1] is not None
+    else:
+        subscriber_id = session.execute(built.subscriber, reader).scalar()
+        if subscriber_id is None:
+            return None
+        row = session.execute(
+            built.subscription, {**subscription, "subscriber_id": subscriber_id}
+        ).one()
+        subscription_id, send = row[0], row[1] is not None
+        session.execute(built.consent, {**consent, "subscription_id": subscription_id})
+        session.execute(
+            built.event,
+            {"kind": "signup", "subscription_id": subscription_id, "data": data, "created_at": now},
+        )
     count_event(session, "signup", data)
     if send and mail_confirmation:
         enqueue(session, "mailer.send_confirmation", subscription_id)
