@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from mailer.db import UTCDateTime, dialect_insert, table_of
 from mailer.events import Event
-from mailer.subscribers.models import Consent, Subscriber, Subscription
+from mailer.subscribers.models import Consent, Subscriber, Subscription, mailbox_sql
 
 
 @dataclass(frozen=True)
@@ -38,28 +38,32 @@ class Statements:
     together: Any = None
 
 
-def _mailed() -> Any:
+def _mailed(postgresql: bool) -> Any:
     """EXISTS: a confirmation went to the mailbox (under any tag) since ``since``
     (subscriptions._mailbox_mailed, with the mailbox, its tagged pattern and the hour's
-    start as parameters)."""
+    start as parameters; on PostgreSQL the mailbox alone, through its index)."""
     subscriber = table_of(Subscriber)
     subscription = table_of(Subscription)
+    if postgresql:
+        same_mailbox = mailbox_sql(subscriber.c.email) == bindparam("box")
+    else:
+        same_mailbox = or_(
+            subscriber.c.email == bindparam("box"),
+            subscriber.c.email.like(bindparam("tagged"), escape="\\"),
+        )
     return exists(
         select(subscription.c.id)
         .join(subscriber, subscriber.c.id == subscription.c.subscriber_id)
         .where(
             subscription.c.confirmation_sent_at >= bindparam("since", type_=UTCDateTime()),
-            or_(
-                subscriber.c.email == bindparam("box"),
-                subscriber.c.email.like(bindparam("tagged"), escape="\\"),
-            ),
+            same_mailbox,
         )
     )
 
 
-def _sent_at() -> Any:
+def _sent_at(postgresql: bool = False) -> Any:
     # One confirmation an hour per mailbox, whatever the tag.
-    return case((_mailed(), null()), else_=bindparam("sent_at", type_=UTCDateTime()))
+    return case((_mailed(postgresql), null()), else_=bindparam("sent_at", type_=UTCDateTime()))
 
 
 @cache
@@ -124,7 +128,7 @@ def _together() -> Any:
                 _param(subscription.c.topics),
                 _param(subscription.c.created_at),
                 _param(subscription.c.link_secret),
-                _sent_at(),
+                _sent_at(postgresql=True),
             ),
         )
         .returning(subscription.c.id, subscription.c.confirmation_sent_at)

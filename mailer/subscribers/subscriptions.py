@@ -25,7 +25,7 @@ from mailer.queue import enqueue
 from mailer.subscribers import new_signup
 from mailer.subscribers.addresses import mailbox
 from mailer.subscribers.consent import RequestContext, record_consent
-from mailer.subscribers.models import Subscriber, Subscription
+from mailer.subscribers.models import Subscriber, Subscription, mailbox_sql
 from mailer.subscribers.signup_requests import SignupRequest
 from mailer.subscribers.states import LEFT, SubscriptionStatus, can_become
 from mailer.subscribers.suppression import lift_suppression
@@ -52,27 +52,30 @@ def _like_literal(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _mailbox_mailed(email: str, since: datetime) -> ColumnElement[bool]:
+def _mailbox_mailed(email: str, since: datetime, postgresql: bool) -> ColumnElement[bool]:
     """EXISTS: a confirmation went to this address's mailbox (under any tag) since then.
 
-    Computed, not stored: the index on ``confirmation_sent_at`` narrows the rows to the
-    last hour's few mails, and the address test is an equality or a LIKE on those."""
+    Computed, not stored: on PostgreSQL an index on each reader's mailbox finds the
+    mailbox's readers (models.mailbox_sql); on SQLite, an equality or a LIKE on each
+    reader whose mail went within the hour (the index on ``confirmation_sent_at``)."""
     box = mailbox(email)
-    local, _, domain = box.rpartition("@")
-    tagged = f"{_like_literal(local)}+%@{_like_literal(domain)}"
+    if postgresql:
+        same_mailbox: ColumnElement[bool] = mailbox_sql(Subscriber.email) == box
+    else:
+        local, _, domain = box.rpartition("@")
+        tagged = f"{_like_literal(local)}+%@{_like_literal(domain)}"
+        same_mailbox = or_(Subscriber.email == box, Subscriber.email.like(tagged, escape="\\"))
     return exists(
         select(Subscription.id)
         .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
-        .where(
-            Subscription.confirmation_sent_at >= since,
-            or_(Subscriber.email == box, Subscriber.email.like(tagged, escape="\\")),
-        )
+        .where(Subscription.confirmation_sent_at >= since, same_mailbox)
     )
 
 
 def mailbox_mailed_since(session: Session, email: str, since: datetime) -> bool:
     """Whether a confirmation went to this address's mailbox (under any tag) since then."""
-    return bool(session.scalar(select(_mailbox_mailed(email, since))))
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    return bool(session.scalar(select(_mailbox_mailed(email, since, postgresql))))
 
 
 @dataclass
