@@ -6,10 +6,11 @@ task name and sent with one ``LPUSH`` on a pooled connection.
 Why hand-written: ``send_task`` builds every message from scratch (the route, the
 protocol-2 headers, kombu's producer with its retry wrapper, a redis-py client object per
 publish, the base64 body) for what is, for one task name in one process, the same JSON
-with two fresh uuids and the arguments. Measured with bench/signup_profile.py (CPU time
-per request, same run, PostgreSQL + Redis): ``send_task`` was ~23 % of a signup's CPU
-(0.70 ms of 3.0 ms); this publish costs ~0.05 ms (bench/README.md, "Signup, fourth
-pass"). The rest of the web's work is unchanged.
+with two fresh uuids and the arguments. Measured (2026-11-28, this machine):
+bench/task_publish.py, CPU per message in one process: ``send_task`` 0.34-0.42 ms, this
+0.055-0.065 ms, a bare ``LPUSH`` of the same bytes 0.034-0.046 ms; bench/signup_profile.py
+(cProfile of the JSON signup on PostgreSQL + Redis): ``send_task`` was 23-25 % of a
+signup's CPU, this is ~7 %. bench/README.md, "Signup, fourth pass".
 
 What it covers, and nothing else (Celery sends all the rest):
 - a broker URL ``redis://`` (one host, no ``global_keyprefix``), the queue the app's
@@ -19,6 +20,11 @@ What it covers, and nothing else (Celery sends all the rest):
 - positional arguments that are all ints (ids; argsrepr is then their JSON);
 - no parent task (a worker's task sends through Celery: root and parent ids) and no
   receiver of Celery's before/after_task_publish signals.
+It sends at the same point as before: after the commit (mailer.queue). A process that dies
+between the commit and the LPUSH loses that confirmation, as it did with ``send_task``
+(nothing re-queues it; the reader's next signup after the hour mails one); the window is
+shorter by the CPU saved. When Redis refuses the LPUSH, Celery's path sends (and retries,
+and fails) as it always did.
 tests/queue/test_redis_tasks.py compares the bytes with what ``send_task`` puts in the
 list (same uuids), and shows a real worker consuming a message sent this way.
 """

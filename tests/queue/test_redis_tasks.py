@@ -111,3 +111,14 @@ def test_other_brokers_and_registered_tasks_keep_celerys_path(app: Flask, redis_
 
     redis_app.extensions["celery"].finalize()
     assert not publisher.covers(CONFIRMATION, (1,))
+
+
+def test_with_redis_down_the_publish_leaves_it_to_celery(
+    redis_app: Flask, redis_server: RedisServer
+) -> None:
+    """No retries of its own: Celery's path (with its publish retries, then its error, as
+    before) decides what a signup answers when the broker is down."""
+    publisher = _publisher(redis_app)
+    assert publisher.publish(CONFIRMATION, (1,))
+    redis_server.kill()
+    assert not publisher.publish(CONFIRMATION, (2,))
