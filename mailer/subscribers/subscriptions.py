@@ -110,6 +110,15 @@ class BulkSignups:
             )
         return cls({mailbox(e) for e in mailed}, default_newsletter(session), known)
 
+    def claim(self, email: str) -> bool:
+        """The hourly rule for one row, in file order: True (a confirmation is due, and
+        the mailbox counts as mailed from now on) unless its mailbox had one already."""
+        box = mailbox(email)
+        if box in self.mailed_mailboxes:
+            return False
+        self.mailed_mailboxes.add(box)
+        return True
+
 
 _newsletter_ids: dict[str, int] = {}
 
@@ -223,9 +232,7 @@ def subscribe(
         since = now - CONFIRMATION_RESEND_INTERVAL
         send = not mailbox_mailed_since(session, subscriber.email, since)
     else:
-        send = mailbox(subscriber.email) not in bulk.mailed_mailboxes
-        if send:
-            bulk.mailed_mailboxes.add(mailbox(subscriber.email))
+        send = bulk.claim(subscriber.email)
     if send:
         subscription.confirmation_sent_at = now
         if mail_confirmation:
