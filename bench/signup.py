@@ -123,20 +123,7 @@ class Server:
             check=True,
             capture_output=True,
         )
-        command = [
-            str(bin_dir / "gunicorn"),
-            "-c",
-            "python:mailer.web.gunicorn_conf",
-            "--bind",
-            f"127.0.0.1:{self.port}",
-            "--workers",
-            "4",
-            "--access-logfile",
-            "-",
-            "--logger-class",
-            "mailer.web.access_log.RedactingLogger",
-            "mailer:create_app()",
-        ]
+        command = web_command(self.checkout, self.port)
         self.proc = subprocess.Popen(
             command,
             cwd=self.checkout,
@@ -173,6 +160,20 @@ class Server:
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
         self.database.drop()
+
+
+def web_command(checkout: Path, port: int) -> list[str]:
+    """The checkout's Procfile ``web:`` line, with its own venv's programs and the port: an
+    older checkout runs as it was deployed (a09ad8e had no gunicorn_conf, for one)."""
+    import shlex
+
+    for line in (checkout / "Procfile").read_text().splitlines():
+        if line.startswith("web:"):
+            words = shlex.split(line.removeprefix("web:"))
+            bin_dir = checkout / ".venv" / "bin"
+            words[0] = str(bin_dir / words[0])
+            return [w.replace("$PORT", str(port)) for w in words]
+    raise RuntimeError(f"{checkout}/Procfile has no web: line")
 
 
 def wrk(url: str, script: Path, args: argparse.Namespace) -> dict[str, Any]:

@@ -14,11 +14,12 @@ import sys
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from celery import Celery, Task
 from kombu.transport import TRANSPORT_ALIASES
 
-from mailer import metrics, queue
+from mailer import metrics, queue, redis_tasks
 from mailer.config import Settings
 from mailer.logs import configure_logging
 from mailer.runtime import Runtime, running
@@ -151,17 +152,28 @@ def celery_init(current: Callable[[], Runtime], settings: Settings) -> Celery:
     )
     celery.set_default()
 
+    if redis_tasks.usable(celery):
+        _publishers[celery] = redis_tasks.RedisTaskPublisher(celery)
+
     def send(task_name: str, args: tuple[Any, ...]) -> None:
         # The app of the task, request or command at hand; outside one, this process's.
         target = _task_celery.get()
         if target is None:
-            target = _flask_app_celery()
-        (target if target is not None else celery).send_task(task_name, args=list(args))
+            target = _flask_app_celery() or celery
+            # Not from inside a task (Celery adds the parent's ids there): with Redis, the
+            # message prepared once per process, one LPUSH (mailer/redis_tasks.py).
+            publisher = _publishers.get(target)
+            if publisher is not None and publisher.publish(task_name, args):
+                return
+        target.send_task(task_name, args=list(args))
 
     queue.set_sender(send)
     _init_worker_observability(settings)
     return celery
 
+
+# Each Redis-broker app's direct publisher (weakly: tests build and drop apps).
+_publishers: WeakKeyDictionary[Celery, redis_tasks.RedisTaskPublisher] = WeakKeyDictionary()
 
 # The Celery app of the task this thread runs: what it queues goes to the same broker.
 _task_celery: ContextVar[Celery | None] = ContextVar("mailer_task_celery", default=None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -147,3 +147,17 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+
+def include_in_compare(dialect: str) -> Callable[..., bool]:
+    """Alembic's ``include_object`` on this dialect: an index the models declare for
+    another database only (``Index.ddl_if(dialect=…)``) is not expected in this one."""
+
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        condition = getattr(obj, "_ddl_if", None)
+        if type_ != "index" or reflected or condition is None or condition.dialect is None:
+            return True
+        wanted = condition.dialect
+        return dialect == wanted if isinstance(wanted, str) else dialect in wanted
+
+    return include

@@ -7,7 +7,7 @@ from sqlalchemy import pool
 
 from mailer import models  # noqa: F401  (registers the tables on Base.metadata)
 from mailer.config import load_settings
-from mailer.db import Base, make_engine
+from mailer.db import Base, include_in_compare, make_engine
 
 config = context.config
 target_metadata = Base.metadata
@@ -43,6 +43,7 @@ def run_migrations_online() -> None:
             render_as_batch=True,
             compare_type=True,
             compare_server_default=True,
+            include_object=include_in_compare(connection.dialect.name),
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -18,13 +18,19 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Column, Connection, MetaData, String, pool, text
 
 import mailer.models  # noqa: F401  (every table on Base.metadata)
-from mailer.db import Base, make_engine
+from mailer.db import Base, include_in_compare, make_engine
 from mailer.migrate import upgrade
 
 
 def _differences(connection: Connection, metadata: MetaData) -> list[Any]:
     context = MigrationContext.configure(
-        connection, opts={"compare_type": True, "compare_server_default": True}
+        connection,
+        opts={
+            "compare_type": True,
+            "compare_server_default": True,
+            # As migrations/env.py: a PostgreSQL-only index is compared on PostgreSQL only.
+            "include_object": include_in_compare(connection.dialect.name),
+        },
     )
     return list(compare_metadata(context, metadata))
 

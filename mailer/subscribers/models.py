@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, func, literal_column
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mailer.db import NO_ID_REUSE, Base, UTCDateTime, utcnow
@@ -27,6 +27,24 @@ class Subscriber(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     subscriptions: Mapped[list[Subscription]] = relationship(back_populates="subscriber")
+
+
+# subscribers.addresses.mailbox() in SQL, for PostgreSQL: the address without its +tag
+# (``bomb+1@x`` → ``bomb@x``; a local part that starts with "+" is kept whole, as there).
+# The pattern is inline, not a parameter, so that a prepared statement's generic plan
+# still matches the index below.
+MAILBOX_PATTERN = r"'^([^+@]+)\+[^@]*@'"
+
+
+def mailbox_sql(email: Any) -> Any:
+    return func.regexp_replace(email, literal_column(MAILBOX_PATTERN), literal_column(r"'\1@'"))
+
+
+# The hourly confirmation limit looks readers up by mailbox: without this index each signup
+# read every reader (a LIKE on the tagged address cannot use the index on email), so a
+# signup cost grew with the list (bench/README.md, "Signup, fourth pass"). PostgreSQL only:
+# SQLite has no regexp_replace (the small, embedded setup keeps its scan).
+Index("ix_subscriber_mailbox", mailbox_sql(Subscriber.email)).ddl_if(dialect="postgresql")
 
 
 class Subscription(Base):

@@ -25,7 +25,7 @@ from mailer.queue import enqueue
 from mailer.subscribers import new_signup
 from mailer.subscribers.addresses import mailbox
 from mailer.subscribers.consent import RequestContext, record_consent
-from mailer.subscribers.models import Subscriber, Subscription
+from mailer.subscribers.models import Subscriber, Subscription, mailbox_sql
 from mailer.subscribers.signup_requests import SignupRequest
 from mailer.subscribers.states import LEFT, SubscriptionStatus, can_become
 from mailer.subscribers.suppression import lift_suppression
@@ -52,27 +52,30 @@ def _like_literal(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _mailbox_mailed(email: str, since: datetime) -> ColumnElement[bool]:
+def _mailbox_mailed(email: str, since: datetime, postgresql: bool) -> ColumnElement[bool]:
     """EXISTS: a confirmation went to this address's mailbox (under any tag) since then.
 
-    Computed, not stored: the index on ``confirmation_sent_at`` narrows the rows to the
-    last hour's few mails, and the address test is an equality or a LIKE on those."""
+    Computed, not stored: on PostgreSQL an index on each reader's mailbox finds the
+    mailbox's readers (models.mailbox_sql); on SQLite, an equality or a LIKE on each
+    reader whose mail went within the hour (the index on ``confirmation_sent_at``)."""
     box = mailbox(email)
-    local, _, domain = box.rpartition("@")
-    tagged = f"{_like_literal(local)}+%@{_like_literal(domain)}"
+    if postgresql:
+        same_mailbox: ColumnElement[bool] = mailbox_sql(Subscriber.email) == box
+    else:
+        local, _, domain = box.rpartition("@")
+        tagged = f"{_like_literal(local)}+%@{_like_literal(domain)}"
+        same_mailbox = or_(Subscriber.email == box, Subscriber.email.like(tagged, escape="\\"))
     return exists(
         select(Subscription.id)
         .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
-        .where(
-            Subscription.confirmation_sent_at >= since,
-            or_(Subscriber.email == box, Subscriber.email.like(tagged, escape="\\")),
-        )
+        .where(Subscription.confirmation_sent_at >= since, same_mailbox)
     )
 
 
 def mailbox_mailed_since(session: Session, email: str, since: datetime) -> bool:
     """Whether a confirmation went to this address's mailbox (under any tag) since then."""
-    return bool(session.scalar(select(_mailbox_mailed(email, since))))
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    return bool(session.scalar(select(_mailbox_mailed(email, since, postgresql))))
 
 
 @dataclass
@@ -248,60 +251,63 @@ def _subscribe_new_address(
     now: datetime,
     mail_confirmation: bool,
 ) -> SignupOutcome | None:
-    """A signup of an address never seen before, in four statements (the path a viral
-    link takes): the reader, their subscription (the hourly mailbox limit decided inside
-    the same INSERT), the consent record and the event. None when the address exists
-    (or another request inserted it a moment ago): the caller takes the general path."""
+    """A signup of an address never seen before, in four INSERTs (the path a viral link
+    takes): the reader, their subscription (the hourly mailbox limit decided inside the
+    same INSERT), the consent record and the event; on PostgreSQL one statement carries
+    all four (new_signup). None when the address exists (or another request inserted it a
+    moment ago): the caller takes the general path."""
     built = new_signup.statements(session)
-    subscriber_id = session.execute(
-        built.subscriber,
-        {
-            "email": request.email,
-            "name": request.name,
-            "language": request.language,
-            "created_at": now,
-        },
-    ).scalar()
-    if subscriber_id is None:
-        return None
     box = mailbox(request.email)
     local, _, domain = box.rpartition("@")
-    row = session.execute(
-        built.subscription,
-        {
-            "subscriber_id": subscriber_id,
-            "newsletter_id": newsletter_id,
-            "status": SubscriptionStatus.PENDING,
-            "topics": list(request.topics),
-            "created_at": now,
-            "link_secret": new_link_secret(),
-            # One confirmation an hour per mailbox, whatever the tag: bomb+1@, bomb+2@, …
-            # reach the same inbox.
-            "since": now - CONFIRMATION_RESEND_INTERVAL,
-            "box": box,
-            "tagged": f"{_like_literal(local)}+%@{_like_literal(domain)}",
-            "sent_at": now,
-        },
-    ).one()
-    subscription_id, send = row[0], row[1] is not None
-    session.execute(
-        built.consent,
-        {
-            "subscription_id": subscription_id,
-            "action": "signup",
-            "text": request.consent_text,
-            "text_version": request.consent_version if request.consent_text else "",
-            "channel": ctx.channel,
-            "ip": ctx.ip[:64],
-            "user_agent": ctx.user_agent[:400],
-            "created_at": now,
-        },
-    )
+    reader = {
+        "email": request.email,
+        "name": request.name,
+        "language": request.language,
+        "created_at": now,
+    }
+    subscription = {
+        "newsletter_id": newsletter_id,
+        "status": SubscriptionStatus.PENDING,
+        "topics": list(request.topics),
+        "created_at": now,
+        "link_secret": new_link_secret(),
+        # One confirmation an hour per mailbox, whatever the tag: bomb+1@, bomb+2@, …
+        # reach the same inbox.
+        "since": now - CONFIRMATION_RESEND_INTERVAL,
+        "box": box,
+        "tagged": f"{_like_literal(local)}+%@{_like_literal(domain)}",
+        "sent_at": now,
+    }
+    consent = {
+        "action": "signup",
+        "text": request.consent_text,
+        "text_version": request.consent_version if request.consent_text else "",
+        "channel": ctx.channel,
+        "ip": ctx.ip[:64],
+        "user_agent": ctx.user_agent[:400],
+        "created_at": now,
+    }
     data = {"channel": ctx.channel}
-    session.execute(
-        built.event,
-        {"kind": "signup", "subscription_id": subscription_id, "data": data, "created_at": now},
-    )
+    if built.together is not None:
+        row = session.execute(
+            built.together, {**reader, **subscription, **consent, "data": data}
+        ).first()
+        if row is None:
+            return None
+        subscription_id, send = row[0], row[1] is not None
+    else:
+        subscriber_id = session.execute(built.subscriber, reader).scalar()
+        if subscriber_id is None:
+            return None
+        row = session.execute(
+            built.subscription, {**subscription, "subscriber_id": subscriber_id}
+        ).one()
+        subscription_id, send = row[0], row[1] is not None
+        session.execute(built.consent, {**consent, "subscription_id": subscription_id})
+        session.execute(
+            built.event,
+            {"kind": "signup", "subscription_id": subscription_id, "data": data, "created_at": now},
+        )
     count_event(session, "signup", data)
     if send and mail_confirmation:
         enqueue(session, "mailer.send_confirmation", subscription_id)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 
-from flask import Flask
+from flask import Flask, g
 from flask_limiter import Limiter
 
 from mailer.config import ConfigError, Settings
@@ -25,12 +25,22 @@ from mailer.web.request_info import client_ip
 limiter = Limiter(key_func=client_ip, default_limits=[], headers_enabled=False)
 
 
+# Where mailer.web.reader.limits leaves the limit a request broke: (item, key parts).
+BROKEN = "mailer_broken_limit"
+
+
 def retry_after_seconds() -> int | None:
     """Seconds until the limit this request broke lets it through again (for a 429)."""
-    broken = limiter.current_limit
-    if broken is None:
-        return None
-    return max(1, int(broken.reset_at - time.time()))
+    ours = g.get(BROKEN)
+    if ours is not None:
+        item, args = ours
+        reset_at = limiter.limiter.get_window_stats(item, *args).reset_time
+    else:
+        broken = limiter.current_limit
+        if broken is None:
+            return None
+        reset_at = broken.reset_at
+    return max(1, int(reset_at - time.time()))
 
 
 # Set by gunicorn_conf's hook in the master, inherited by every worker it forks.

@@ -21,15 +21,19 @@ from mailer.config import Settings
 
 
 @contextmanager
-def other_app(app: Flask, settings: Settings, **config: Any) -> Iterator[Flask]:
+def other_app(
+    app: Flask, settings: Settings, *, keep_sender: bool = False, **config: Any
+) -> Iterator[Flask]:
     """The app for ``settings`` on the suite's request-limit storage, with TESTING on and
-    the test's task sender; its engine disposed and the suite's Celery app made the
-    default again afterwards."""
+    the test's task sender (``keep_sender``: the one the factory registered, which sends to
+    this app's broker); its engine disposed and the suite's Celery app made the default
+    again afterwards (queued_tasks puts the test's sender back)."""
     held = queue.set_sender(None)
     queue.set_sender(held)
     config.setdefault("RATELIMIT_STORAGE_URI", app.config["RATELIMIT_STORAGE_URI"])
     built = create_app(settings, **config)
-    queue.set_sender(held)
+    if not keep_sender:
+        queue.set_sender(held)
     built.config.update(TESTING=True)
     try:
         yield built
