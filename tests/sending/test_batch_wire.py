@@ -5,6 +5,7 @@ runs while SMTP talks, and the language of a reader who has none."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -175,3 +176,31 @@ def test_a_reader_without_a_language_gets_the_default_languages_digest(session, 
     assert '<html lang="nb">' in mail.part("text/html")
     assert "Meld deg av" in mail.part("text/plain")
     assert session.scalar(select(Delivery.status)) == "sent"
+
+
+def test_a_refused_and_an_in_doubt_mail_are_logged_with_their_ids(
+    session, rt, server, settings, caplog
+):
+    """Mutants of ``batch._ids`` and of the log calls in ``send_batch`` (survivors of
+    `make mutate`): the field names (``issue_id``, ``delivery_id``, one JSON field each
+    with MAILER_LOG_FORMAT=json, tests/test_logs.py) or their values changed, the lines'
+    level or text. What an operator greps for when a reader asks where their mail went."""
+    issue_id, ids = _readers(session, 3)
+    server.handler.reject_rcpt["leser0@example.no"] = "550 5.1.1 No such user"
+    server.handler.drop_after_data.add("leser1@example.no")
+
+    with caplog.at_level(logging.INFO, logger="mailer.sending.batch"):
+        result = sending.send_batch(session, settings, rt.tokens, issue_id, ids)
+
+    assert (result.failed, result.in_doubt, result.sent) == (1, 1, 1)
+    lines = [
+        (r.levelname, r.getMessage(), getattr(r, "issue_id", None), getattr(r, "delivery_id", None))
+        for r in caplog.records
+        if r.name == "mailer.sending.batch"
+    ]
+    assert lines[0] == ("INFO", "refused for good: 550 5.1.1 No such user", issue_id, ids[0])
+    level, message, *about = lines[1]
+    assert (level, about) == ("WARNING", [issue_id, ids[1]])
+    reason = session.scalar(select(Delivery.last_error).where(Delivery.id == ids[1]))
+    assert message == f"in doubt: {reason}" and reason
+    assert len(lines) == 2
