@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import delete, select, update
 
 from mailer import queue
+from mailer.events import Event
 from mailer.issues.models import Issue
 from mailer.sending import batch as sending
 from mailer.sending import ledger
@@ -44,27 +45,41 @@ def _readers(session, count: int) -> tuple[int, list[int]]:
     return issue.id, ids
 
 
-def test_rows_after_a_policy_refusal_wait_a_minute_and_the_refused_one_does_not(
-    session, rt, smtp_sink
+def test_rows_after_a_policy_refusal_wait_a_minute_and_the_later_groups_stay_as_they_are(
+    session, rt, smtp_sink, monkeypatch
 ):
     """Mutants of ``send_batch``'s stop path (survivors of `make mutate`): the untried
     rows' ``next_attempt_at`` (``now + BACKOFF_BASE`` → ``now - BACKOFF_BASE`` or None),
     their reason (``stop``), the refused row's own reason and backoff, ``continue`` →
-    ``break`` after the refusal (the rest of the group left claimed), the requeued count."""
-    issue_id, ids = _readers(session, 3)
-    smtp_sink.handler.reject["leser0@example.no"] = "550 5.7.1 Sender blocked by policy"
+    ``break`` after the refusal (the rest of the group left claimed), ``requeued += 1`` →
+    ``= 1``, ``if not result.paused`` → ``if result.paused`` (the later groups' rows
+    released as if the server were down), the ``issue.auto_paused`` event's kind, issue
+    and reason. Groups of three: a 4xx, the policy refusal, one untried row; then a group
+    never claimed."""
+    monkeypatch.setattr(sending, "COMMIT_GROUP", 3)
+    issue_id, ids = _readers(session, 5)
+    smtp_sink.handler.reject["leser0@example.no"] = "452 4.2.2 Mailbox full"
+    smtp_sink.handler.reject["leser1@example.no"] = "550 5.7.1 Sender blocked by policy"
     now = datetime.now(UTC).replace(microsecond=0)
 
     result = sending.send_batch(session, rt.settings, rt.tokens, issue_id, ids, clock=lambda: now)
 
     stop = "the SMTP server refused the send by policy: 550 5.7.1 Sender blocked by policy"
-    assert (result.paused, result.requeued, result.sent) == (stop, 1, 0)
-    assert _rows(session, ids) == [
+    assert (result.paused, result.requeued, result.sent) == (stop, 2, 0)
+    rows = _rows(session, ids)
+    assert rows[0][:2] == ("queued", "452 4.2.2 Mailbox full")
+    assert rows[1:] == [
         ("queued", "550 5.7.1 Sender blocked by policy", None, False),
         ("queued", stop, now + sending.BACKOFF_BASE, False),
-        ("queued", stop, now + sending.BACKOFF_BASE, False),
+        # Never claimed: still with the broker message that carries them.
+        ("queued", None, None, True),
+        ("queued", None, None, True),
     ]
     assert smtp_sink.messages == []
+    events = session.execute(
+        select(Event.issue_id, Event.data).where(Event.kind == "issue.auto_paused")
+    ).all()
+    assert events == [(issue_id, {"reason": stop})]
 
 
 def test_a_421_stops_the_batch_and_every_untried_row_waits_a_minute(

@@ -204,3 +204,28 @@ def test_a_refused_and_an_in_doubt_mail_are_logged_with_their_ids(
     reason = session.scalar(select(Delivery.last_error).where(Delivery.id == ids[1]))
     assert message == f"in doubt: {reason}" and reason
     assert len(lines) == 2
+
+
+def test_mails_in_doubt_in_a_row_pause_the_send_and_keep_their_message_ids(
+    session, rt, server, settings, monkeypatch
+):
+    """Mutants of ``send_batch``'s in-doubt branch (survivors of `make mutate`):
+    ``failures_in_row += 1`` → ``= 1`` / ``-= 1`` (a server that hangs up after every
+    mail never pauses the send), ``in_doubt`` and ``smtp_errors["in_doubt"]`` ``+=`` →
+    ``=``, the class's name, ``message_id=None`` (an in-doubt row without the Message-ID
+    the server may have: what a bounce or an editor's check would match)."""
+    monkeypatch.setattr(sending, "MAX_CONSECUTIVE_FAILURES", 2)
+    issue_id, ids = _readers(session, 3)
+    server.handler.drop_after_data.update({"leser0@example.no", "leser1@example.no"})
+
+    result = sending.send_batch(session, settings, rt.tokens, issue_id, ids)
+
+    assert (result.in_doubt, result.sent) == (2, 0)
+    assert result.smtp_errors == {"in_doubt": 2}
+    assert result.paused is not None and result.paused.startswith("2 failures in a row")
+    got = {e.recipient: e.message_id for e in server.logged()}
+    session.expire_all()
+    rows = session.execute(
+        select(Delivery.status, Delivery.message_id).where(Delivery.id.in_(ids[:2]))
+    ).all()
+    assert sorted(rows) == sorted(("in-doubt", got[f"leser{i}@example.no"]) for i in range(2))
