@@ -166,6 +166,8 @@ def test_a_worker_that_lost_its_lease_hands_every_untried_row_back_at_once(
     due = clock[0]
     rows = _rows(session, ids)
     assert rows[0][0] == "sent"
+    # Recorded at the end of the group, by the batch's clock (the progress page's rate).
+    assert session.scalar(select(Delivery.sent_at).where(Delivery.id == ids[0])) == due
     assert rows[1:] == [
         ("queued", lost, None, False),
         ("queued", lost, None, False),
