@@ -18,6 +18,9 @@ from mailer.sending import batch as sending
 from mailer.sending import ledger
 from mailer.sending.models import Delivery, SendRun
 from mailer.sending.runs import lease_of
+from mailer.subscribers.consent import RequestContext
+from mailer.subscribers.models import Subscription
+from mailer.subscribers.subscriptions import unsubscribe
 from tests.harness import factories
 from tests.sending.test_batch import _start
 
@@ -213,3 +216,47 @@ def test_a_lost_lease_reopens_an_issue_closed_without_the_rows(session, rt, smtp
     assert result.sent == 0 and smtp_sink.messages == []
     assert _rows(session, ids)[0][0] == "queued"
     assert session.get(Issue, issue_id).status == "sending"
+
+
+def test_a_redelivered_batch_goes_past_a_group_already_sent(session, rt, smtp_sink, monkeypatch):
+    """Mutants of ``claims.claim`` (survivors of `make mutate`): ``issue_sending`` not
+    read (None, ``bool(None)``) or read for another issue (``Issue.id != issue_id``):
+    a batch whose first group finds nothing to claim (sent by the worker that died before
+    acking the batch's message) took the issue for stopped and left the rest unsent."""
+    monkeypatch.setattr(sending, "COMMIT_GROUP", 2)
+    issue_id, ids = _readers(session, 4)
+    first = sending.send_batch(session, rt.settings, rt.tokens, issue_id, ids[:2])
+    assert first.sent == 2
+
+    again = sending.send_batch(session, rt.settings, rt.tokens, issue_id, ids)
+
+    assert again.sent == 2
+    recipients = sorted(r for m in smtp_sink.messages for r in m.rcpt_tos)
+    assert recipients == [f"leser{i}@example.no" for i in range(4)]
+    assert {row[0] for row in _rows(session, ids)} == {"sent"}
+
+
+def test_a_reader_who_left_while_their_mail_was_refused_is_not_marked_bounced(
+    session, rt, smtp_sink
+):
+    """Mutant of ``claims.record`` (a survivor of `make mutate`): the suppression's
+    ``Subscription.status == ACTIVE`` dropped. A reader who unsubscribes while their
+    mail is out and whose address is then refused (5.1.1) stays unsubscribed: the
+    unsubscription is their own choice, and the bounce says nothing new."""
+    issue_id, ids = _readers(session, 1)
+    smtp_sink.handler.reject["leser0@example.no"] = "550 5.1.1 No such user"
+    reader = session.scalar(select(Delivery.subscription_id).where(Delivery.id == ids[0]))
+
+    class LeavesMeanwhile:
+        def acquire(self) -> None:
+            with rt.db.session() as other:
+                unsubscribe(other, reader, RequestContext(channel="one-click"))
+                other.commit()
+
+    result = sending.send_batch(
+        session, rt.settings, rt.tokens, issue_id, ids, limiter=LeavesMeanwhile()
+    )
+
+    assert result.failed == 1
+    session.expire_all()
+    assert session.get(Subscription, reader).status == "unsubscribed"
