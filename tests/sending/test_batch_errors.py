@@ -91,17 +91,19 @@ def test_every_outcome_is_counted_and_a_success_ends_a_run_of_failures(
 def test_temporary_failures_in_a_row_pause_the_send_too(session, rt, smtp_sink, monkeypatch):
     """Mutants of ``send_batch``'s 4xx branch (survivors of `make mutate`):
     ``failures_in_row += 1`` → ``= 1`` / ``-= 1`` (a server that defers every mail never
-    pauses the send), ``smtp_errors[…] += 1`` → ``= 1``, ``requeued`` ``+=`` → ``=``."""
+    pauses the send), ``smtp_errors[…] += 1`` → ``= 1``, ``requeued`` ``+=`` → ``=``,
+    the pause reason naming another failure than the last (``outcomes[-1]`` → ``[+1]`` /
+    ``[-2]``)."""
     monkeypatch.setattr(sending, "MAX_CONSECUTIVE_FAILURES", 3)
     for i in range(4):
         factories.subscription(session, f"leser{i}@example.no")
-        smtp_sink.handler.reject[f"leser{i}@example.no"] = "451 4.3.0 Try again later"
+        smtp_sink.handler.reject[f"leser{i}@example.no"] = f"451 4.3.0 Try again later ({i})"
     issue = factories.drafted_issue(session)
     ids = _start(session, issue.id)
 
     result = sending.send_batch(session, rt.settings, rt.tokens, issue.id, ids)
 
-    assert result.paused == "3 failures in a row, the last: 451 4.3.0 Try again later"
+    assert result.paused == "3 failures in a row, the last: 451 4.3.0 Try again later (2)"
     assert (result.requeued, result.failed) == (3, 0)
     assert result.smtp_errors == Counter({"temporary": 3})
     session.expire_all()
