@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import email.parser
 import email.policy
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -59,6 +60,13 @@ class Hold:
 
 
 _headers = email.parser.BytesHeaderParser(policy=email.policy.default)
+_RCPT = re.compile(rb"RCPT TO:<([^>]*)>", re.IGNORECASE)
+
+
+def _ahead(server: Any) -> bytes:
+    """What the client sent that the server has received and not read yet."""
+    reader = getattr(server, "_reader", None)
+    return bytes(getattr(reader, "_buffer", b""))
 
 
 def _close_after_reply(server: Any) -> None:
@@ -82,6 +90,9 @@ class FaultHandler(OffersPipelining):
         self.data_count = 0
         self.connections = 0
         self.pipelined_flights = 0  # MAIL commands that came with their RCPT behind them
+        # Per message received: its recipient, and the recipient of the next mail's
+        # envelope when that came right behind its content (announced, RFC 2920), or None.
+        self.flights: list[tuple[str, str | None]] = []
         self.mail_replies: dict[int, str] = {}  # n-th MAIL command → a refusal
         self.rcpt_replies: dict[int, str] = {}  # n-th RCPT command → a refusal
         self.reject_mail: dict[str, str] = {}  # sender → refusal at MAIL, every time
@@ -103,8 +114,7 @@ class FaultHandler(OffersPipelining):
     ) -> str:
         # A client that waits for each reply never has its next command in our buffer when
         # MAIL is handled; one that pipelines has RCPT and DATA there already.
-        reader = getattr(server, "_reader", None)
-        ahead = bytes(getattr(reader, "_buffer", b""))
+        ahead = _ahead(server)
         with self.cond:
             if ahead.upper().startswith(b"RCPT"):
                 self.pipelined_flights += 1
@@ -135,7 +145,10 @@ class FaultHandler(OffersPipelining):
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         [recipient] = envelope.rcpt_tos
         message_id = str(_headers.parsebytes(envelope.original_content)["Message-ID"] or "")
+        # Not answered yet: a client that waits for this reply has sent nothing more.
+        announced = _RCPT.search(_ahead(server))
         with self.cond:
+            self.flights.append((recipient, announced[1].decode() if announced else None))
             self.data_count += 1
             session.fault_messages += 1
             seq = self.data_count

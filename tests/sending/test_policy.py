@@ -56,6 +56,30 @@ def test_mailbox_full_552_fails_that_address_only(session, rt, smtp_sink):
     assert session.scalars(select(Delivery.last_error)).one().startswith("552")
 
 
+@pytest.mark.parametrize(
+    ("reply", "status"),
+    [
+        ("550 5.1.10 Recipient address has null MX", "bounced"),
+        ("550 5.2.1 Mailbox disabled", "active"),
+    ],
+)
+def test_the_address_class_is_read_from_the_codes_subject_not_its_detail(
+    session, rt, smtp_sink, reply, status
+):
+    """Mutant of ``send_batch`` (a survivor of `make mutate`): ``status[1] == 1`` →
+    ``status[2] == 1``: X.1.Y (the address) suppresses whatever its detail Y; X.2.1 (a
+    mailbox disabled) is about the mailbox and keeps the reader."""
+    reader = factories.subscription(session, "leser@example.no")
+    smtp_sink.handler.reject["leser@example.no"] = reply
+    issue = factories.drafted_issue(session)
+    ids = _start(session, issue.id)
+
+    assert sending.send_batch(session, rt.settings, rt.tokens, issue.id, ids).failed == 1
+
+    session.expire_all()
+    assert session.get(Subscription, reader.id).status == status
+
+
 def test_policy_refusal_5_7_x_pauses_the_issue_and_keeps_the_reader(session, rt, smtp_sink):
     reader = factories.subscription(session, "a@example.no")
     later = factories.subscription(session, "b@example.no")

@@ -68,7 +68,9 @@ def test_only_rows_that_wait_for_confirmation_get_a_confirmation_mail(
 ):
     """Survivor of the first `make mutate` (``import_csv``: ``mail_confirmation`` dropped or
     inverted): readers the file says consented were mailed a confirmation, or those who
-    must confirm were not."""
+    must confirm were not. And of the second (``subscribe(…, mail_confirmation=False)`` →
+    ``True`` or dropped): every reader also got a mail of their own, one task each, on top
+    of the chunk's (mailed twice, or mailed though they consented)."""
     report = import_csv(
         session,
         "email\nen@example.no\nto@example.no\n",
@@ -83,6 +85,7 @@ def test_only_rows_that_wait_for_confirmation_get_a_confirmation_mail(
         sid for name, args in queued_tasks if name == "mailer.send_confirmations" for sid in args[0]
     ]
     assert report.imported == 2
+    assert [t for t in queued_tasks if t[0] == "mailer.send_confirmation"] == []
     if already_consented:
         assert mails == [] and report.to_confirm == []
     else:

@@ -328,6 +328,21 @@ def test_the_confirmed_page_names_the_frequency_and_the_welcome_mail_when_set(
     assert "Vi har sendt deg en velkomst-e-post." in page
 
 
+def test_an_english_reader_is_told_the_frequency_in_english(client, session, rt, reader):
+    """Mutant of the confirm page (``site.text("frequency", language)`` → ``None``, a
+    survivor of `make mutate`): an English reader was told the Norwegian frequency even
+    when the editors wrote an English one."""
+    save(session, {"frequency": "hver fredag", "frequency_en": "every Friday"}, rt.env_settings)
+    session.commit()
+    rt.site.invalidate()
+    row = reader("en")
+
+    page = client.post(f"/confirm/{link_token(rt, Purpose.CONFIRM, row.id)}").get_data(as_text=True)
+
+    assert "How often it comes: every Friday." in page
+    assert "hver fredag" not in page
+
+
 @pytest.mark.parametrize("path", ["confirm", "unsubscribe"])
 def test_a_link_that_is_not_valid_is_refused_in_the_language_asked_for(client, path):
     """Mutants of the link pages (survivors of `make mutate`): the page's language not
