@@ -12,7 +12,13 @@ from mailer.config import Settings
 from mailer.db import utcnow
 from mailer.mail.smtp import TemporarySMTPError
 from mailer.runtime import runtime
-from mailer.subscribers.confirmation import CHUNK, send_confirmation_mail, send_confirmation_mails
+from mailer.subscribers.confirmation import (
+    CHUNK,
+    LOST_SWEEP_MINUTES,
+    queue_lost,
+    send_confirmation_mail,
+    send_confirmation_mails,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +44,22 @@ def time_limits(settings: Settings) -> dict[str, tuple[float, float]]:
         "mailer.send_data_export": (one_mail[0] + 30, one_mail[1] + 30),
         "mailer.send_welcome": one_mail,
         "mailer.cleanup_pending": (600.0, 660.0),
+        "mailer.queue_lost_confirmations": (120.0, 150.0),
     }
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    # Unconfirmed signups older than MAILER_PENDING_DAYS, every night.
+    # Unconfirmed signups older than MAILER_PENDING_DAYS, every night; confirmation mails
+    # whose task was lost, every few minutes.
     return {
         "cleanup-pending": {
             "task": "mailer.cleanup_pending",
             "schedule": crontab(hour=3, minute=30),
-        }
+        },
+        "queue-lost-confirmations": {
+            "task": "mailer.queue_lost_confirmations",
+            "schedule": LOST_SWEEP_MINUTES * 60.0,
+        },
     }
 
 
@@ -107,3 +119,12 @@ def cleanup_pending() -> None:
         result = delete_stale_pending(session, utcnow(), rt.settings.pending_days)
         session.commit()
     log.info("pending clean-up: %s", result)
+
+
+@shared_task(name="mailer.queue_lost_confirmations")
+def queue_lost_confirmations() -> None:
+    """Confirmation mails whose task never ran (beat): queued again."""
+    rt = runtime()
+    with rt.db.session() as session:
+        queue_lost(session, utcnow())
+        session.commit()

@@ -51,6 +51,7 @@ EVENTS = {
     "signup.repeat": N_("Meldte seg på igjen (var allerede påmeldt)"),
     "confirm": N_("Bekreftet påmeldingen"),
     "confirmation.sent": N_("Fikk e-post for å bekrefte"),
+    "confirmation.refused": N_("E-posten for å bekrefte ble avvist av mottakerens server"),
     "confirmation.resend": N_("Ba om ny bekreftelses-e-post"),
     "unsubscribe": N_("Meldte seg av"),
     "preferences": N_("Endret innstillingene sine"),
