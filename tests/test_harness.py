@@ -55,3 +55,38 @@ def test_the_worker_launcher_reports_a_worker_that_exits_before_it_is_ready(
     finally:
         worker.stop()
     assert "MAILER_SMTP_HOST" in worker.log_text()
+
+
+def test_a_server_a_test_started_dies_with_the_test_process(tmp_path: Path) -> None:
+    """A test session killed outright (mutmut kills a mutant's session that runs out of
+    time) leaves no worker behind: the harness starts its servers with ``die_with_parent``.
+    Without it, this test's grandchild lives on (``pid_alive`` stays true)."""
+    import subprocess
+    import sys
+
+    from tests.harness.processes import wait_until
+
+    def running(pid: int) -> bool:  # a zombie waiting for init to reap it has stopped
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+
+    pid_file = tmp_path / "pid"
+    script = (
+        "import subprocess, sys, time\n"
+        "from tests.harness.processes import die_with_parent\n"
+        "p = subprocess.Popen(['sleep', '600'], preexec_fn=die_with_parent)\n"
+        f"open({str(pid_file)!r}, 'w').write(str(p.pid))\n"
+        "time.sleep(600)\n"
+    )
+    session = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).parent.parent)
+    try:
+        wait_until(lambda: pid_file.exists() and pid_file.read_text(), "the server's pid")
+        server = int(pid_file.read_text())
+        assert running(server)
+        session.kill()
+        session.wait()
+        wait_until(lambda: not running(server), "the server to die with its parent")
+    finally:
+        session.kill()

@@ -3,7 +3,9 @@ bounded wait for another process."""
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import socket
 import threading
 import time
@@ -15,6 +17,13 @@ ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 60.0
 
 T = TypeVar("T")
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` of a server a test starts: killed when the test process dies
+    (PR_SET_PDEATHSIG), so a session that is killed — mutmut ends a mutant's session that
+    way when it runs out of time — leaves no orphaned worker behind."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
 
 
 def free_port() -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.harness.processes import ROOT, TIMEOUT
+from tests.harness.processes import ROOT, TIMEOUT, die_with_parent
 from tests.harness.worker_ready import READY_FD
 
 READY_LOADER = "tests.harness.worker_ready:ReadyLoader"
@@ -113,6 +113,7 @@ class CeleryWorker(LogFile):
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 pass_fds=(write_fd,),
+                preexec_fn=die_with_parent,
             )
         os.close(write_fd)
         self._ready_fd = read_fd
@@ -227,6 +228,7 @@ class CeleryBeat(LogFile):
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         return self
 
