@@ -27,6 +27,11 @@ def dialect_insert(session: Session) -> Any:
     return sqlite_insert
 
 
+# The largest id an INTEGER column holds: PostgreSQL refuses a larger number with an
+# error and SQLite's driver cannot bind one, so a larger id names no row.
+LARGEST_ID = 2**31 - 1
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

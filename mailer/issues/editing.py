@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.articles.models import Article
+from mailer.db import LARGEST_ID
 from mailer.errors import ValidationFailed
 from mailer.i18n import N_
 from mailer.issues.drafting import default_subject, issue_month
@@ -119,7 +120,9 @@ def set_articles(session: Session, issue_id: int, ids: list[int]) -> Issue:
     if len(set(ids)) != len(ids):
         raise ValidationFailed({"article_ids": DUPLICATE_ARTICLE})
     current = set(article_ids(issue))
-    found = {a.id: a for a in session.scalars(select(Article).where(Article.id.in_(ids)))}
+    # An id past the column names no article (and would fail to bind): not asked for.
+    asked = [i for i in ids if 0 < i <= LARGEST_ID]
+    found = {a.id: a for a in session.scalars(select(Article).where(Article.id.in_(asked)))}
     for article_id in ids:
         article = found.get(article_id)
         if article is None:

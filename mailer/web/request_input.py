@@ -19,6 +19,7 @@ from typing import Any
 from flask import Flask, Request, request
 from werkzeug.exceptions import BadRequest, NotFound
 
+from mailer.db import LARGEST_ID
 from mailer.i18n import N_
 
 # Our bodies are two levels deep (an object holding lists); this leaves ample room.
@@ -100,9 +101,8 @@ def _check_query() -> None:
         raise RefusedInput(field, HAS_NUL)
 
 
-# Every id in a URL names a row of an INTEGER column: PostgreSQL refuses a larger number
-# with an error (a 500), SQLite finds nothing. Either way no such row: 404, before any query.
-LARGEST_ID = 2**31 - 1
+# Every id in a URL names a row of an INTEGER column (mailer.db.LARGEST_ID): a larger one
+# is no such row, 404, before any query.
 
 
 def _check_ids() -> None:
