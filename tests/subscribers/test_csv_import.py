@@ -297,3 +297,40 @@ def test_the_export_has_one_line_per_subscription_with_its_own_reader(session):
         ["per@example.no", "Per", "nb", "pending", ""],
     ]
     assert lines[0][6] != "" and lines[1][6] == ""
+
+
+@pytest.mark.parametrize("already_consented", [False, True], ids=["to-confirm", "consented"])
+def test_readers_already_waiting_are_counted_once_and_mailed_once(
+    session, queued_tasks, already_consented
+):
+    """Addresses the database knows take the general path (``_import_known``). Survivors
+    of `make mutate` after the bulk path: ``report.imported += 1`` → ``= 1``, ``-= 1`` or
+    ``+= 2``; ``mails.append((line, id))`` → ``append(None)``; ``subscribe(…,
+    mail_confirmation=False)`` → ``True``, ``None`` or dropped (a task of their own on top
+    of the chunk's). Two readers still waiting, their last mail two hours ago, are
+    imported again: each counted once, and mailed once (in the chunk) or confirmed."""
+    from datetime import UTC, datetime, timedelta
+
+    waiting = []
+    for email in ("venter1@example.no", "venter2@example.no"):
+        row = factories.subscription(session, email, status="pending")
+        row.confirmation_sent_at = datetime.now(UTC) - timedelta(hours=2)
+        waiting.append(row)
+    session.commit()
+
+    report = _import(
+        session,
+        "email\nny@example.no\nventer1@example.no\nventer2@example.no\n",
+        already_consented=already_consented,
+    )
+    session.commit()
+
+    assert report.imported == 3 and report.unchanged == 0
+    assert [t for t in queued_tasks if t[0] == "mailer.send_confirmation"] == []
+    if already_consented:
+        assert report.to_confirm == []
+        assert all(row.status == "active" for row in waiting)
+    else:
+        mails = [sid for name, args in queued_tasks for sid in args[0]]
+        assert report.to_confirm[1:] == [row.id for row in waiting]
+        assert mails == report.to_confirm and len(mails) == 3
