@@ -74,11 +74,11 @@ def test_a_server_a_test_started_dies_with_the_test_process(tmp_path: Path) -> N
 
     pid_file = tmp_path / "pid"
     script = (
-        "import subprocess, sys, time\n"
+        "import signal, subprocess\n"
         "from tests.harness.processes import die_with_parent\n"
         "p = subprocess.Popen(['sleep', '600'], preexec_fn=die_with_parent)\n"
         f"open({str(pid_file)!r}, 'w').write(str(p.pid))\n"
-        "time.sleep(600)\n"
+        "signal.pause()  # until the test kills this process\n"
     )
     session = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).parent.parent)
     try:
