@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from mailer.db import table_of, utcnow
 from mailer.events import Event
 from mailer.metrics import count_event
-from mailer.subscribers.consent import RequestContext
+from mailer.subscribers.consent import RequestContext, consent_values
 from mailer.subscribers.models import Consent, Subscriber, Subscription
 from mailer.subscribers.signup_requests import SignupRequest
 from mailer.subscribers.states import SubscriptionStatus
@@ -160,12 +160,7 @@ def _consent(
 ) -> dict[str, Any]:
     return {
         "subscription_id": subscription_id,
-        "action": action,
-        "text": text,
-        "text_version": version if text else "",
-        "channel": ctx.channel,
-        "ip": ctx.ip[:64],
-        "user_agent": ctx.user_agent[:400],
+        **consent_values(action, ctx, text, version),
         "created_at": now,
     }
 

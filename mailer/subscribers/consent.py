@@ -41,6 +41,22 @@ def _consent_log_is_append_only(session: Session, _context: Any, _instances: Any
             raise ConsentLogIsAppendOnly(f"consent record {row.id} cannot be changed")
 
 
+def consent_values(
+    action: str, ctx: RequestContext, text: str = "", version: str = CONSENT_VERSION
+) -> dict[str, Any]:
+    """A consent record's columns but its subscription and time: the one place that says
+    what a record keeps (the ORM path, the signup's prebuilt INSERT and an import's bulk
+    INSERT all write these)."""
+    return {
+        "action": action,
+        "text": text,
+        "text_version": version if text else "",
+        "channel": ctx.channel,
+        "ip": ctx.ip[:64],
+        "user_agent": ctx.user_agent[:400],
+    }
+
+
 def record_consent(
     session: Session,
     subscription: Subscription | int,
@@ -52,11 +68,6 @@ def record_consent(
     session.add(
         Consent(
             subscription_id=subscription if isinstance(subscription, int) else subscription.id,
-            action=action,
-            text=text,
-            text_version=version if text else "",
-            channel=ctx.channel,
-            ip=ctx.ip[:64],
-            user_agent=ctx.user_agent[:400],
+            **consent_values(action, ctx, text, version),
         )
     )

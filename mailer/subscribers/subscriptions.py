@@ -24,7 +24,7 @@ from mailer.metrics import count_event
 from mailer.queue import enqueue
 from mailer.subscribers import new_signup
 from mailer.subscribers.addresses import mailbox
-from mailer.subscribers.consent import RequestContext, record_consent
+from mailer.subscribers.consent import RequestContext, consent_values, record_consent
 from mailer.subscribers.models import Subscriber, Subscription, mailbox_sql
 from mailer.subscribers.signup_requests import SignupRequest
 from mailer.subscribers.states import LEFT, SubscriptionStatus, can_become
@@ -279,12 +279,7 @@ def _subscribe_new_address(
         "sent_at": now,
     }
     consent = {
-        "action": "signup",
-        "text": request.consent_text,
-        "text_version": request.consent_version if request.consent_text else "",
-        "channel": ctx.channel,
-        "ip": ctx.ip[:64],
-        "user_agent": ctx.user_agent[:400],
+        **consent_values("signup", ctx, request.consent_text, request.consent_version),
         "created_at": now,
     }
     data = {"channel": ctx.channel}
